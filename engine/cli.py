@@ -1,9 +1,14 @@
-"""The engine's commands: `mimo serve`, `mimo bench decode`."""
+"""The engine's commands (`mimo serve`, `mimo bench decode`); each area keeps its own module, composed here."""
 
 from __future__ import annotations
 
+import importlib
+
 import typer
+
+AREA_MODULES: list[str] = []
 
 
 def register(groups: dict[str, typer.Typer]) -> None:
-    """Adds the engine's commands to the `mimo` command groups."""
+    for module_name in AREA_MODULES:
+        importlib.import_module(module_name).register(groups)

@@ -16,6 +16,7 @@ import typer
 COMMAND_MODULES = [
     "engine.cli",
     "training.cli",
+    "lsp_server.cli",
 ]
 
 app = typer.Typer(
