@@ -1,0 +1,168 @@
+"""tree-sitter languages and the syntax questions every feature asks: parse, where are the errors, what scope
+encloses a line, does an edit add errors. Shared by completion, fix-its and review.
+
+Positions are 0-based rows and UTF-8 byte columns, as tree-sitter reports them; callers convert to LSP's UTF-16.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import PurePath
+
+from tree_sitter import Language, Node, Parser, Tree
+
+# language id -> (grammar module, function returning the language pointer)
+_GRAMMARS: dict[str, tuple[str, str]] = {
+    "python": ("tree_sitter_python", "language"),
+    "javascript": ("tree_sitter_javascript", "language"),
+    "typescript": ("tree_sitter_typescript", "language_typescript"),
+    "typescriptreact": ("tree_sitter_typescript", "language_tsx"),
+    "go": ("tree_sitter_go", "language"),
+    "rust": ("tree_sitter_rust", "language"),
+    "java": ("tree_sitter_java", "language"),
+    "c": ("tree_sitter_c", "language"),
+    "cpp": ("tree_sitter_cpp", "language"),
+    "lua": ("tree_sitter_lua", "language"),
+}
+
+_EXTENSIONS: dict[str, str] = {
+    ".py": "python", ".pyi": "python",
+    ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
+    ".ts": "typescript", ".mts": "typescript", ".cts": "typescript", ".tsx": "typescriptreact",
+    ".go": "go", ".rs": "rust", ".java": "java",
+    ".c": "c", ".h": "c",
+    ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".hpp": "cpp", ".hh": "cpp", ".hxx": "cpp",
+    ".lua": "lua",
+}  # fmt: skip
+
+# Node types that count as a "scope" (function, class, method...) per language family.
+_SCOPE_TYPES = frozenset(
+    {
+        "function_definition", "class_definition", "decorated_definition",  # python, c, cpp
+        "function_declaration", "method_definition", "class_declaration", "arrow_function",  # js / ts
+        "function_expression", "generator_function_declaration", "interface_declaration",
+        "method_declaration", "type_declaration", "func_literal",  # go / java
+        "function_item", "impl_item", "trait_item", "struct_item", "enum_item", "mod_item",  # rust
+        "constructor_declaration", "enum_declaration", "record_declaration",  # java
+        "class_specifier", "struct_specifier", "namespace_definition",  # cpp
+        "local_function", "function_definition_statement", "local_function_definition_statement",  # lua
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SyntaxIssue:
+    """A syntax error (an ERROR node) or a missing token (a MISSING node)."""
+
+    start_row: int
+    start_col: int
+    end_row: int
+    end_col: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    kind: str  # the tree-sitter node type, e.g. "function_definition"
+    name: str | None
+    start_row: int
+    end_row: int  # inclusive
+
+
+def supported_languages() -> tuple[str, ...]:
+    return tuple(_GRAMMARS)
+
+
+def language_for_path(path: str) -> str | None:
+    """The language id for a file name, or None when we have no grammar for it."""
+    return _EXTENSIONS.get(PurePath(path).suffix.lower())
+
+
+def normalize_language(language_id: str | None, path: str = "") -> str | None:
+    """An editor's languageId (or the path's extension) mapped to a language we can parse."""
+    aliases = {"typescriptreact": "typescriptreact", "javascriptreact": "javascript", "c++": "cpp"}
+    if language_id:
+        language_id = aliases.get(language_id, language_id)
+        if language_id in _GRAMMARS:
+            return language_id
+    return language_for_path(path) if path else None
+
+
+@cache
+def ts_language(language: str) -> Language:
+    if language not in _GRAMMARS:
+        raise ValueError(f"no tree-sitter grammar for {language!r}; supported: {', '.join(_GRAMMARS)}")
+    module_name, function_name = _GRAMMARS[language]
+    return Language(getattr(importlib.import_module(module_name), function_name)())
+
+
+def parser_for(language: str) -> Parser:
+    return Parser(ts_language(language))
+
+
+def parse(text: str, language: str, old_tree: Tree | None = None) -> Tree:
+    """Parses text; with ``old_tree`` (already ``edit()``-ed), tree-sitter reuses unchanged subtrees."""
+    source = text.encode("utf-8")
+    parser = parser_for(language)
+    return parser.parse(source, old_tree) if old_tree is not None else parser.parse(source)
+
+
+def syntax_issues(tree: Tree, limit: int = 100) -> list[SyntaxIssue]:
+    """ERROR and MISSING nodes, outermost first, in document order."""
+    issues: list[SyntaxIssue] = []
+    if not tree.root_node.has_error:
+        return issues
+    stack = [tree.root_node]
+    while stack and len(issues) < limit:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            issues.append(_issue(node))
+            continue  # an ERROR node's children repeat the same problem
+        if node.has_error:
+            stack.extend(reversed(node.children))
+    return sorted(issues, key=lambda i: (i.start_row, i.start_col))
+
+
+def _issue(node: Node) -> SyntaxIssue:
+    if node.is_missing:
+        message = f"syntax error: missing {node.type!r}"
+    else:
+        snippet = (node.text or b"").decode("utf-8", "replace").strip().splitlines()
+        shown = snippet[0][:40] if snippet else ""
+        message = f"syntax error near {shown!r}" if shown else "syntax error"
+    (start_row, start_col), (end_row, end_col) = node.start_point, node.end_point
+    return SyntaxIssue(start_row, start_col, end_row, end_col, message)
+
+
+def error_count(text: str, language: str) -> int:
+    return len(syntax_issues(parse(text, language)))
+
+
+def adds_syntax_errors(before: str, after: str, language: str) -> bool:
+    """True when ``after`` has more syntax problems than ``before`` (a completion or fix that breaks the file)."""
+    return error_count(after, language) > error_count(before, language)
+
+
+def enclosing_scope(tree: Tree, row: int) -> Scope | None:
+    """The innermost function/class-like node spanning ``row``, or None at module level."""
+    node = tree.root_node.descendant_for_point_range((row, 0), (row, 0))
+    while node is not None:
+        if node.type in _SCOPE_TYPES and node.start_point[0] <= row <= node.end_point[0]:
+            return Scope(node.type, _scope_name(node), node.start_point[0], node.end_point[0])
+        node = node.parent
+    return None
+
+
+def _scope_name(node: Node) -> str | None:
+    if node.type == "decorated_definition":
+        definition = node.child_by_field_name("definition")
+        return _scope_name(definition) if definition is not None else None
+    name = node.child_by_field_name("name")
+    if name is None:
+        declarator = node.child_by_field_name("declarator")  # C / C++ functions
+        while declarator is not None and declarator.child_by_field_name("declarator") is not None:
+            declarator = declarator.child_by_field_name("declarator")
+        name = declarator
+    return name.text.decode("utf-8", "replace") if name is not None and name.text else None
