@@ -1,0 +1,174 @@
+"""Prompt formats: fill-in-the-middle templates detected from a tokenizer's special tokens, and ChatML.
+
+A misconfigured FIM template is the top complaint of local-completion users, so the template is read off the
+tokenizer rather than configured: each family is recognised by control tokens only it has. A name given in
+config overrides detection. Every control token the tokenizer has is a stop sequence: a model that emits one
+has left the completion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from engine.api import BadRequest, FimParts, Message
+from engine.special_tokens import IM_END, IM_START, SPECIAL_TOKENS
+
+
+@dataclass(frozen=True)
+class FimTemplate:
+    """How one model family spells a fill-in-the-middle prompt.
+
+    ``order`` is "psm" (prefix, suffix, middle) or "spm" (suffix first, as Codestral's ``[SUFFIX]…[PREFIX]…``).
+    ``prefix_token`` etc. are the strings written into the prompt; ``markers`` are the tokens that identify the
+    family. SentencePiece vocabularies may store a token with a leading "▁" (CodeLlama's ``▁<PRE>``); both
+    spellings count.
+    """
+
+    name: str
+    prefix_token: str
+    suffix_token: str
+    middle_token: str
+    markers: tuple[str, ...]
+    control_tokens: tuple[str, ...]
+    order: Literal["psm", "spm"] = "psm"
+    # CodeLlama's format puts a space after <PRE> and before <SUF>/<MID> (its tokenizer was trained that way).
+    padded: bool = False
+
+    def render(self, fim: FimParts) -> str:
+        """The prompt text for ``fim``; the header (file path, cross-file snippets) comes before the FIM block."""
+        if self.order == "spm":
+            return f"{fim.header}{self.suffix_token}{fim.suffix}{self.prefix_token}{fim.prefix}"
+        if self.padded:
+            return f"{fim.header}{self.prefix_token} {fim.prefix} {self.suffix_token}{fim.suffix} {self.middle_token}"
+        return f"{fim.header}{self.prefix_token}{fim.prefix}{self.suffix_token}{fim.suffix}{self.middle_token}"
+
+
+_QWEN_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
+
+# Detection tries these in order; the first whose markers are all in the vocabulary wins. "mimo-code" (our own
+# tokenizer: the special tokens at ids 0..8) is told apart from the Qwen2 family, which spells them the same.
+FIM_TEMPLATES: dict[str, FimTemplate] = {
+    t.name: t
+    for t in (
+        FimTemplate(
+            "mimo-code", *_QWEN_TOKENS, markers=SPECIAL_TOKENS, control_tokens=SPECIAL_TOKENS
+        ),
+        FimTemplate(
+            "qwen",
+            *_QWEN_TOKENS,
+            markers=_QWEN_TOKENS,
+            control_tokens=(*SPECIAL_TOKENS, "<|im_start|>", "<|im_end|>", "<|endoftext|>"),
+        ),
+        FimTemplate(
+            "starcoder",
+            "<fim_prefix>",
+            "<fim_suffix>",
+            "<fim_middle>",
+            markers=("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+            control_tokens=(
+                "<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>",
+                "<filename>", "<file_sep>", "<repo_name>", "<gh_stars>",
+            ),
+        ),
+        FimTemplate(
+            "deepseek-coder",
+            "<｜fim▁begin｜>",
+            "<｜fim▁hole｜>",
+            "<｜fim▁end｜>",
+            markers=("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+            control_tokens=(
+                "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<｜end▁of▁sentence｜>", "<|EOT|>",
+            ),
+        ),
+        FimTemplate(
+            "codellama",
+            "<PRE>",
+            "<SUF>",
+            "<MID>",
+            markers=("<PRE>", "<SUF>", "<MID>"),
+            control_tokens=("<PRE>", "<SUF>", "<MID>", "<EOT>"),
+            padded=True,
+        ),
+        FimTemplate(
+            "codestral",
+            "[PREFIX]",
+            "[SUFFIX]",
+            "[MIDDLE]",
+            markers=("[PREFIX]", "[SUFFIX]"),
+            control_tokens=("[PREFIX]", "[SUFFIX]", "[MIDDLE]", "</s>"),
+            order="spm",
+        ),
+    )
+}
+
+
+class TokenizerLike(Protocol):
+    """What detection needs from a Hugging Face tokenizer."""
+
+    all_special_tokens: list[str]
+
+    def get_vocab(self) -> dict[str, int]: ...
+
+
+def detect_fim_template(tokenizer: TokenizerLike, override: str | None = None) -> FimTemplate | None:
+    """The tokenizer's FIM template (``override`` names one instead); None when it has no FIM tokens."""
+    if override:
+        return fim_template_named(override)
+    vocab = tokenizer.get_vocab()
+    if _is_mimo_code_tokenizer(vocab):
+        return FIM_TEMPLATES["mimo-code"]
+    for template in FIM_TEMPLATES.values():
+        if template.name != "mimo-code" and all(_spelling(marker, vocab) for marker in template.markers):
+            return template
+    return None
+
+
+def fim_template_named(name: str) -> FimTemplate:
+    try:
+        return FIM_TEMPLATES[name]
+    except KeyError:
+        known = ", ".join(FIM_TEMPLATES)
+        raise BadRequest(f"unknown FIM template {name!r}; use one of: {known}") from None
+
+
+def _is_mimo_code_tokenizer(vocab: dict[str, int]) -> bool:
+    return all(vocab.get(token) == token_id for token_id, token in enumerate(SPECIAL_TOKENS))
+
+
+def control_tokens(tokenizer: TokenizerLike, template: FimTemplate | None) -> dict[str, int]:
+    """Every control token the tokenizer has (its special tokens and the FIM family's), by vocabulary id.
+
+    All of them are stop sequences: a missed one leaks ``<fim_pad>`` or ``<|file_sep|>`` into the editor, while
+    an extra one can only end a completion that had already left the code.
+    """
+    vocab = tokenizer.get_vocab()
+    family = template.control_tokens if template else ()
+    found: dict[str, int] = {}
+    for token in (*tokenizer.all_special_tokens, *family):
+        spelled = _spelling(token, vocab)
+        if spelled is not None:
+            found[spelled] = vocab[spelled]
+    return found
+
+
+def _spelling(token: str, vocab: dict[str, int]) -> str | None:
+    """How ``vocab`` spells ``token``: as is, or with SentencePiece's word-start "▁"."""
+    for spelled in (token, "▁" + token):
+        if spelled in vocab:
+            return spelled
+    return None
+
+
+def render_chat(messages: Sequence[Message], add_generation_prompt: bool = True) -> str:
+    """ChatML with MiMo's recommended empty default system prompt: no system turn unless a message gives one."""
+    turns = [f"{IM_START}{m.role}\n{m.content}{IM_END}\n" for m in messages]
+    if add_generation_prompt:
+        turns.append(f"{IM_START}assistant\n")
+    return "".join(turns)
+
+
+def has_chatml(tokenizer: TokenizerLike) -> bool:
+    vocab = tokenizer.get_vocab()
+    return IM_START in vocab and IM_END in vocab
