@@ -1,0 +1,32 @@
+"""GitHub Actions workflow commands (`::error file=...::message`), which show as annotations on the pull
+request. Values are escaped as the runner expects: %, CR and LF everywhere, plus ':' and ',' in properties."""
+
+from __future__ import annotations
+
+from lsp_server.review.findings import Finding
+from lsp_server.review.report.positions import char_span
+from lsp_server.review.runner import ReviewReport
+
+COMMANDS = {"error": "error", "warning": "warning", "note": "notice"}
+
+
+def to_github(report: ReviewReport) -> str:
+    return "".join(annotation(finding) + "\n" for finding in report.findings)
+
+
+def annotation(finding: Finding) -> str:
+    properties = {"file": finding.path, "line": str(finding.start_line), "endLine": str(finding.end_line),
+                  "title": finding.rule_id}  # fmt: skip
+    if finding.start_column is not None and finding.start_line == finding.end_line:
+        start, end = char_span(finding)  # GitHub's columns are 1-based characters, on a single line only
+        properties["col"], properties["endColumn"] = str(start + 1), str(max(end, start + 1))
+    rendered = ",".join(f"{key}={_escape_property(value)}" for key, value in properties.items())
+    return f"::{COMMANDS[finding.severity]} {rendered}::{_escape_data(finding.message)}"
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")

@@ -1,0 +1,67 @@
+"""A readable report for a terminal: which model reviewed, findings grouped by file with the flagged lines and
+any suggestion, then a one-line summary."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from rich.console import Console
+from rich.markup import escape
+
+from lsp_server.review.findings import Finding
+from lsp_server.review.runner import ReviewReport
+
+STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
+
+
+def print_text(report: ReviewReport, console: Console) -> None:
+    console.print(_reviewer_line(report))
+    for note in report.notes:
+        console.print(f"[dim]note: {escape(note)}[/dim]")
+    path = None
+    for finding in report.findings:
+        if finding.path != path:
+            path = finding.path
+            console.print(f"\n[bold]{escape(path)}[/bold]")
+        _print_finding(finding, console)
+    console.print("\n" + summary(report))
+
+
+def to_text(report: ReviewReport, width: int = 100) -> str:
+    """The report as plain text (no colour codes), e.g. for a file or a test."""
+    console = Console(file=StringIO(), width=width, color_system=None, highlight=False)
+    print_text(report, console)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def _reviewer_line(report: ReviewReport) -> str:
+    if report.model is None:
+        return "Deterministic checks only (no model)."
+    cached = f", {report.cached_units} from cache" if report.cached_units else ""
+    return f"Reviewed by {escape(report.model)}: {report.units} hunk(s) in {report.chunks} request(s){cached}."
+
+
+def _print_finding(finding: Finding, console: Console) -> None:
+    where = f"{finding.start_line}" if finding.start_line == finding.end_line else (
+        f"{finding.start_line}-{finding.end_line}")  # fmt: skip
+    style = STYLES[finding.severity]
+    console.print(f"  {where}: [{style}]{finding.severity}[/{style}] {escape(finding.message)} "
+                  f"[dim]({escape(finding.rule_id)})[/dim]")  # fmt: skip
+    for number, line in enumerate(finding.snippet[:5], start=finding.start_line):
+        console.print(f"[dim]{number:>6} │[/dim] {escape(_printable(line))}", soft_wrap=True)
+    if finding.replacement is not None:
+        console.print("[green]  suggestion:[/green]")
+        for line in finding.replacement.split("\n")[:10]:
+            console.print(f"[green]{'':>6} +[/green] {escape(line)}", soft_wrap=True)
+
+
+def _printable(line: str) -> str:
+    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def summary(report: ReviewReport) -> str:
+    counts = {severity: 0 for severity in STYLES}
+    for finding in report.findings:
+        counts[finding.severity] += 1
+    parts = ", ".join(f"{n} {severity}{'s' if n != 1 else ''}" for severity, n in counts.items())
+    return f"{len(report.findings)} finding(s) in {report.files} changed file(s): {parts}."
