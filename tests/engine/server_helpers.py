@@ -1,0 +1,107 @@
+"""Test helpers for the HTTP layer: a scripted Engine (a fake at our own engine.api boundary that records what
+it was asked and whether its generation was closed early) and a real uvicorn server on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import uvicorn
+
+from engine.api import Chunk, EngineInfo, GenerationRequest, PromptTooLong, Timings, Usage
+
+
+class ScriptedEngine:
+    """Yields `pieces` (one per token) for each sample. A prompt of more than `context_length` characters is
+    rejected with PromptTooLong (one character = one token here). `stall_after` pieces, it waits forever."""
+
+    def __init__(self, pieces: tuple[str, ...] = ("Hello", ",", " world"), *, context_length: int = 100,
+                 stall_after: int | None = None, first_delay_s: float = 0.0, model: str = "scripted",
+                 drafts: tuple[int, int] = (4, 3)):
+        self.pieces, self.context_length, self.stall_after = pieces, context_length, stall_after
+        self.first_delay_s, self.model, self.drafts = first_delay_s, model, drafts
+        self.requests: list[GenerationRequest] = []
+        self.started = threading.Event()  # a generation began (set from the server's thread)
+        self.closed_early = threading.Event()  # a generation was closed before it finished
+        self.finished = 0
+        self.closed = False
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(model=self.model, backend="scripted", context_length=self.context_length,
+                          fim_template="mimo-code", mtp_layers=1)
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        prompt_tokens = len(_prompt_text(request))
+        if prompt_tokens > self.context_length:
+            raise PromptTooLong(prompt_tokens, self.context_length)
+        self.started.set()
+        done = False
+        try:
+            if self.first_delay_s:
+                await asyncio.sleep(self.first_delay_s)
+            for index in range(request.sampling.n):
+                async for chunk in self._sample(request, index, prompt_tokens):
+                    yield chunk
+            done = True
+            self.finished += 1
+        finally:
+            if not done:
+                self.closed_early.set()
+
+    async def _sample(self, request: GenerationRequest, index: int, prompt_tokens: int) -> AsyncIterator[Chunk]:
+        limit = request.sampling.max_tokens
+        for count, piece in enumerate(self.pieces[:limit]):
+            if self.stall_after is not None and count >= self.stall_after:
+                await asyncio.Event().wait()
+            yield Chunk(text=piece, index=index)
+        produced = min(limit, len(self.pieces))
+        proposed, accepted = self.drafts
+        yield Chunk(text="", index=index, finish_reason="length" if produced == limit else "stop",
+                    usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=produced),
+                    timings=Timings(time_to_first_token_s=0.01, total_s=0.02, tokens_per_s=100.0,
+                                    mtp_drafts_proposed=proposed, mtp_drafts_accepted=accepted))
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def _prompt_text(request: GenerationRequest) -> str:
+    if request.prompt is not None:
+        return request.prompt
+    if request.fim is not None:
+        return request.fim.prefix + request.fim.suffix
+    return "".join(m.content for m in request.messages or ())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(app, port: int | None = None) -> Iterator[str]:
+    """Runs `app` with uvicorn on 127.0.0.1 in a background thread; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def wait_for(event: threading.Event, timeout_s: float = 5.0) -> bool:
+    return event.wait(timeout_s)
