@@ -1,0 +1,16 @@
+"""The sandboxed code-test verifier: run untrusted candidate code against tests, get per-test outcomes.
+
+See docs/verifier.md for what the sandbox covers and what it does not.
+"""
+
+from training.verify.formats import Job, StdioCase, functional_job, stdio_job
+from training.verify.limits import Limits
+from training.verify.pool import VerifierPool
+from training.verify.results import Outcome, TestResult, VerifyResult
+from training.verify.sandbox import SandboxConfig, SandboxUnavailable
+from training.verify.verifier import VerifierConfig, verify
+
+__all__ = [
+    "Job", "Limits", "Outcome", "SandboxConfig", "SandboxUnavailable", "StdioCase", "TestResult", "VerifierConfig",
+    "VerifierPool", "VerifyResult", "functional_job", "stdio_job", "verify",
+]
