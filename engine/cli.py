@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-AREA_MODULES: list[str] = []
+AREA_MODULES: list[str] = ["engine.server.cli"]
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

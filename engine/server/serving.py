@@ -304,7 +304,8 @@ async def _sse_events(started: Started, shape: Callable, shape_usage: Callable,
     try:
         async for chunk in chunks:
             usage, timings = chunk.usage or usage, chunk.timings or timings
-            yield sse(shape(chunk).model_dump_json())
+            if chunk.text or chunk.finish_reason:  # engines send empty chunks while a character is incomplete
+                yield sse(shape(chunk).model_dump_json())
         if include_usage:
             yield sse(shape_usage(usage, timings).model_dump_json())
     except EngineError as exc:
