@@ -110,8 +110,9 @@ def anchor(items: list[dict[str, Any]], units: list[ReviewUnit], after_texts: di
 
 def _anchor_one(item: dict[str, Any], units: list[ReviewUnit]) -> Finding | None:
     paths = {unit.path for unit in units}
-    path = str(item.get("path") or item.get("file") or "").removeprefix("b/")
-    if path not in paths and len(paths) == 1:
+    path = str(item.get("path") or item.get("file") or "").strip()
+    path = path.removeprefix("./").removeprefix("b/") if path not in paths else path
+    if not path and len(paths) == 1:
         path = next(iter(paths))  # small models often leave the path out when there is only one file
     start = _as_int(item.get("start_line", item.get("line")))
     end = _as_int(item.get("end_line")) or start
