@@ -40,6 +40,7 @@ INSTALL_HINT = (
     "or pass --unsafe-no-sandbox to run untrusted code without isolation"
 )
 SANDBOX_WORK = "/work"
+PROBE_UID = 60_999  # below the slots' uids; nothing outlives a probe
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": SANDBOX_WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
 
 
@@ -86,8 +87,13 @@ def check_sandbox(config: SandboxConfig) -> None:
     with tempfile.TemporaryDirectory(prefix="mimo-verify-probe-") as work:
         (Path(work) / "tmp").mkdir()
         command = bwrap_command(config, Path(work)) + [config.interpreter(), "-I", "-S", "-c", "print(6 * 7)"]
+        # Probe as an unprivileged uid, as the real runs do: bwrap then needs unprivileged user namespaces.
+        as_user = {"user": PROBE_UID, "group": PROBE_UID, "extra_groups": []} if os.geteuid() == 0 else {}
+        if as_user:
+            for path in (work, f"{work}/tmp"):
+                os.chown(path, PROBE_UID, PROBE_UID)
         try:
-            probe = subprocess.run(command, capture_output=True, text=True, timeout=30, env={})
+            probe = subprocess.run(command, capture_output=True, text=True, timeout=30, env={}, **as_user)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise SandboxUnavailable(f"bubblewrap at {bwrap} did not run: {exc}; {INSTALL_HINT}") from exc
     if probe.stdout.strip() != "42":
@@ -105,7 +111,8 @@ def bwrap_command(config: SandboxConfig, work: Path) -> list[str]:
         command += ["--ro-bind", interpreter_root, interpreter_root]
     command += ["--proc", "/proc", "--dev", "/dev"]
     command += ["--bind", str(work), SANDBOX_WORK, "--bind", str(work / "tmp"), "/tmp"]
-    command += ["--chdir", SANDBOX_WORK]
+    # The root itself is a tmpfs bwrap made; freeze it so only /work and /tmp take writes.
+    command += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", SANDBOX_WORK]
     for name, value in SANDBOX_ENV.items():
         command += ["--setenv", name, value]
     return command + ["--"]

@@ -106,10 +106,11 @@ def run_functional(job, emit):
         emit({"test": index, "outcome": outcome, "time": round(perf() - start, 6), "detail": detail})
 
 
-def _classify(exc):
-    if isinstance(exc, AssertionError):
+def _classify(exc, assertion_error=AssertionError, test_timeout=_TestTimeout, isinstance_=isinstance):
+    # Defaults bind the real classes at import, before a candidate can rebind the names.
+    if isinstance_(exc, assertion_error):
         return "failed"
-    if isinstance(exc, _TestTimeout):
+    if isinstance_(exc, test_timeout):
         return "timed_out"
     return "crashed"
 
