@@ -1,0 +1,144 @@
+"""Per-test outcomes through the real sandbox, the test formats, the pool, and refusing to run unsandboxed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+
+import pytest
+
+from training.verify import (
+    Outcome,
+    SandboxConfig,
+    SandboxUnavailable,
+    VerifierPool,
+    functional_job,
+    stdio_job,
+    verify,
+)
+from training.verify.formats import load_job, split_python_tests
+
+ADD = "def add(a, b):\n    return a + b\n"
+
+
+def test_each_test_gets_its_own_outcome_and_time(run_functional):
+    result = run_functional(ADD, ["assert add(1, 2) == 3", "assert add(1, 1) == 3", "add(None, 1)"])
+    assert [t.outcome for t in result.tests] == [Outcome.PASSED, Outcome.FAILED, Outcome.CRASHED]
+    assert "TypeError" in result.tests[2].detail
+    assert all(t.time_s >= 0 for t in result.tests)
+    assert result.completed and not result.passed
+    assert result.pass_fraction == pytest.approx(1 / 3)
+
+
+def test_a_slow_test_times_out_and_the_next_still_runs(run_functional, limits):
+    code = ADD + "import time\ndef slow():\n    time.sleep(30)\n"
+    result = run_functional(code, ["slow()", "assert add(2, 2) == 4"])
+    assert [t.outcome for t in result.tests] == [Outcome.TIMED_OUT, Outcome.PASSED]
+    assert result.tests[0].time_s == pytest.approx(limits.test_timeout_s, abs=0.5)
+
+
+def test_humaneval_style_check_function(run_functional):
+    setup = "def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
+    assert run_functional(ADD, ["check(add)"], setup=setup).passed
+    assert not run_functional(ADD.replace("a + b", "a * b"), ["check(add)"], setup=setup).passed
+
+
+def test_code_that_does_not_compile_crashes_every_test(run_functional):
+    result = run_functional("def add(a, b) return a", ["assert add(1, 2) == 3", "assert True"])
+    assert [t.outcome for t in result.tests] == [Outcome.CRASHED, Outcome.CRASHED]
+    assert "SyntaxError" in result.tests[0].detail
+
+
+def test_stdio_outputs_are_compared_outside_the_sandbox(run_stdio):
+    code = "a, b = map(float, input().split())\nprint(a / b)\n"
+    result = run_stdio(code, [("1 3", "0.333333333"), ("1 2", "0.5\n"), ("1 4", "0.3"), ("1 0", "inf")])
+    assert [t.outcome for t in result.tests] == [Outcome.PASSED, Outcome.PASSED, Outcome.FAILED, Outcome.CRASHED]
+    assert "expected '0.3'" in result.tests[2].detail
+
+
+def test_stdio_program_that_hangs_times_out(run_stdio):
+    result = run_stdio("import time\nif input() == 'hang':\n    time.sleep(30)\nprint('ok')\n", [("hang", "ok"), ("go", "ok")])
+    assert [t.outcome for t in result.tests] == [Outcome.TIMED_OUT, Outcome.PASSED]
+
+
+def test_json_output_has_a_top_level_passed_and_per_test_records(run_functional):
+    data = run_functional(ADD, ["assert add(1, 2) == 3"]).to_json()
+    assert data["passed"] is True
+    assert data["tests"][0]["outcome"] == "passed" and "time_s" in data["tests"][0]
+    json.dumps(data)  # plain data all the way down
+
+
+def test_missing_bwrap_refuses_with_an_install_hint(verifier_config):
+    config = dataclasses.replace(verifier_config, sandbox=SandboxConfig(bwrap="/nonexistent/bwrap"))
+    with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+        verify(functional_job(ADD, ["assert add(1, 2) == 3"]), config)
+
+
+def test_unusable_bwrap_refuses(verifier_config):
+    config = dataclasses.replace(verifier_config, sandbox=SandboxConfig(bwrap="/bin/false"))
+    with pytest.raises(SandboxUnavailable, match="cannot create a sandbox"):
+        verify(functional_job(ADD, ["assert add(1, 2) == 3"]), config)
+
+
+def test_the_unsafe_flag_runs_without_bwrap_and_says_so(verifier_config):
+    sandbox = SandboxConfig(bwrap="/nonexistent/bwrap", unsafe_no_sandbox=True)
+    config = dataclasses.replace(verifier_config, sandbox=sandbox)
+    result = verify(functional_job(ADD, ["assert add(1, 2) == 3", "assert add(1, 2) == 4"]), config)
+    assert [t.outcome for t in result.tests] == [Outcome.PASSED, Outcome.FAILED]
+    assert result.sandboxed is False
+
+
+def test_pool_keeps_input_order_and_runs_in_parallel(verifier_config):
+    sleeps = [0.6, 0.1, 0.4, 0.0]
+    jobs = [functional_job(f"import time\ntime.sleep({s})\nv = {i}", [f"assert v == {i}"]) for i, s in enumerate(sleeps)]
+    with VerifierPool(verifier_config, workers=4) as pool:
+        started = time.perf_counter()
+        results = list(pool.map(jobs))
+        elapsed = time.perf_counter() - started
+    assert all(r.passed for r in results)
+    assert elapsed < sum(sleeps) + 0.5 * len(jobs) - 0.3  # overlapped, not one after another
+
+
+def test_pool_pulls_jobs_lazily(verifier_config):
+    pulled = []
+
+    def jobs():
+        for i in range(8):
+            pulled.append(i)
+            yield functional_job(f"v = {i}", [f"assert v == {i}"])
+
+    with VerifierPool(verifier_config, workers=1, max_pending=2) as pool:
+        stream = pool.map(jobs())
+        first = next(stream)
+        assert first.passed
+        assert len(pulled) <= 3  # back-pressure: not the whole generator at once
+        assert all(r.passed for r in stream)
+    assert len(pulled) == 8
+
+
+def test_submit_blocks_when_the_pool_is_full(verifier_config):
+    slow = functional_job("import time\ntime.sleep(1)", ["assert True"])
+    with VerifierPool(verifier_config, workers=1, max_pending=1) as pool:
+        first = pool.submit(slow)
+        submitted = threading.Event()
+        thread = threading.Thread(target=lambda: (pool.submit(slow), submitted.set()))
+        thread.start()
+        assert not submitted.wait(0.3)  # held back while the first job is in flight
+        assert first.result().passed
+        thread.join(5)
+        assert submitted.is_set()
+
+
+def test_python_test_files_split_into_setup_and_tests():
+    setup, tests = split_python_tests("import math\nassert f(1) == 2\ndef helper():\n    return 3\nassert f(helper())\n")
+    assert setup == "import math\ndef helper():\n    return 3"
+    assert tests == ("assert f(1) == 2", "assert f(helper())")
+
+
+def test_load_job_reads_stdio_json(tmp_path):
+    (tmp_path / "sol.py").write_text("print(input())")
+    (tmp_path / "cases.json").write_text(json.dumps([{"input": "1", "output": "1"}]))
+    job = load_job(tmp_path / "sol.py", tmp_path / "cases.json")
+    assert job.format == "stdio" and job.tests[0].output == "1"
