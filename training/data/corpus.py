@@ -99,3 +99,14 @@ def resolve_installed(spec: str) -> list[Source]:
 def all_installed() -> list[Source]:
     """What `--from-installed` means: the standard library plus every installed distribution with code."""
     return [stdlib_source(), *installed_sources()]
+
+
+def resolve_specs(specs: list[str], from_installed: bool = False) -> list[Source]:
+    """Command-line sources: folders or git repositories (`PATH` or `NAME=PATH`), `installed:stdlib`,
+    `installed:NAME`; `from_installed` adds the standard library and every installed distribution."""
+    from training.data.collect import source_from_path
+
+    sources = all_installed() if from_installed else []
+    for spec in specs:
+        sources.extend(resolve_installed(spec) if spec.startswith(INSTALLED_PREFIX) else [source_from_path(spec)])
+    return sources

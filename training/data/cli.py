@@ -1,0 +1,129 @@
+"""Commands `mimo train tokenizer` and `mimo train data`: argument handling only (docs/data.md has the details).
+
+Errors a person can fix print one line to stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from training.errors import UserError
+
+SourcesArgument = Annotated[
+    Optional[list[str]],
+    typer.Argument(help="Git repositories or folders (PATH or NAME=PATH), installed:stdlib, installed:NAME.",
+                   show_default=False),
+]  # fmt: skip
+FromInstalled = Annotated[
+    bool, typer.Option(help="Add the Python standard library and every installed distribution (offline corpus).")
+]
+
+
+@contextlib.contextmanager
+def _user_errors():
+    try:
+        yield
+    except UserError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    train = groups["train"]
+
+    @train.command("tokenizer")
+    def tokenizer_command(
+        sources: SourcesArgument = None,
+        out: Annotated[Path, typer.Option(help="Folder to save the tokenizer in (Hugging Face format).")] = ...,
+        vocab_size: Annotated[int, typer.Option(help="Vocabulary size, special tokens included.")] = 8192,
+        from_installed: FromInstalled = False,
+        max_mb: Annotated[Optional[float], typer.Option(help="Stop reading after this many MB of text.")] = None,
+    ) -> None:
+        """Train a byte-level BPE with mimo-code's special tokens (ids 0..8) and the ChatML template."""
+        from training.tokenizer import save_hf, train_bpe, training_files
+
+        with _user_errors():
+            corpus = training_files(sources or [], from_installed)
+            budget = None if max_mb is None else int(max_mb * 1e6)
+            bpe = train_bpe(corpus.texts(budget), vocab_size, show_progress=_stderr_is_terminal())
+            if corpus.bytes_read == 0:
+                raise UserError("empty corpus: no readable UTF-8 code among the sources")
+            save_hf(bpe, out)
+        skipped = ", ".join(f"{reason} {count}" for reason, count in corpus.skipped.most_common()) or "none"
+        typer.echo(
+            f"trained a {bpe.get_vocab_size():,}-token BPE on {corpus.bytes_read / 1e6:.1f} MB "
+            f"({corpus.files_read:,} files; skipped: {skipped}) -> {out}",
+            err=True,
+        )
+
+    @train.command("data")
+    def data_command(
+        sources: SourcesArgument = None,
+        out: Annotated[Path, typer.Option(help="Folder for shards, manifest.json and heldout/.")] = ...,
+        tokenizer: Annotated[Path, typer.Option(help="Tokenizer folder from `mimo train tokenizer`.")] = ...,
+        licenses: Annotated[Optional[str], typer.Option(help="Comma-separated SPDX ids to allow.")] = None,
+        fim_rate: Annotated[float, typer.Option(help="Fraction of files given the FIM transform.")] = 0.5,
+        spm_rate: Annotated[float, typer.Option(help="Of FIM files, the fraction in SPM order.")] = 0.5,
+        seed: Annotated[int, typer.Option(help="Seed of FIM and the held-out split.")] = 0,
+        holdout_fraction: Annotated[float, typer.Option(help="Fraction of files held out for evaluation.")] = 0.02,
+        dedup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard above which files are near copies.")] = 0.8,
+        max_file_kb: Annotated[int, typer.Option(help="Skip files larger than this.")] = 1000,
+        from_installed: FromInstalled = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    ) -> None:
+        """Build training shards: filter, dedup, scrub, FIM, pack by imports, tokenise; write a manifest."""
+        from training.data.build import BuildOptions, build
+        from training.data.corpus import resolve_specs
+        from training.data.fim import FimConfig
+        from training.data.licenses import DEFAULT_ALLOWED
+
+        with _user_errors():
+            options = BuildOptions(
+                out=out,
+                tokenizer=tokenizer,
+                licenses=frozenset(_split_list(licenses) if licenses else DEFAULT_ALLOWED),
+                fim=FimConfig(rate=fim_rate, spm_rate=spm_rate),
+                seed=seed,
+                holdout_fraction=holdout_fraction,
+                dedup_threshold=dedup_threshold,
+                max_file_bytes=max_file_kb * 1000,
+            )
+            manifest = build(resolve_specs(sources or [], from_installed), options)
+        summary = _summary(manifest, out)
+        if as_json:
+            typer.echo(json.dumps(summary, indent=2))
+        typer.echo(
+            f"{summary['total_tokens']:,} tokens from {summary['files']:,} files in {len(manifest['shards'])} shard(s);"
+            f" {summary['heldout_files']} held out -> {out}",
+            err=True,
+        )
+
+
+def _split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _summary(manifest: dict, out: Path) -> dict:
+    return {
+        "out": str(out),
+        "total_tokens": manifest["total_tokens"],
+        "files": manifest["files"],
+        "heldout_files": len(manifest["heldout"]["files"]),
+        "sources": {
+            name: {key: entry[key] for key in ("license", "included", "files", "tokens")}
+            for name, entry in manifest["sources"].items()
+        },
+        "dropped": manifest["dropped"],
+        "scrubbed": manifest["scrubbed"],
+    }
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
