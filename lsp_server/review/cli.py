@@ -102,6 +102,8 @@ async def run_review(options: ReviewOptions, progress=None):
                           max_findings=options.max_findings, cache_dir=options.cache_dir)  # fmt: skip
     engine = open_review_engine(options) if diff.files else None
     try:
+        if engine is not None and hasattr(engine, "check"):
+            await engine.check()  # a remote server: reachable? which model, what context length?
         return await review_diff(diff, engine, config, progress)
     finally:
         if engine is not None:

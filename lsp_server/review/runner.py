@@ -92,12 +92,15 @@ async def review_diff(
 def prompt_budget(engine: Engine, config: ReviewConfig) -> int:
     """Tokens of diff and context per chunk: what the model's context leaves after the answer and the rules."""
     context = engine.info().context_length
+    if context <= 0:  # unknown (a server that does not say): trust the configuration
+        return config.max_prompt_tokens
     room = context - output_tokens(engine, config) - estimate_tokens(prompts.SYSTEM) - 32
     return max(64, min(config.max_prompt_tokens, room))
 
 
 def output_tokens(engine: Engine, config: ReviewConfig) -> int:
-    return max(64, min(config.max_output_tokens, engine.info().context_length // 4))
+    context = engine.info().context_length
+    return config.max_output_tokens if context <= 0 else max(64, min(config.max_output_tokens, context // 4))
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

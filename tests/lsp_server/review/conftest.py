@@ -44,3 +44,108 @@ class Repo:
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     return Repo(tmp_path / "repo")
+
+
+# ---- a scripted OpenAI-compatible server: the engine is faked only at its HTTP boundary ---------------------
+
+import json  # noqa: E402
+import re  # noqa: E402
+import threading  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+MARKED_LINE = re.compile(r"^\s*(\d+) \+ .*# BUG: (.*)$", re.M)
+FILE_LINE = re.compile(r"^File: (\S+)", re.M)
+
+
+def findings_for_marked_lines(messages: list[dict]) -> str:
+    """The reviewer the tests script: one warning for every added line carrying a `# BUG: <message>` comment."""
+    prompt = messages[1]["content"]
+    findings = []
+    for section in prompt.split("\n---\n"):
+        path = FILE_LINE.search(section)
+        for match in MARKED_LINE.finditer(section):
+            findings.append({"path": path[1] if path else "", "start_line": int(match[1]), "end_line": int(match[1]),
+                             "severity": "warning", "rule": "marked-bug", "message": match[2].strip()})
+    return json.dumps({"findings": findings})
+
+
+class ScriptedServer:
+    """Serves /v1/models and streaming /v1/chat/completions; ``answer(messages)`` makes each reply's text.
+    ``max_prompt_chars`` makes longer prompts fail as an over-long prompt would."""
+
+    def __init__(self, answer: Callable[[list[dict]], str] = findings_for_marked_lines, context_length: int = 8192,
+                 max_prompt_chars: int | None = None):
+        self.answer = answer
+        self.context_length = context_length
+        self.max_prompt_chars = max_prompt_chars
+        self.requests: list[list[dict]] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> ScriptedServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self):
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/") == "/v1/models":
+                    self._json(200, {"data": [{"id": "fake-reviewer", "max_model_len": server.context_length}]})
+                else:
+                    self._json(404, {"error": {"message": "not found"}})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                messages = body["messages"]
+                chars = sum(len(m["content"]) for m in messages)
+                if server.max_prompt_chars is not None and chars > server.max_prompt_chars:
+                    message = f"prompt has {chars} tokens but the model's context is {server.max_prompt_chars} tokens"
+                    return self._json(400, {"error": {"message": message}})
+                with server._lock:
+                    server.requests.append(messages)
+                self._stream(server.answer(messages))
+
+            def _json(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, text: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                pieces = [text[i : i + 40] for i in range(0, len(text), 40)] or [""]
+                for piece in pieces:
+                    self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                self._event({"choices": [], "usage": {"prompt_tokens": 10, "completion_tokens": len(pieces)}})
+                self.wfile.write(b"data: [DONE]\n\n")
+
+            def _event(self, payload: dict) -> None:
+                self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+        return Handler
+
+
+@pytest.fixture
+def scripted_server():
+    with ScriptedServer() as server:
+        yield server
