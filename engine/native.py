@@ -1,0 +1,224 @@
+"""NativeEngine: the torch backend (CPU and CUDA) with MTP self-speculative decoding.
+
+Loads any ``MiMoForCausalLM`` checkpoint (ours or the official MiMo-7B) and plain Hugging Face causal LMs
+(those decode without MTP). Requests are rendered (raw prompt, FIM with the detected template, or ChatML),
+tokenized on the caller's side, and decoded by a ``RoundRobinScheduler`` worker thread; chunks come back
+through an asyncio queue. Closing the stream marks the job cancelled, and the worker drops it before its next
+step.
+
+Timings on the final chunks: ``time_to_first_token_s`` from submission to the first token; ``tokens_per_s``
+is the decode rate after the first token (tokens after each sample's first / time after the first token), so
+prefill does not blur the comparison of plain and MTP decoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from engine.api import (
+    BadRequest,
+    Chunk,
+    EngineError,
+    EngineInfo,
+    FinishReason,
+    GenerationRequest,
+    PromptTooLong,
+    Timings,
+    Usage,
+)
+from engine.formats import control_tokens, detect_fim_template, has_chatml, render_chat
+from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
+from engine.scheduler import RoundRobinScheduler
+from engine.text_stream import TextStream
+
+
+class NativeEngine:
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        device: str = "auto",
+        dtype: str | None = None,
+        fim_template: str | None = None,
+        max_requests: int = 64,
+        model_name: str | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        import engine.model  # noqa: F401  (registers MiMo with the Auto classes)
+
+        self.model_path = Path(model_path)
+        self.model_name = model_name or self.model_path.name
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device == "cuda" else torch.float32)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch_dtype, attn_implementation="sdpa")
+        self.lm = CausalModel(model.to(device).eval())
+        self.fim_template = detect_fim_template(self.tokenizer, fim_template)
+        self.stop_ids = frozenset(control_tokens(self.tokenizer, self.fim_template).values())
+        self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+        self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=torch.inference_mode)
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            model=self.model_name,
+            backend="native",
+            context_length=self.context_length,
+            fim_template=self.fim_template.name if self.fim_template else None,
+            mtp_layers=self.lm.mtp_layers,
+            device=str(self.lm.device),
+        )
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        job = _RequestJob(self, request, self.prompt_ids(request), asyncio.get_running_loop())
+        self.scheduler.submit(job)
+        try:
+            remaining = request.sampling.n
+            while remaining:
+                item = await job.chunks.get()
+                if isinstance(item, BaseException):
+                    raise item
+                remaining -= item.finish_reason is not None
+                yield item
+        finally:
+            job.cancelled = True  # the worker drops the job before its next step
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.scheduler.close)
+
+    def prompt_ids(self, request: GenerationRequest) -> list[int]:
+        ids = self.tokenizer.encode(self.render(request))
+        if not ids:
+            raise BadRequest("the prompt is empty")
+        if len(ids) >= self.context_length:
+            raise PromptTooLong(len(ids), self.context_length)
+        return ids
+
+    def render(self, request: GenerationRequest) -> str:
+        if request.prompt is not None:
+            return request.prompt
+        if request.fim is not None:
+            if self.fim_template is None:
+                raise BadRequest(f"model {self.model_name} has no fill-in-the-middle tokens; send a plain prompt")
+            return self.fim_template.render(request.fim)
+        if has_chatml(self.tokenizer):
+            return render_chat(request.messages)
+        if getattr(self.tokenizer, "chat_template", None):
+            messages = [{"role": m.role, "content": m.content} for m in request.messages]
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        raise BadRequest(f"model {self.model_name} has no chat template; send a plain prompt")
+
+
+class _Sample:
+    """One of a request's n samples: its decoder, its text stream and how far it got."""
+
+    def __init__(self, decoder: SequenceDecoder, text: TextStream):
+        self.decoder = decoder
+        self.text = text
+        self.started = False
+        self.tokens = 0
+        self.finish_reason: FinishReason | None = None
+
+
+class _RequestJob:
+    """A request as the scheduler sees it: each ``step`` advances every unfinished sample by one step."""
+
+    def __init__(self, engine: NativeEngine, request: GenerationRequest, prompt_ids: list[int], loop):
+        sampling = request.sampling
+        if sampling.n < 1 or sampling.max_tokens < 1:
+            raise BadRequest("n and max_tokens must be at least 1")
+        if sampling.temperature < 0 or not 0 < sampling.top_p <= 1:
+            raise BadRequest("temperature must be ≥ 0 and top_p in (0, 1]")
+        self.engine = engine
+        self.loop = loop
+        self.chunks: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
+        self.cancelled = False
+        self.prompt_tokens = len(prompt_ids)
+        self.max_tokens = min(sampling.max_tokens, engine.context_length - len(prompt_ids))
+        capacity = len(prompt_ids) + self.max_tokens + 2  # + room for the draft being verified
+        self.samples = [
+            _Sample(
+                SequenceDecoder(engine.lm, prompt_ids, _settings(request, index), capacity),
+                TextStream(engine.tokenizer, sampling.stop),
+            )
+            for index in range(sampling.n)
+        ]
+        self.submitted = time.perf_counter()
+        self.first_token_at: float | None = None
+
+    def step(self) -> bool:
+        for index, sample in enumerate(self.samples):
+            if sample.finish_reason is None and not self.cancelled:
+                self._advance(index, sample)
+        return all(s.finish_reason is not None for s in self.samples)
+
+    def fail(self, error: BaseException) -> None:
+        if not isinstance(error, EngineError):
+            error = EngineError(f"generation failed: {error}")
+        self._emit(error)
+
+    def _advance(self, index: int, sample: _Sample) -> None:
+        new_ids = sample.decoder.step() if sample.started else sample.decoder.prefill()
+        sample.started = True
+        if self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        kept = []
+        for token in new_ids:
+            if token in self.engine.stop_ids:
+                sample.finish_reason = "stop"
+                break
+            kept.append(token)
+            if sample.tokens + len(kept) >= self.max_tokens:
+                sample.finish_reason = "length"
+                break
+        sample.tokens += len(kept)
+        text = sample.text.add(kept)
+        if sample.text.stopped:
+            sample.finish_reason = "stop"
+        elif sample.finish_reason is not None:
+            text += sample.text.flush()
+        if text or kept or sample.finish_reason:
+            self._emit(self._chunk(index, sample, text, kept))
+
+    def _chunk(self, index: int, sample: _Sample, text: str, kept: list[int]) -> Chunk:
+        if sample.finish_reason is None:
+            return Chunk(text=text, index=index, token_ids=tuple(kept))
+        return Chunk(
+            text=text,
+            index=index,
+            token_ids=tuple(kept),
+            finish_reason=sample.finish_reason,
+            usage=Usage(self.prompt_tokens, sum(s.tokens for s in self.samples)),
+            timings=self._timings(),
+        )
+
+    def _timings(self) -> Timings:
+        now = time.perf_counter()
+        first = self.first_token_at or now
+        decoded = sum(max(s.tokens - 1, 0) for s in self.samples)
+        decoders = [s.decoder for s in self.samples]
+        return Timings(
+            time_to_first_token_s=first - self.submitted,
+            total_s=now - self.submitted,
+            tokens_per_s=decoded / (now - first) if now > first else 0.0,
+            mtp_drafts_proposed=sum(d.drafts_proposed for d in decoders),
+            mtp_drafts_accepted=sum(d.drafts_accepted for d in decoders),
+        )
+
+    def _emit(self, item: Chunk | BaseException) -> None:
+        with contextlib.suppress(RuntimeError):  # the consumer's loop has closed: nobody is listening
+            self.loop.call_soon_threadsafe(self.chunks.put_nowait, item)
+
+
+def _settings(request: GenerationRequest, index: int) -> DecodeSettings:
+    sampling = request.sampling
+    seed = None if sampling.seed is None else sampling.seed + index
+    return DecodeSettings(
+        temperature=sampling.temperature, top_p=sampling.top_p, seed=seed, use_mtp=request.use_mtp
+    )

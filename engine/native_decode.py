@@ -1,0 +1,165 @@
+"""Decoding one sequence on the native backend: prefill, plain steps, and MTP draft-and-verify steps.
+
+The MTP loop (k = 1 draft per step, MiMo's case). After the trunk has read tokens x_0..x_{T-1} it has pre-norm
+hidden states h_0..h_{T-1} and the next token x_T (``pending``: sampled, not yet read by the trunk).
+MTP layer 0 reads pairs (h_t, x_{t+1}) into its own cache and drafts d ≈ x_{T+1} from the last pair. One trunk
+forward over [x_T, d] verifies: the target at x_T's position decides d (greedy: d must equal its argmax;
+sampling: the speculative rule in ``speculative.py``), and when d is accepted the target at d's position gives
+a bonus token for free. A rejected d is dropped from the trunk cache by moving its length back, and only the
+accepted pairs go to the MTP layer next step. Plain decoding is the same loop without the draft.
+
+MiMo checkpoints run a lean path: a preallocated cache (``KVBuffer``) and explicit masks and positions, so a
+step builds no mask through transformers' generic machinery. Other causal LMs run their own ``forward`` with a
+``DynamicCache`` and decode plainly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.kv_cache import KVBuffer
+from engine.speculative import greedy_verdict, logits_to_probs, sample, sampling_verdict
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    seed: int | None = None
+    use_mtp: bool = True
+
+
+class CausalModel:
+    """The parts of a loaded checkpoint the decoder needs, with MiMo's lean forward."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self.is_mimo = hasattr(getattr(model, "model", None), "mtp_forward")
+        self.mtp_layers = model.num_mtp_layers if self.is_mimo else 0
+        config = model.config
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        self.layers = config.num_hidden_layers
+
+    def new_cache(self, capacity: int, layers: int | None = None):
+        if not self.is_mimo:
+            from transformers import DynamicCache
+
+            return DynamicCache(config=self.model.config)
+        layers = self.layers if layers is None else layers
+        return KVBuffer(layers, self.kv_heads, self.head_dim, capacity, self.dtype, self.device)
+
+    def ids(self, token_ids: list[int]) -> torch.Tensor:
+        return torch.tensor([token_ids], dtype=torch.long, device=self.device)
+
+    def trunk(self, token_ids: list[int], cache, logits_for: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Reads ``token_ids`` after the cached ones; returns logits of the last ``logits_for`` positions
+        (logits_for, vocab) and, for MiMo, the pre-norm hidden states of all new positions (1, q, hidden)."""
+        if not self.is_mimo:
+            out = self.model(input_ids=self.ids(token_ids), past_key_values=cache, use_cache=True)
+            return out.logits[0, -logits_for:], None
+        past, q = cache.get_seq_length(), len(token_ids)
+        out = self.model.model(
+            input_ids=self.ids(token_ids),
+            attention_mask=self.causal_mask(past, q),
+            position_ids=self.positions(past, q),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        logits = self.model.lm_head(out.last_hidden_state[0, -logits_for:])
+        return logits, out.pre_norm_hidden_state
+
+    def mtp(self, hidden: torch.Tensor, next_ids: list[int], cache: KVBuffer) -> torch.Tensor:
+        """Feeds pairs (hidden_t, x_{t+1}) to MTP layer 0; returns its logits at the last pair (1, vocab)."""
+        past, q = cache.get_seq_length(0), len(next_ids)
+        out = self.model.model.mtp_forward(
+            0,
+            hidden,
+            self.ids(next_ids),
+            position_ids=self.positions(past, q),
+            attention_mask=self.causal_mask(past, q),
+            past_key_values=cache,
+        )
+        return self.model.mtp_logits(0, out[0, -1:])
+
+    def positions(self, past: int, q: int) -> torch.Tensor:
+        return torch.arange(past, past + q, device=self.device).unsqueeze(0)
+
+    def causal_mask(self, past: int, q: int) -> torch.Tensor:
+        """(1, 1, q, past + q) booleans: new position i sees every cached position and new positions ≤ i."""
+        mask = torch.ones(1, 1, q, past + q, dtype=torch.bool, device=self.device)
+        if q > 1:
+            mask[0, 0, :, past:] = torch.ones(q, q, dtype=torch.bool, device=self.device).tril()
+        return mask
+
+
+class SequenceDecoder:
+    """One sample: ``prefill()`` returns the first token, each ``step()`` one or more further tokens."""
+
+    def __init__(self, lm: CausalModel, prompt_ids: list[int], settings: DecodeSettings, capacity: int):
+        self.lm = lm
+        self.prompt_ids = prompt_ids
+        self.settings = settings
+        self.use_mtp = settings.use_mtp and lm.mtp_layers > 0
+        self.cache = lm.new_cache(capacity)
+        self.mtp_cache = lm.new_cache(capacity, layers=lm.mtp_layers) if self.use_mtp else None
+        self.generator = None
+        if settings.temperature > 0:
+            self.generator = torch.Generator(device=lm.device)
+            self.generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
+        self.pending: int | None = None  # newest token, not yet read by the trunk
+        self.mtp_hidden: torch.Tensor | None = None  # trunk hiddens the MTP layer has not read yet
+        self.mtp_next: list[int] = []  # the token after each of them
+        self.drafts_proposed = 0
+        self.drafts_accepted = 0
+
+    def prefill(self) -> list[int]:
+        logits, hidden = self.lm.trunk(self.prompt_ids, self.cache)
+        self.pending = self._choose(logits[-1])
+        if self.use_mtp:
+            self.mtp_hidden = hidden
+            self.mtp_next = [*self.prompt_ids[1:], self.pending]
+        return [self.pending]
+
+    def step(self) -> list[int]:
+        return self._mtp_step() if self.use_mtp else self._plain_step()
+
+    def _plain_step(self) -> list[int]:
+        logits, _ = self.lm.trunk([self.pending], self.cache)
+        self.pending = self._choose(logits[-1])
+        return [self.pending]
+
+    def _mtp_step(self) -> list[int]:
+        draft_logits = self.lm.mtp(self.mtp_hidden, self.mtp_next, self.mtp_cache)
+        draft_probs = None
+        if self.generator is None:
+            draft = draft_logits.argmax(dim=-1)
+        else:
+            draft_probs = self._probs(draft_logits)
+            draft = sample(draft_probs, self.generator)
+        past = self.cache.get_seq_length()
+        target_logits, hidden = self.lm.trunk([self.pending, int(draft)], self.cache, logits_for=2)
+        if draft_probs is None:
+            verdict = greedy_verdict(draft, target_logits)
+        else:
+            verdict = sampling_verdict(draft, draft_probs, self._probs(target_logits), self.generator)
+        accepted = [int(draft)] * verdict.accepted + [verdict.next_token]
+        self.cache.truncate(past + len(accepted))
+        self.mtp_hidden = hidden[:, : len(accepted)]
+        self.mtp_next = accepted
+        self.pending = verdict.next_token
+        self.drafts_proposed += 1
+        self.drafts_accepted += verdict.accepted
+        return accepted
+
+    def _choose(self, logits: torch.Tensor) -> int:
+        if self.generator is None:
+            return int(logits.argmax())
+        return int(sample(self._probs(logits), self.generator))
+
+    def _probs(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits_to_probs(logits, self.settings.temperature, self.settings.top_p)

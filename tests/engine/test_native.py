@@ -1,0 +1,154 @@
+"""NativeEngine on a real tiny checkpoint: decoding, stops, samples, cancellation, fairness, prompt formats."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import torch
+
+from engine.api import BadRequest, FimParts, GenerationRequest, Message, PromptTooLong, SamplingParams, collect
+from engine.native import NativeEngine
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir):
+    engine = NativeEngine(tiny_model_dir)
+    yield engine
+    asyncio.run(engine.aclose())
+
+
+def greedy(prompt: str, max_tokens: int = 24, use_mtp: bool = True, **sampling) -> GenerationRequest:
+    return GenerationRequest(
+        prompt=prompt, sampling=SamplingParams(max_tokens=max_tokens, **sampling), use_mtp=use_mtp
+    )
+
+
+def reference_greedy(engine: NativeEngine, prompt: str, max_tokens: int) -> list[int]:
+    """Greedy decoding by re-running the whole sequence through transformers each step (no cache)."""
+    ids = engine.tokenizer.encode(prompt)
+    out: list[int] = []
+    with torch.inference_mode():
+        for _ in range(max_tokens):
+            token = int(engine.lm.model(torch.tensor([ids + out])).logits[0, -1].argmax())
+            if token in engine.stop_ids:
+                break
+            out.append(token)
+    return out
+
+
+def token_ids(result_chunks) -> list[int]:
+    return [t for chunk in result_chunks for t in chunk.token_ids]
+
+
+async def chunks_of(engine, request):
+    return [chunk async for chunk in engine.generate(request)]
+
+
+async def test_info_describes_the_checkpoint(engine):
+    info = engine.info()
+    assert (info.backend, info.fim_template, info.mtp_layers, info.device) == ("native", "mimo-code", 1, "cpu")
+    assert info.context_length == 1024
+
+
+@pytest.mark.parametrize("prompt", ["def add(a, b):\n", "import os\n\nclass Path", "x = [1, 2,"])
+async def test_cached_greedy_decoding_matches_uncached_transformers(engine, prompt):
+    chunks = await chunks_of(engine, greedy(prompt, use_mtp=False))
+    assert token_ids(chunks) == reference_greedy(engine, prompt, 24)
+
+
+async def test_text_usage_and_timings_come_with_the_final_chunk(engine):
+    chunks = await chunks_of(engine, greedy("def f(x):\n", max_tokens=10, use_mtp=False))
+    final = chunks[-1]
+    assert [c.finish_reason for c in chunks[:-1]] == [None] * (len(chunks) - 1)
+    assert final.finish_reason == "length" and final.usage.completion_tokens == 10
+    assert final.usage.prompt_tokens == len(engine.tokenizer.encode("def f(x):\n"))
+    assert "".join(c.text for c in chunks) == engine.tokenizer.decode(token_ids(chunks))
+    assert final.timings.time_to_first_token_s > 0 and final.timings.tokens_per_s > 0
+
+
+async def test_a_stop_string_ends_the_text_before_it(engine):
+    full = (await collect(engine, greedy("def f(x):\n", max_tokens=20))).texts[0]
+    stop = full[5:8]
+    result = await collect(engine, greedy("def f(x):\n", max_tokens=20, stop=(stop,)))
+    assert result.finish_reasons == ["stop"]
+    assert result.texts[0] == full[: full.index(stop)]
+
+
+async def test_n_samples_each_finish_and_seeds_make_sampling_repeatable(engine):
+    request = greedy("import ", max_tokens=8, temperature=1.0, seed=7, n=3)
+    first, second = await collect(engine, request), await collect(engine, request)
+    assert first.texts == second.texts and len(set(first.texts)) > 1
+    assert first.finish_reasons == ["length"] * 3 and first.usage.completion_tokens == 24
+
+
+async def test_a_prompt_longer_than_the_context_is_refused_with_both_lengths(engine):
+    with pytest.raises(PromptTooLong, match=r"prompt has \d+ tokens but the model's context is 1024"):
+        await collect(engine, greedy("x = 1\n" * 1000))
+
+
+async def test_fim_and_chat_requests_render_with_the_detected_formats(engine):
+    fim = GenerationRequest(fim=FimParts(prefix="def f(", suffix="):\n"), sampling=SamplingParams(max_tokens=4))
+    chat = GenerationRequest(messages=(Message("user", "hi"),), sampling=SamplingParams(max_tokens=4))
+    assert engine.render(fim) == "<|fim_prefix|>def f(<|fim_suffix|>):\n<|fim_middle|>"
+    assert engine.render(chat) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert (await collect(engine, fim)).usage.completion_tokens > 0
+
+
+async def test_bad_sampling_values_are_refused(engine):
+    with pytest.raises(BadRequest, match="top_p"):
+        await collect(engine, greedy("x", top_p=0.0))
+
+
+class ForwardCounter:
+    """Counts trunk forward passes (a hook on the real model, not a fake)."""
+
+    def __init__(self, engine):
+        self.calls = 0
+        self.handle = engine.lm.model.model.register_forward_hook(self._count)
+
+    def _count(self, *args):
+        self.calls += 1
+
+
+@pytest.mark.parametrize("how", ["aclose", "cancel_task"])
+async def test_cancelling_stops_compute_within_one_step(engine, how):
+    counter = ForwardCounter(engine)
+    try:
+        stream = engine.generate(greedy("def f(x):\n", max_tokens=1000, use_mtp=False))
+        if how == "aclose":
+            async for _ in stream:
+                if counter.calls >= 5:
+                    break
+            await stream.aclose()
+        else:
+            async def consume():
+                async for _ in stream:
+                    pass
+
+            task = asyncio.create_task(consume())
+            while counter.calls < 5:
+                await asyncio.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        at_cancel = counter.calls
+        await asyncio.sleep(0.3)
+        assert counter.calls <= at_cancel + 1  # at most the step already running
+    finally:
+        counter.handle.remove()
+
+
+async def test_a_short_request_is_not_starved_by_a_long_one(engine):
+    finished: list[str] = []
+
+    async def run(name: str, max_tokens: int):
+        await collect(engine, greedy("class A:\n", max_tokens=max_tokens, use_mtp=False))
+        finished.append(name)
+
+    long = asyncio.create_task(run("long", 300))
+    await asyncio.sleep(0.05)  # the long request is decoding
+    await run("short", 5)
+    assert finished == ["short"]
+    await long
+    assert finished == ["short", "long"]
