@@ -1,7 +1,7 @@
 """FastAPI routes only: JSON in, serving.py's values out, and the HTTP details (status, SSE, Retry-After).
 
-Client disconnects cancel generation: streaming responses listen for the disconnect beside the stream, and
-non-streaming requests race the work against it.
+Client disconnects cancel generation: until the first chunk (or the whole answer, without streaming) the work
+races the disconnect; after that, streaming responses listen for it beside the stream.
 """
 
 from __future__ import annotations
@@ -40,15 +40,13 @@ def create_app(ctx: ServingContext) -> FastAPI:
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
-        if body.stream:
-            return _to_response(await serving.stream_completion(ctx, body))
-        return _to_response(await _unless_disconnected(request, serving.complete(ctx, body)))
+        work = serving.stream_completion(ctx, body) if body.stream else serving.complete(ctx, body)
+        return _to_response(await _unless_disconnected(request, work))
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-        if body.stream:
-            return _to_response(await serving.stream_chat(ctx, body))
-        return _to_response(await _unless_disconnected(request, serving.chat(ctx, body)))
+        work = serving.stream_chat(ctx, body) if body.stream else serving.chat(ctx, body)
+        return _to_response(await _unless_disconnected(request, work))
 
     @app.get("/v1/models")
     async def models() -> Response:

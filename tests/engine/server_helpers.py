@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import uvicorn
 
 from engine.api import Chunk, EngineInfo, GenerationRequest, PromptTooLong, Timings, Usage
@@ -105,3 +108,43 @@ def serving(app, port: int | None = None) -> Iterator[str]:
 
 def wait_for(event: threading.Event, timeout_s: float = 5.0) -> bool:
     return event.wait(timeout_s)
+
+
+@contextlib.contextmanager
+def mimo_serve(model_dir, *args: str, startup_timeout_s: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Starts the real `mimo serve` process on a free loopback port; yields its base URL and the process."""
+    port = free_port()
+    command = [sys.executable, "-m", "mimo.cli", "serve", "--model", str(model_dir), "--port", str(port),
+               "--backend", "native", *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process, startup_timeout_s)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"mimo serve exited with {process.returncode}: {process.stderr.read()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise RuntimeError("mimo serve did not become healthy in time")
+
+
+def metric_value(url: str, sample: str) -> float:
+    """The value of one Prometheus sample line (name with labels) from the server's /metrics, 0 if absent."""
+    for line in httpx.get(f"{url}/metrics").text.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

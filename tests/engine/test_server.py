@@ -188,11 +188,17 @@ def test_a_client_disconnecting_mid_stream_closes_the_engines_generation(endpoin
         assert 'outcome="cancelled"} 1.0' in metrics
 
 
-async def test_a_client_disconnecting_from_a_plain_request_closes_the_engines_generation():
-    engine = ScriptedEngine(stall_after=1)
+@pytest.mark.parametrize(
+    ("engine_kwargs", "stream"),
+    [({"stall_after": 1}, False), ({"first_delay_s": 30.0}, True), ({"first_delay_s": 30.0}, False)],
+    ids=["plain-mid-generation", "stream-before-first-token", "plain-before-first-token"],
+)
+async def test_a_client_disconnecting_while_waiting_closes_the_engines_generation(engine_kwargs, stream):
+    engine = ScriptedEngine(**engine_kwargs)
     with serving(make_app(engine)) as url:
         async with httpx.AsyncClient() as client:
-            request = asyncio.create_task(client.post(f"{url}/v1/completions", json={"prompt": "x"}))
+            body = {"prompt": "x", "stream": stream}
+            request = asyncio.create_task(client.post(f"{url}/v1/completions", json=body))
             assert await asyncio.to_thread(wait_for, engine.started)
             await asyncio.sleep(0.3)
             assert not engine.closed_early.is_set(), "closed while the client was still waiting"
