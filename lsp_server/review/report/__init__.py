@@ -26,5 +26,16 @@ def render(fmt: str, report: ReviewReport) -> str:
         from lsp_server.review.report.rdjson import to_rdjson as build
     else:
         raise ValueError(f"unknown format {fmt!r}; use one of: {', '.join(FORMATS)}")
-    # ASCII escapes keep lone surrogates (bytes that were not UTF-8) printable and the output valid JSON.
-    return _json.dumps(build(report), indent=2) + "\n"
+    return _json.dumps(_printable(build(report)), indent=2, ensure_ascii=False) + "\n"
+
+
+def _printable(value):
+    """Lone surrogates (bytes that were not UTF-8 in a changed file) become U+FFFD, so the output is valid
+    UTF-8 that any JSON reader accepts."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value

@@ -18,7 +18,7 @@ def annotation(finding: Finding) -> str:
     properties = {"file": finding.path, "line": str(finding.start_line), "endLine": str(finding.end_line),
                   "title": finding.rule_id}  # fmt: skip
     if finding.start_column is not None and finding.start_line == finding.end_line:
-        start, end = char_span(finding)  # GitHub's columns are 1-based characters, on a single line only
+        start, end = char_span(finding)  # GitHub: 1-based characters, end inclusive, single lines only
         properties["col"], properties["endColumn"] = str(start + 1), str(max(end, start + 1))
     rendered = ",".join(f"{key}={_escape_property(value)}" for key, value in properties.items())
     return f"::{COMMANDS[finding.severity]} {rendered}::{_escape_data(finding.message)}"
