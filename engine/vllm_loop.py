@@ -1,0 +1,144 @@
+"""One thread that owns a vLLM ``LLMEngine``: it adds and aborts requests between steps and routes each step's
+outputs to the asyncio queue of the request they belong to.
+
+``LLMEngine`` is not thread-safe, so every call into it happens on this thread; other threads only enqueue
+commands. An abort therefore takes effect before the next step, so a cancelled request stops using compute
+within one decode step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from engine.api import BadRequest, EngineUnavailable
+
+Sink = Callable[[Any], None]  # receives a vllm RequestOutput or an exception to raise in the consumer
+
+
+class EngineLoop:
+    def __init__(self, llm_engine, *, in_process: bool):
+        self._engine = llm_engine
+        self._in_process = in_process
+        self._commands: queue.SimpleQueue[Callable[[], bool]] = queue.SimpleQueue()
+        self._sinks: dict[str, Sink] = {}
+        self._thread = threading.Thread(target=self._run, name="vllm-engine-loop", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def start(cls, engine_args) -> EngineLoop:
+        """Builds the vLLM engine. Its core runs in this process when ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
+        else in a spawned one (vLLM's default; on CPU vLLM decides this from the variable alone)."""
+        from vllm import envs
+        from vllm.v1.engine.llm_engine import LLMEngine
+
+        return cls(LLMEngine.from_engine_args(engine_args), in_process=not envs.VLLM_ENABLE_V1_MULTIPROCESSING)
+
+    @property
+    def max_model_len(self) -> int:
+        return self._engine.model_config.max_model_len
+
+    @property
+    def device(self) -> str:
+        return self._engine.vllm_config.device_config.device_type
+
+    def submit(self, request_id: str, prompt: dict, params) -> AsyncIterator[Any]:
+        """Queues a request; returns its outputs (vllm ``RequestOutput`` deltas) as they come, until finished."""
+        if not self._thread.is_alive():
+            raise EngineUnavailable("the vLLM engine has stopped; open a new one")
+        outputs: asyncio.Queue = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def sink(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(outputs.put_nowait, item)
+            except RuntimeError:  # the consumer's event loop has closed; nobody is listening
+                pass
+
+        self._commands.put(lambda: self._add(request_id, prompt, params, sink))
+        return _drain(outputs)
+
+    def abort(self, request_id: str) -> None:
+        self._commands.put(lambda: self._abort(request_id))
+
+    def stop(self) -> None:
+        """Fails every open request, shuts the engine down and waits for the thread to end (idempotent)."""
+        if self._thread.is_alive():
+            self._commands.put(lambda: False)
+            self._thread.join()
+
+    def _run(self) -> None:
+        running = True
+        while running:
+            idle = not self._engine.has_unfinished_requests()
+            for command in self._pending(block=idle):
+                running = running and command() is not False
+            if running and self._engine.has_unfinished_requests():
+                running = self._step()
+        self._shutdown()
+
+    def _pending(self, *, block: bool) -> list[Callable[[], bool]]:
+        """The queued commands: waits for one when the engine has nothing to do, never otherwise."""
+        commands = [self._commands.get()] if block else []
+        while not self._commands.empty():
+            commands.append(self._commands.get_nowait())
+        return commands
+
+    def _add(self, request_id: str, prompt: dict, params, sink: Sink) -> bool:
+        try:
+            self._engine.add_request(request_id, prompt, params)
+        except (ValueError, TypeError) as error:  # vLLM's validation of the prompt or the parameters
+            sink(BadRequest(str(error)))
+        else:
+            self._sinks[request_id] = sink
+        return True
+
+    def _abort(self, request_id: str) -> bool:
+        if self._sinks.pop(request_id, None) is not None:
+            self._engine.abort_request([request_id])
+        return True
+
+    def _step(self) -> bool:
+        """Runs one engine step and delivers its outputs; False when the engine failed and the loop must end."""
+        try:
+            outputs = self._engine.step()
+        except Exception as error:
+            self._fail_all(EngineUnavailable(f"vLLM failed: {error}"))
+            return False
+        for output in outputs:
+            sink = self._sinks.get(output.request_id)
+            if sink is None:
+                continue
+            sink(output)
+            if output.finished:
+                del self._sinks[output.request_id]
+        return True
+
+    def _fail_all(self, error: Exception) -> None:
+        if self._sinks:
+            self._engine.abort_request(list(self._sinks))
+        for sink in self._sinks.values():
+            sink(error)
+        self._sinks.clear()
+
+    def _shutdown(self) -> None:
+        self._fail_all(EngineUnavailable("the vLLM engine was closed"))
+        self._engine.engine_core.shutdown()
+        if self._in_process:
+            # Frees the process-wide distributed state, so another in-process engine can start after this one.
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
+
+
+async def _drain(outputs: asyncio.Queue) -> AsyncIterator[Any]:
+    while True:
+        item = await outputs.get()
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+        if item.finished:
+            return
