@@ -1,0 +1,134 @@
+"""The pretraining loop on real shards with a real tokenizer: it learns, follows its stages and schedules,
+exports a loadable checkpoint, and resumes exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.training.pretrain_helpers import make_data_dir
+from training.config import load_pretrain_config, preset_path
+from training.pretrain import RunOptions, build_model, build_optimizer, pretrain
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, tiny_model_dir) -> Path:
+    return make_data_dir(tmp_path_factory.mktemp("pretrain-data"), tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def short_config(data_dir):
+    """The smoke preset cut to 6 steps: 4 at 32 tokens, then 2 at 64, checkpoints every 2."""
+    config = load_pretrain_config(preset_path("smoke"), data_dir=data_dir)
+    return dataclasses.replace(config, total_tokens=1024, checkpoint_every=2)
+
+
+def run(config, out_dir: Path, **options):
+    return pretrain(config, RunOptions(out_dir, show_progress=False, **options))
+
+
+@pytest.fixture(scope="module")
+def straight_run(short_config, tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("straight")
+    return run(short_config, out_dir), out_dir
+
+
+def final_weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(model_dir / "model.safetensors"))
+
+
+def test_weight_decay_skips_norms_and_biases(short_config):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(short_config.tokenizer))
+    model = build_model(short_config.model, tokenizer, seed=0)
+    decayed, undecayed = build_optimizer(model, short_config.optim).param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert decayed["weight_decay"] == 0.1 and undecayed["weight_decay"] == 0.0
+    assert all("norm" in names[id(p)] or names[id(p)].endswith("bias") for p in undecayed["params"])
+    assert any("mtp_layers.0.input_proj" in names[id(p)] for p in decayed["params"])
+    assert len(decayed["params"]) + len(undecayed["params"]) == len(list(model.parameters()))
+
+
+def test_run_follows_stages_and_schedules(straight_run, short_config):
+    result, _ = straight_run
+    history = result.state.history
+    assert result.finished and result.state.tokens_seen == short_config.total_tokens
+    assert [(h["stage"], h["seq_len"]) for h in history] == [("short", 32)] * 4 + [("long", 64)] * 2
+    assert [h["mtp_loss_weight"] for h in history] == [0.3] * 4 + [0.1] * 2  # smoke switches at half the tokens
+    assert history[0]["lr"] == 0.0 and history[-1]["lr"] < max(h["lr"] for h in history)
+    assert all(h["mtp_loss"] > 0 for h in history)
+    assert history[-1]["loss"] == pytest.approx(history[-1]["main_loss"] + 0.1 * history[-1]["mtp_loss"], rel=1e-5)
+
+
+def test_every_parameter_changes_and_the_export_loads(straight_run, short_config):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import engine.model  # noqa: F401
+
+    result, out_dir = straight_run
+    tokenizer = AutoTokenizer.from_pretrained(str(short_config.tokenizer))
+    initial = build_model(short_config.model, tokenizer, seed=short_config.seed).state_dict()
+    trained = final_weights(result.model_dir)
+    unchanged = [name for name, tensor in trained.items() if torch.equal(tensor, initial[name])]
+    assert unchanged == []
+    assert any(name.startswith("model.mtp_layers.0.") for name in trained)
+    loaded = AutoModelForCausalLM.from_pretrained(str(result.model_dir))
+    assert type(loaded).__name__ == "MiMoForCausalLM" and loaded.num_mtp_layers == 1
+    assert AutoTokenizer.from_pretrained(str(result.model_dir)).convert_tokens_to_ids("<|fim_middle|>") == 2
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["tokens_seen"] == 1024 and summary["parameters"]["mtp_layers"] > 0
+    assert list((out_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+@pytest.mark.slow
+def test_stop_and_resume_matches_an_uninterrupted_run(straight_run, short_config, tmp_path):
+    straight, _ = straight_run
+    stopped = run(short_config, tmp_path, stop_at_step=3)  # mid-stage, between two checkpoints
+    assert not stopped.finished and stopped.state.step == 3 and stopped.model_dir is None
+    resumed = run(short_config, tmp_path, resume=True)
+    assert resumed.state.history == straight.state.history
+    expected, actual = final_weights(straight.model_dir), final_weights(resumed.model_dir)
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_matches_an_uninterrupted_run(straight_run, short_config, data_dir, tmp_path):
+    """A real SIGKILL wherever the run happens to be; the resumed run must still end bit for bit the same."""
+    config_path = tmp_path / "short.toml"
+    text = preset_path("smoke").read_text().replace("total_tokens = 3072", "total_tokens = 1024")
+    config_path.write_text(text.replace("checkpoint_every = 4", "checkpoint_every = 2"))
+    out_dir = tmp_path / "run"
+    command = [str(Path(sys.executable).parent / "mimo"), "train", "pretrain", "--config", str(config_path)]
+    command += ["--data", str(data_dir), "--out", str(out_dir), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out_dir / "checkpoint.pt").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out_dir / "model").exists()
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    straight, _ = straight_run
+    expected, actual = final_weights(straight.model_dir), final_weights(out_dir / "model")
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+
+
+def test_resume_without_a_checkpoint_is_a_clear_error(short_config, tmp_path):
+    from training.errors import UserError
+
+    with pytest.raises(UserError, match="no checkpoint.pt"):
+        run(short_config, tmp_path, resume=True)

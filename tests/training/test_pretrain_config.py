@@ -1,0 +1,95 @@
+"""Pretraining config loading, schedules and optimiser groups: fast, no training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from training.config import MtpConfig, OptimConfig, load_pretrain_config, preset_path
+from training.errors import ConfigError
+from training.schedule import learning_rate, mtp_loss_weight
+
+MINIMAL = """
+tokenizer = "tokenizer"
+batch_size = 2
+total_tokens = 100
+{extra}
+[mixture.sources]
+code = "shards"
+[[mixture.stages]]
+name = "only"
+fraction = 1.0
+seq_len = 16
+weights = {{ code = 1.0 }}
+"""
+
+
+def write_config(tmp_path, extra: str = ""):
+    path = tmp_path / "run.toml"
+    path.write_text(MINIMAL.format(extra=extra), encoding="utf-8")
+    return path
+
+
+def test_minimal_config_resolves_paths_against_the_data_dir(tmp_path):
+    config = load_pretrain_config(write_config(tmp_path), data_dir=tmp_path / "data")
+    assert config.tokenizer == tmp_path / "data" / "tokenizer"
+    assert config.mixture.sources["code"] == tmp_path / "data" / "shards"
+    assert config.optim.beta2 == 0.95 and config.optim.weight_decay == 0.1 and config.optim.grad_clip == 1.0
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ("learning_rate = 0.1", "learning_rate"),
+        ("[optim]\nlr = 1e-3\nbeta3 = 0.9", "beta3"),
+        ("[model]\nhidden = 64", "hidden"),
+        ("[mtp]\nweight = 0.2", "weight"),
+    ],
+)
+def test_unknown_keys_are_named(tmp_path, extra, named):
+    with pytest.raises(ConfigError, match=named):
+        load_pretrain_config(write_config(tmp_path, extra))
+
+
+def test_wrong_types_and_sizes_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="lr must be a float"):
+        load_pretrain_config(write_config(tmp_path, '[optim]\nlr = "fast"'))
+    with pytest.raises(ConfigError, match="max_position_embeddings"):
+        load_pretrain_config(write_config(tmp_path, "[model]\nmax_position_embeddings = 8"))
+
+
+def test_presets_load(tmp_path):
+    for name in ("smoke", "nano"):
+        config = load_pretrain_config(preset_path(name), data_dir=tmp_path)
+        assert config.model.num_nextn_predict_layers == 1
+        assert config.model.hidden_size // config.model.num_attention_heads >= 32
+    with pytest.raises(ConfigError, match="smoke"):
+        preset_path("enormous")
+
+
+def test_cli_reports_config_errors_in_one_line(tmp_path):
+    from mimo.cli import app
+
+    result = CliRunner().invoke(app, ["train", "pretrain", "--config", str(write_config(tmp_path, "colour = 1"))])
+    assert result.exit_code == 2
+    assert "colour" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["train", "pretrain"])
+    assert result.exit_code == 2 and "--config" in result.output
+
+
+def test_learning_rate_warms_up_holds_then_decays_by_cosine():
+    optim = OptimConfig(lr=1.0, min_lr=0.1, warmup_fraction=0.1, decay_fraction=0.4)
+    assert learning_rate(0.0, optim) == 0.0
+    assert learning_rate(0.05, optim) == pytest.approx(0.5)
+    assert learning_rate(0.1, optim) == 1.0 and learning_rate(0.6, optim) == 1.0
+    assert learning_rate(0.8, optim) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert learning_rate(1.0, optim) == pytest.approx(0.1)
+    samples = [learning_rate(p / 100, optim) for p in range(60, 101)]
+    assert all(a >= b for a, b in zip(samples, samples[1:]))
+
+
+def test_mtp_weight_switches_at_the_configured_fraction():
+    mtp = MtpConfig(loss_weight=0.3, late_loss_weight=0.1, switch_fraction=0.25)
+    assert [mtp_loss_weight(p, mtp) for p in (0.0, 0.24, 0.25, 0.9)] == [0.3, 0.3, 0.1, 0.1]

@@ -1,0 +1,102 @@
+"""`mimo bench train`: tokens/s of our pretraining step against a plain Hugging Face `Trainer`, in one run.
+
+Both train the same freshly initialised nano-sized MiMo (same seed) on the same fixed batch of random tokens
+with the same AdamW settings and clipping; each loop runs one untimed warm-up step, then `steps` timed ones.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+
+import torch
+
+from training.config import ModelDims, OptimConfig, load_model_sections, preset_path
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    steps: int = 10
+    batch_size: int = 8
+    seq_len: int = 256
+    vocab_size: int = 8192
+    seed: int = 0
+
+
+class _VocabOnly:
+    """What build_model needs from a tokenizer, for a benchmark that has none."""
+
+    def __init__(self, size: int):
+        self.size, self.eos_token_id, self.pad_token_id = size, 0, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _fresh_model(dims: ModelDims, options: BenchOptions):
+    from training.pretrain import build_model
+
+    return build_model(dims, _VocabOnly(options.vocab_size), options.seed)
+
+
+def _batch(options: BenchOptions) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(options.seed)
+    return torch.randint(9, options.vocab_size, (options.batch_size, options.seq_len), generator=generator)
+
+
+def time_our_loop(dims: ModelDims, optim: OptimConfig, options: BenchOptions) -> float:
+    """Seconds for `options.steps` steps of training.pretrain.train_step after one warm-up step."""
+    from training.pretrain import build_optimizer, train_step
+
+    model = _fresh_model(dims, options).train()
+    optimizer = build_optimizer(model, optim)
+    batch = _batch(options)
+    train_step(model, optimizer, batch, optim.grad_clip)
+    started = time.perf_counter()
+    for _ in range(options.steps):
+        train_step(model, optimizer, batch, optim.grad_clip)
+    return time.perf_counter() - started
+
+
+def time_hf_trainer(dims: ModelDims, optim: OptimConfig, options: BenchOptions) -> float:
+    """Seconds for the same number of steps in `transformers.Trainer`, timed by a callback after step 1."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    class StepClock(TrainerCallback):
+        marks: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.marks.append(time.perf_counter())
+
+    batch = _batch(options)
+    rows = [{"input_ids": row, "labels": row} for row in batch] * (options.steps + 1)
+    clock = StepClock()
+    with tempfile.TemporaryDirectory() as scratch:
+        arguments = TrainingArguments(
+            output_dir=scratch, use_cpu=True, per_device_train_batch_size=options.batch_size,
+            max_steps=options.steps + 1, learning_rate=optim.lr, adam_beta1=optim.beta1, adam_beta2=optim.beta2,
+            weight_decay=optim.weight_decay, max_grad_norm=optim.grad_clip, lr_scheduler_type="constant",
+            logging_strategy="no", save_strategy="no", report_to=[], dataloader_num_workers=0,
+            disable_tqdm=True, seed=options.seed,
+        )  # fmt: skip
+        trainer = Trainer(model=_fresh_model(dims, options), args=arguments, train_dataset=rows, callbacks=[clock])
+        trainer.train()
+    return clock.marks[-1] - clock.marks[0]
+
+
+def bench_train(options: BenchOptions) -> dict:
+    dims, optim = load_model_sections(preset_path("nano"))
+    tokens = options.steps * options.batch_size * options.seq_len
+    ours = time_our_loop(dims, optim, options)
+    theirs = time_hf_trainer(dims, optim, options)
+    return {
+        "model": "mimo-nano dims (random init)",
+        "threads": torch.get_num_threads(),
+        "batch_size": options.batch_size,
+        "seq_len": options.seq_len,
+        "timed_steps": options.steps,
+        "ours_tokens_per_s": round(tokens / ours, 1),
+        "hf_trainer_tokens_per_s": round(tokens / theirs, 1),
+        "speedup": round(theirs / ours, 3),
+    }

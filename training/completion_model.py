@@ -1,0 +1,91 @@
+"""A MiMo checkpoint driven for evaluation: greedy FIM line completion and teacher-forced MTP drafting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.special_tokens import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, SPECIAL_TOKENS
+
+
+@dataclass
+class CompletionModel:
+    model: torch.nn.Module
+    tokenizer: object
+
+    @classmethod
+    def load(cls, name: str) -> "CompletionModel":
+        """'nano', a checkpoint directory or a cached HF id; float32 (fast and exact on CPU)."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        import engine.model  # noqa: F401  (registers MiMo with the Auto classes)
+        from engine.registry import resolve_model
+
+        path = resolve_model(name)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+        return cls(model=model, tokenizer=AutoTokenizer.from_pretrained(str(path)))
+
+    def _ids(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _special(self, token: str) -> int:
+        return self.tokenizer.convert_tokens_to_ids(token)
+
+    def fim_prompt(self, prefix: str, suffix: str, prefix_tokens: int, suffix_tokens: int) -> list[int]:
+        """PSM prompt <|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, trimmed to the nearest tokens."""
+        return (
+            [self._special(FIM_PREFIX)]
+            + self._ids(prefix)[-prefix_tokens:]
+            + [self._special(FIM_SUFFIX)]
+            + self._ids(suffix)[:suffix_tokens]
+            + [self._special(FIM_MIDDLE)]
+        )
+
+    @torch.inference_mode()
+    def complete_line(self, point, options) -> str:
+        """Greedy tokens after the FIM prompt until a newline, a control token or the token limit."""
+        prompt = self.fim_prompt(point.prefix, point.suffix, options.prefix_tokens, options.suffix_tokens)
+        stop_ids = {self._special(token) for token in SPECIAL_TOKENS}
+        output = self.model(input_ids=torch.tensor([prompt]), use_cache=True, logits_to_keep=1)
+        generated: list[int] = []
+        for _ in range(options.max_new_tokens):
+            token = int(output.logits[0, -1].argmax())
+            if token in stop_ids:
+                break
+            generated.append(token)
+            if "\n" in self.tokenizer.decode(generated):
+                break
+            output = self.model(
+                input_ids=torch.tensor([[token]]), past_key_values=output.past_key_values, use_cache=True
+            )
+        return self.tokenizer.decode(generated).split("\n")[0]
+
+    @torch.inference_mode()
+    def greedy_pair(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-position greedy ids of the main head and of MTP layer 0, teacher-forced on `ids`."""
+        input_ids = torch.tensor([ids])
+        trunk = self.model.model(input_ids=input_ids, use_cache=False)
+        main = self.model.lm_head(trunk.last_hidden_state)[0].argmax(-1)
+        next_ids = torch.roll(input_ids, shifts=-1, dims=1)  # token t+1 at position t (last one unused)
+        hidden = self.model.model.mtp_forward(0, trunk.pre_norm_hidden_state, next_ids)
+        mtp = self.model.mtp_logits(0, hidden)[0].argmax(-1)
+        return main, mtp
+
+    def mtp_acceptance(self, texts: list[str], options) -> tuple[int, int]:
+        """(accepted, positions) over windows of the texts, up to `options.acceptance_tokens` positions."""
+        from training.evaluate import mtp_agreement
+
+        if not getattr(self.model, "num_mtp_layers", 0):
+            return 0, 0
+        accepted = positions = 0
+        for text in texts:
+            ids = self._ids(text)
+            for start in range(0, len(ids) - 2, options.acceptance_window):
+                if positions >= options.acceptance_tokens:
+                    return accepted, positions
+                window = ids[start : start + options.acceptance_window]
+                if len(window) >= 3:
+                    hit, count = mtp_agreement(*self.greedy_pair(window))
+                    accepted, positions = accepted + hit, positions + count
+        return accepted, positions

@@ -1,0 +1,203 @@
+"""The pretraining loop: MiMo (trunk + MTP layers) on the staged data mixture, resumable, on one or many processes.
+
+One optimiser step: draw the global batch for the current stage (its own sequence length), set the learning
+rate and the MTP loss weight λ from the run's progress in tokens, forward with labels (loss = main + λ·MTP),
+backward, clip, AdamW. Checkpoints every `checkpoint_every` steps hold everything needed to continue exactly;
+the end of the run exports a Hugging Face checkpoint (safetensors + tokenizer) to `OUT/model`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from training.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from training.config import ModelDims, OptimConfig, PretrainConfig
+from training.distributed import DistContext, init_distributed, shutdown_distributed
+from training.errors import UserError
+from training.schedule import learning_rate, mtp_loss_weight
+from training.train_monitor import Monitor
+
+MODEL_SUBDIR = "model"
+SUMMARY_NAME = "summary.json"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    out_dir: Path
+    resume: bool = False
+    stop_at_step: int | None = None  # checkpoint and stop after this step (time-boxed runs, resume tests)
+    show_progress: bool = True
+    tensorboard: bool = True
+
+
+@dataclass
+class PretrainResult:
+    state: TrainState
+    finished: bool  # all of total_tokens trained; the model was exported
+    model_dir: Path | None
+
+
+def load_tokenizer(path: Path):
+    from transformers import AutoTokenizer
+
+    if not (Path(path) / "tokenizer.json").is_file():
+        raise UserError(f"no tokenizer in {path}; build one with `mimo train tokenizer SOURCES --out {path}`")
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def build_model(dims: ModelDims, tokenizer, seed: int):
+    """A freshly initialised MiMoForCausalLM; the seed makes every process start from the same weights."""
+    from engine.model import MiMoConfig, MiMoForCausalLM
+
+    torch.manual_seed(seed)
+    config = MiMoConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=dims.hidden_size,
+        intermediate_size=dims.intermediate_size,
+        num_hidden_layers=dims.num_hidden_layers,
+        num_attention_heads=dims.num_attention_heads,
+        num_key_value_heads=dims.num_key_value_heads,
+        num_nextn_predict_layers=dims.num_nextn_predict_layers,
+        max_position_embeddings=dims.max_position_embeddings,
+        rope_theta=dims.rope_theta,
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return MiMoForCausalLM(config)
+
+
+def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only: norms and biases (1-D parameters) are not decayed."""
+    decayed = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    undecayed = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [
+        {"params": decayed, "weight_decay": optim.weight_decay},
+        {"params": undecayed, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=optim.lr, betas=(optim.beta1, optim.beta2))
+
+
+def train_step(model, optimizer, input_ids: torch.Tensor, grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimiser step on `input_ids` (labels are the inputs, shifted inside the model).
+
+    Returns the (loss, main_loss, mtp_loss) tensor and the gradient norm before clipping. `logits_to_keep=1`
+    skips the full-vocabulary logits the loss does not need a second time.
+    """
+    output = model(input_ids=input_ids, labels=input_ids, logits_to_keep=1)
+    output.loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    mtp = output.mtp_loss if output.mtp_loss is not None else torch.zeros(())
+    return torch.stack([output.loss.detach(), output.main_loss.detach(), mtp.detach()]), grad_norm
+
+
+def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
+    from training.data.mixture import MixtureSampler
+
+    context = init_distributed()
+    try:
+        tokenizer = load_tokenizer(config.tokenizer)
+        model = build_model(config.model, tokenizer, config.seed).to(context.device)
+        optimizer = build_optimizer(model, config.optim)
+        sampler = MixtureSampler(
+            config.mixture, batch_size=config.batch_size, total_tokens=config.total_tokens, seed=config.seed
+        )
+        out_dir = Path(options.out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        state = load_checkpoint(out_dir, model, optimizer, sampler) if options.resume else TrainState()
+        state = _run(config, options, context, model, optimizer, sampler, state)
+        finished = state.tokens_seen >= config.total_tokens
+        model_dir = None
+        if finished and context.is_main:
+            model_dir = export_model(model, tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype)
+            _write_summary(out_dir, config, model, state)
+        context.barrier()
+        return PretrainResult(state=state, finished=finished, model_dir=model_dir)
+    finally:
+        shutdown_distributed(context)
+
+
+def _run(config, options, context: DistContext, model, optimizer, sampler, state: TrainState) -> TrainState:
+    trained = model
+    if context.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # Every parameter, MTP layers included, takes part in the loss, so no unused-parameter search is needed.
+        trained = DistributedDataParallel(model, device_ids=[context.device] if context.device.type == "cuda" else None)
+    show = context.is_main and options.show_progress
+    log_dir = options.out_dir / "tensorboard" if (context.is_main and options.tensorboard) else None
+    monitor = Monitor(config.total_tokens, state.tokens_seen, log_dir, show_progress=show) if context.is_main else None
+    rows = context.rows(config.batch_size)
+    started = time.perf_counter() - state.seconds
+    try:
+        while state.tokens_seen < config.total_tokens:
+            progress = state.tokens_seen / config.total_tokens
+            lr = learning_rate(progress, config.optim)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            model.mtp_loss_weight = mtp_loss_weight(progress, config.mtp)
+            stage, batch = sampler.next_batch()
+            input_ids = torch.from_numpy(batch[rows]).to(context.device)
+            losses, grad_norm = train_step(trained, optimizer, input_ids, config.optim.grad_clip)
+            losses = context.mean(losses).tolist()
+            tokens = config.batch_size * stage.seq_len
+            state.step += 1
+            state.tokens_seen += tokens
+            state.seconds = time.perf_counter() - started
+            record = {
+                "step": state.step, "tokens": state.tokens_seen, "stage": stage.name, "seq_len": stage.seq_len,
+                "lr": lr, "mtp_loss_weight": model.mtp_loss_weight, "loss": losses[0], "main_loss": losses[1],
+                "mtp_loss": losses[2], "grad_norm": float(grad_norm),
+            }  # fmt: skip
+            state.history.append(record)
+            if monitor is not None:
+                monitor.log(record, tokens)
+            stop_now = state.step == options.stop_at_step
+            if state.step % config.checkpoint_every == 0 or stop_now or state.tokens_seen >= config.total_tokens:
+                if context.is_main:
+                    save_checkpoint(options.out_dir, model, optimizer, sampler, state)
+                context.barrier()
+            if stop_now:
+                break
+    finally:
+        if monitor is not None:
+            monitor.close()
+    return state
+
+
+def export_model(model, tokenizer, out_dir: Path, dtype: str) -> Path:
+    """Saves a Hugging Face checkpoint (safetensors in `dtype`, config, tokenizer) that `from_pretrained` loads."""
+    exported = copy.deepcopy(model).to("cpu", dtype=getattr(torch, dtype))
+    exported.config.dtype = dtype
+    exported.config.use_cache = True
+    exported.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
+
+
+def parameter_count(model: torch.nn.Module) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    mtp = sum(p.numel() for name, p in model.named_parameters() if ".mtp_layers." in name)
+    return {"total": total, "mtp_layers": mtp, "main": total - mtp}
+
+
+def _write_summary(out_dir: Path, config: PretrainConfig, model, state: TrainState) -> None:
+    last = state.history[-1] if state.history else {}
+    summary = {
+        "steps": state.step,
+        "tokens_seen": state.tokens_seen,
+        "train_seconds": round(state.seconds, 1),
+        "parameters": parameter_count(model),
+        "final_main_loss": last.get("main_loss"),
+        "final_mtp_loss": last.get("mtp_loss"),
+        "stages": [stage.name for stage in config.mixture.stages],
+    }
+    (out_dir / SUMMARY_NAME).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,107 @@
+"""Commands: `mimo train pretrain`, `mimo train nano`, `mimo eval completion`, `mimo bench train`.
+
+Only argument handling lives here; torch and transformers are imported inside the commands so `mimo --help`
+stays fast. Errors a person can fix print one line to stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from training.errors import UserError
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turns errors a person can fix (bad config, missing data or model) into one stderr line and exit 2."""
+    from engine.api import EngineError
+
+    try:
+        yield
+    except (UserError, EngineError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _set_threads(threads: int) -> None:
+    if threads > 0:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    train, evaluate, bench = groups["train"], groups["eval"], groups["bench"]
+
+    @train.command("pretrain")
+    def pretrain_command(
+        config: Annotated[Optional[Path], typer.Option(help="A pretraining config (TOML).")] = None,
+        preset: Annotated[Optional[str], typer.Option(help="A built-in config: smoke or nano.")] = None,
+        data: Annotated[Optional[Path], typer.Option(help="Base folder for the config's relative paths.")] = None,
+        out: Annotated[Path, typer.Option(help="Run folder: checkpoint, TensorBoard logs, model/.")] = Path("runs/pretrain"),
+        resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
+        stop_at_step: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step.")] = None,
+        threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
+        progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    ) -> None:
+        """Pretrain a MiMo model (trunk + MTP) on a staged data mixture; resumable; torchrun for several processes."""
+        from training.config import load_pretrain_config, preset_path
+        from training.pretrain import RunOptions, pretrain
+
+        with user_errors():
+            if (config is None) == (preset is None):
+                raise UserError("give exactly one of --config FILE or --preset NAME")
+            config_path = config if config is not None else preset_path(preset)
+            run_config = load_pretrain_config(config_path, data_dir=data)
+            _set_threads(threads)
+            result = pretrain(run_config, RunOptions(out, resume=resume, stop_at_step=stop_at_step, show_progress=progress))
+        where = result.model_dir or out / "checkpoint.pt"
+        typer.echo(f"step {result.state.step}, {result.state.tokens_seen:,} tokens: {where}", err=True)
+
+    @evaluate.command("completion")
+    def completion_command(
+        model: Annotated[str, typer.Option(help="'nano', a checkpoint directory or a cached HF id.")] = "nano",
+        data: Annotated[Path, typer.Option(help="Held-out files (a folder) to sample cursor points in.")] = ...,
+        points: Annotated[int, typer.Option(help="Number of cursor points.")] = 200,
+        seed: Annotated[int, typer.Option(help="Seed of the cursor-point sampling.")] = 0,
+        threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
+    ) -> None:
+        """Next-line exact match and edit similarity (FIM) at sampled cursor points, and MTP draft acceptance."""
+        from training.evaluate import EvalOptions, evaluate_completion
+
+        with user_errors():
+            _set_threads(threads)
+            report = evaluate_completion(model, data, EvalOptions(points=points, seed=seed))
+        if as_json:
+            typer.echo(json.dumps(report.as_dict(), indent=2))
+        else:
+            for key, value in report.as_dict().items():
+                typer.echo(f"{key:>16}  {value}")
+
+    @bench.command("train")
+    def bench_train_command(
+        steps: Annotated[int, typer.Option(help="Timed optimiser steps per loop.")] = 10,
+        batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
+        seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
+        threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
+    ) -> None:
+        """Pretraining tokens/s of our loop against a plain Hugging Face Trainer, same nano model and batch."""
+        from training.bench_train import BenchOptions, bench_train
+
+        with user_errors():
+            _set_threads(threads)
+            report = bench_train(BenchOptions(steps=steps, batch_size=batch_size, seq_len=seq_len))
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+        else:
+            for key, value in report.items():
+                typer.echo(f"{key:>24}  {value}")
+        sys.stderr.flush()
