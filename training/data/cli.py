@@ -103,6 +103,18 @@ def register(groups: dict[str, typer.Typer]) -> None:
             err=True,
         )
 
+    @train.command("mixture")
+    def mixture_command(
+        config: Annotated[Path, typer.Argument(help="A mixture file (.toml, .yaml).", show_default=False)],
+        total_tokens: Annotated[int, typer.Option(help="The run's length, to show each stage's token range.")] = 10**9,
+    ) -> None:
+        """Check a mixture file and print its stage schedule as JSON (sources must exist as shard folders)."""
+        from training.data.mixture import load_mixture, schedule
+
+        with _user_errors():
+            table = schedule(load_mixture(config), total_tokens)
+        typer.echo(json.dumps(table, indent=2))
+
 
 def _split_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]

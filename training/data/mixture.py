@@ -140,6 +140,28 @@ def _weights(raw, sources: dict[str, Path], where: str) -> dict[str, float]:
     return weights
 
 
+def schedule(config: MixtureConfig, total_tokens: int) -> list[dict]:
+    """Each stage's token range, sequence length and sources (with their token counts), checking every source
+    with a non-zero weight opens as a shard directory."""
+    rows, start = [], 0.0
+    for stage in config.stages:
+        end = start + stage.fraction * total_tokens
+        sources = {}
+        for name, weight in stage.weights.items():
+            size = _open_source(name, config.sources[name]).size if weight > 0 else 0
+            sources[name] = {"weight": weight, "tokens": size}
+        rows.append({"stage": stage.name, "tokens": [round(start), round(end)], "seq_len": stage.seq_len,
+                     "sources": sources})  # fmt: skip
+        start = end
+    return rows
+
+
+def _open_source(name: str, directory: Path) -> TokenStream:
+    if not directory.is_dir():
+        raise ConfigError(f"mixture source {name!r}: shard directory {directory} does not exist")
+    return open_stream(directory)
+
+
 class MixtureSampler:
     """Batches of random windows from the stage's sources, drawn by weight; deterministic from (seed, step).
 
@@ -181,10 +203,7 @@ class MixtureSampler:
 
     def _stream(self, name: str) -> TokenStream:
         if name not in self._streams:
-            directory = self.config.sources[name]
-            if not directory.is_dir():
-                raise ConfigError(f"mixture source {name!r}: shard directory {directory} does not exist")
-            self._streams[name] = open_stream(directory)
+            self._streams[name] = _open_source(name, self.config.sources[name])
         return self._streams[name]
 
     def state_dict(self) -> dict:

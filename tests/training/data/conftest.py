@@ -41,3 +41,17 @@ def make_repo(root: Path, files: dict[str, str | bytes], gitignore: str = "") ->
 @pytest.fixture
 def repo_factory(tmp_path):
     return lambda name, files, gitignore="": make_repo(tmp_path / name, files, gitignore)
+
+
+@pytest.fixture(scope="session")
+def small_tokenizer(tmp_path_factory) -> Path:
+    """A 512-token BPE with our special tokens, as tokenizer.json only (what the data pipeline reads)."""
+    import sysconfig
+
+    from training.tokenizer import train_bpe
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    texts = [(stdlib / name).read_text(encoding="utf-8") for name in ("os.py", "json/decoder.py", "textwrap.py")]
+    out = tmp_path_factory.mktemp("tokenizer")
+    train_bpe(texts, 512).save(str(out / "tokenizer.json"))
+    return out
