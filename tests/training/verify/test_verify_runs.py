@@ -59,7 +59,8 @@ def test_stdio_outputs_are_compared_outside_the_sandbox(run_stdio):
 
 
 def test_stdio_program_that_hangs_times_out(run_stdio):
-    result = run_stdio("import time\nif input() == 'hang':\n    time.sleep(30)\nprint('ok')\n", [("hang", "ok"), ("go", "ok")])
+    code = "import time\nif input() == 'hang':\n    time.sleep(30)\nprint('ok')\n"
+    result = run_stdio(code, [("hang", "ok"), ("go", "ok")])
     assert [t.outcome for t in result.tests] == [Outcome.TIMED_OUT, Outcome.PASSED]
 
 
@@ -92,7 +93,8 @@ def test_the_unsafe_flag_runs_without_bwrap_and_says_so(verifier_config):
 
 def test_pool_keeps_input_order_and_runs_in_parallel(verifier_config):
     sleeps = [0.6, 0.1, 0.4, 0.0]
-    jobs = [functional_job(f"import time\ntime.sleep({s})\nv = {i}", [f"assert v == {i}"]) for i, s in enumerate(sleeps)]
+    jobs = [functional_job(f"import time\ntime.sleep({s})\nv = {i}", [f"assert v == {i}"])
+            for i, s in enumerate(sleeps)]
     with VerifierPool(verifier_config, workers=4) as pool:
         started = time.perf_counter()
         results = list(pool.map(jobs))
@@ -132,7 +134,8 @@ def test_submit_blocks_when_the_pool_is_full(verifier_config):
 
 
 def test_python_test_files_split_into_setup_and_tests():
-    setup, tests = split_python_tests("import math\nassert f(1) == 2\ndef helper():\n    return 3\nassert f(helper())\n")
+    source = "import math\nassert f(1) == 2\ndef helper():\n    return 3\nassert f(helper())\n"
+    setup, tests = split_python_tests(source)
     assert setup == "import math\ndef helper():\n    return 3"
     assert tests == ("assert f(1) == 2", "assert f(helper())")
 

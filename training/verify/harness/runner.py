@@ -1,4 +1,4 @@
-"""The harness that runs inside the sandbox: ``python -I -S runner.py functional|stdio JOB_JSON RESULTS_FD PIDNS``.
+"""The harness that runs inside the sandbox: ``python -I -S runner.py functional|stdio JOB RESULTS_FD PIDNS``.
 
 Trusted code. It starts before any candidate code, so it can take what it needs first:
 
@@ -7,12 +7,12 @@ Trusted code. It starts before any candidate code, so it can take what it needs 
   that patches ``builtins``, ``os`` or the harness module (``import __main__``) does not change what the harness does;
 - a pristine copy of the builtins, which the tests run against.
 
-Each result goes to RESULTS_FD (a file the supervisor reads after the run, outside the sandbox's filesystem) as one line
-``<mac> <json>``, the MAC being keyed BLAKE2b over the JSON. After the last test the harness writes a ``done`` record
-and leaves with ``os._exit(0)``, so ``atexit`` hooks and stray threads of the candidate never run after it. The
-supervisor trusts a test only with a valid record, and the whole run only with a valid ``done`` record and exit 0: a
-candidate that exits early (``sys.exit(0)`` before the asserts, ``os._exit``), kills the harness or scribbles on fd 3
-simply leaves tests without records, and they count as crashed.
+Each result goes to RESULTS_FD (a file the supervisor reads after the run, outside the sandbox's filesystem) as
+one line ``<mac> <repr of a dict>``, the MAC being keyed BLAKE2b over the repr. After the last test the harness
+writes a ``done`` record and leaves with ``os._exit(0)``, so the candidate's ``atexit`` hooks and stray threads
+never run after it. The supervisor trusts a test only with a valid record, and the whole run only with a valid
+``done`` record and exit 0: a candidate that exits early (``sys.exit(0)`` before the asserts, ``os._exit``), kills
+the harness or scribbles on the results fd simply leaves tests without records, and they count as crashed.
 
 Not covered (the candidate runs in this very process): code that reads the key out of the harness's frames or memory
 (``sys._getframe``, ``gc``, ``ctypes``) can forge records; objects whose ``__eq__`` always returns True, and patches
@@ -21,14 +21,14 @@ expected outputs never enter the sandbox, and the comparison happens outside.
 """
 
 import builtins
-import hashlib
-import json
+import marshal
 import os
 import resource
-import select
 import signal
 import sys
 import time
+
+from _blake2 import blake2b  # hashlib would load OpenSSL: milliseconds on every run
 
 MB = 1024 * 1024
 
@@ -53,12 +53,12 @@ def _set_limits(limits, n_tests):
 
 
 def _make_emitter(key, results_fd):
-    write, dumps, blake2b = os.write, json.dumps, hashlib.blake2b
+    write, repr_, mac = os.write, repr, blake2b
 
     def emit(record):
-        body = dumps(record, separators=(",", ":"))
-        mac = blake2b(body.encode(), key=key, digest_size=16).hexdigest()
-        write(results_fd, (mac + " " + body + "\n").encode())
+        # A record is the repr of a dict of plain values: one line (repr escapes newlines), read by literal_eval.
+        body = repr_(record).encode()
+        write(results_fd, mac(body, key=key, digest_size=16).hexdigest().encode() + b" " + body + b"\n")
 
     return emit
 
@@ -154,6 +154,8 @@ def _run_program(program, stdin_text, limits, index):
 
 
 def _wait(pid, timeout_s):
+    import select
+
     pidfd = os.pidfd_open(pid)
     ready, _, _ = select.select([pidfd], [], [], timeout_s)
     os.close(pidfd)
@@ -186,8 +188,8 @@ def main():
     os.close(devnull)
     mode, job_path, results_fd = sys.argv[1], sys.argv[2], int(sys.argv[3])
     os.set_inheritable(results_fd, False)  # the programs of stdio tests must not get the results channel
-    with open(job_path) as handle:
-        job = json.load(handle)
+    with open(job_path, "rb") as handle:
+        job = marshal.load(handle)  # written by the supervisor: plain str / list / dict / number values
     _set_limits(job["limits"], len(job["tests"]))
     emit, exit_now = _make_emitter(key, results_fd), os._exit
     if mode == "functional":
