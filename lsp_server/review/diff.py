@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from unidiff import PatchSet, UnidiffParseError
 
 FileStatus = Literal["added", "deleted", "renamed", "modified"]
-# Where the "after" side of the diff lives: the working tree, the index, or nowhere we can read (a diff file).
-AfterSide = Literal["worktree", "index", "unknown"]
+# Where the "after" side of the diff lives: the working tree, the index, an editor's buffers (given in
+# Diff.after_contents), or nowhere we can read (a diff file).
+AfterSide = Literal["worktree", "index", "buffers", "unknown"]
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree: the base of a first commit
 
 
@@ -73,6 +74,7 @@ class Diff:
     root: Path | None  # the repository root, None when the diff came from a file outside any repository
     before_rev: str | None  # the tree-ish holding the "before" contents
     after: AfterSide
+    after_contents: dict[str, bytes] = field(default_factory=dict)  # path -> bytes, for after == "buffers"
 
 
 def parse_diff(text: str) -> list[FileChange]:
@@ -131,8 +133,8 @@ def git(root: Path, *args: str, check: bool = True) -> bytes:
 
 def repository_root(path: Path) -> Path | None:
     directory = path if path.is_dir() else path.parent
-    if not directory.exists():
-        return None
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent  # a new file in a folder not created yet (an editor buffer)
     try:
         out = subprocess.run(
             ["git", "-C", str(directory), "rev-parse", "--show-toplevel"], capture_output=True, timeout=30, check=False
@@ -153,7 +155,7 @@ def read_diff(source: DiffSource, path: Path = Path(".")) -> Diff:
     if root is None:
         raise DiffError(f"{path} is not inside a git repository; run in one, or pass --diff FILE")
     pathspec = [] if path == root else [str(path.relative_to(root))]
-    head = _head_or_empty_tree(root)
+    head = head_or_empty_tree(root)
     options = ["diff", "--no-color", "--no-ext-diff", "-M", "--src-prefix=a/", "--dst-prefix=b/"]
     if source.staged:
         text = git(root, *options, "--cached", head, "--", *pathspec)
@@ -173,7 +175,7 @@ def _diff_from_file(diff_file: Path, root: Path | None) -> Diff:
     return Diff(tuple(parse_diff(_decode(data))), root, None, "unknown")
 
 
-def _head_or_empty_tree(root: Path) -> str:
+def head_or_empty_tree(root: Path) -> str:
     has_head = subprocess.run(
         ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"], capture_output=True, check=False
     )
@@ -209,17 +211,19 @@ def file_contents(diff: Diff, change: FileChange) -> tuple[bytes | None, bytes |
         return None, None
     before = None
     if change.status != "added" and diff.before_rev is not None:
-        before = _blob(diff.root, f"{diff.before_rev}:{change.old_path}")
+        before = blob(diff.root, f"{diff.before_rev}:{change.old_path}")
     after = None
     if change.status != "deleted":
-        if diff.after == "index":
-            after = _blob(diff.root, f":{change.path}")
+        if diff.after == "buffers":
+            after = diff.after_contents.get(change.path)
+        elif diff.after == "index":
+            after = blob(diff.root, f":{change.path}")
         elif diff.after == "worktree":
             after = _read(diff.root / change.path)
     return before, after
 
 
-def _blob(root: Path, spec: str) -> bytes | None:
+def blob(root: Path, spec: str) -> bytes | None:
     done = subprocess.run(["git", "-C", str(root), "show", spec], capture_output=True, check=False)
     return done.stdout if done.returncode == 0 else None
 

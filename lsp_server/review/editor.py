@@ -1,0 +1,98 @@
+"""Review for the editor ("MiMo: review changes"): the current buffer's uncommitted changes against HEAD,
+through the same pipeline as `mimo review`, returned as LSP diagnostics and quick-fix code actions.
+
+The buffer text is what the person sees, saved or not, so the diff is made here (difflib) instead of by git.
+LSP positions are 0-based lines and UTF-16 code units."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from lsprotocol import types as lsp
+
+from engine.api import Engine
+from lsp_server.review.diff import Diff, blob, head_or_empty_tree, parse_diff, repository_root
+from lsp_server.review.findings import Finding
+from lsp_server.review.report.positions import last_line, utf16_columns, utf16_length
+from lsp_server.review.runner import ReviewConfig, review_diff
+
+SOURCE = "mimo review"
+_SEVERITIES = {
+    "error": lsp.DiagnosticSeverity.Error,
+    "warning": lsp.DiagnosticSeverity.Warning,
+    "note": lsp.DiagnosticSeverity.Information,
+}
+
+
+@dataclass(frozen=True)
+class EditorReview:
+    diagnostics: list[lsp.Diagnostic]
+    code_actions: list[lsp.CodeAction]  # one quick fix per finding whose suggestion was checked
+    model: str | None  # None when only the deterministic checks ran
+    notes: tuple[str, ...] = ()
+
+
+async def review_document(
+    path: Path, text: str, engine: Engine | None, config: ReviewConfig = ReviewConfig(), uri: str | None = None
+) -> EditorReview:
+    """Reviews ``text`` (the buffer of ``path``) against the file at HEAD; a file git does not know yet is
+    reviewed as new. Outside a git repository there is nothing to compare with, and a note says so."""
+    path = path.resolve()
+    root = repository_root(path)
+    if root is None:
+        return EditorReview([], [], None, (f"{path.name} is not in a git repository: no changes to review",))
+    relative = path.relative_to(root).as_posix()
+    base = head_or_empty_tree(root)
+    before = blob(root, f"{base}:{relative}")
+    diff_text = buffer_diff(relative, before, text)
+    if not diff_text:
+        return EditorReview([], [], None, ("no uncommitted changes in this file",))
+    diff = Diff(tuple(parse_diff(diff_text)), root, base, "buffers", {relative: text.encode("utf-8")})
+    report = await review_diff(diff, engine, config)
+    uri = uri or path.as_uri()
+    diagnostics = [to_diagnostic(f) for f in report.findings]
+    actions = [to_quick_fix(f, d, uri) for f, d in zip(report.findings, diagnostics) if f.replacement is not None]
+    return EditorReview(diagnostics, actions, report.model, report.notes)
+
+
+def buffer_diff(relative: str, before: bytes | None, text: str) -> str:
+    """A unified diff of HEAD's file and the buffer, as git would print it (empty when they are the same)."""
+    old = before.decode("utf-8", "surrogateescape").splitlines() if before is not None else []
+    new = text.splitlines()
+    if before is not None and old == new:
+        return ""
+    lines = difflib.unified_diff(
+        [line + "\n" for line in old], [line + "\n" for line in new],
+        fromfile=f"a/{relative}" if before is not None else "/dev/null", tofile=f"b/{relative}", n=3,
+    )  # fmt: skip
+    header = f"diff --git a/{relative} b/{relative}\n" + ("new file mode 100644\n" if before is None else "")
+    body = "".join(lines)
+    return header + body if body else ""
+
+
+def to_diagnostic(finding: Finding) -> lsp.Diagnostic:
+    start, end = utf16_columns(finding)
+    return lsp.Diagnostic(
+        range=lsp.Range(lsp.Position(finding.start_line - 1, start), lsp.Position(finding.end_line - 1, end)),
+        message=finding.message,
+        severity=_SEVERITIES[finding.severity],
+        code=finding.rule_id,
+        source=SOURCE,
+    )
+
+
+def to_quick_fix(finding: Finding, diagnostic: lsp.Diagnostic, uri: str) -> lsp.CodeAction:
+    """Replaces the finding's whole lines (to the end of its last line, keeping the line break) with the
+    suggestion."""
+    whole_lines = lsp.Range(
+        lsp.Position(finding.start_line - 1, 0), lsp.Position(finding.end_line - 1, utf16_length(last_line(finding)))
+    )
+    edit = lsp.TextEdit(range=whole_lines, new_text=finding.replacement or "")
+    return lsp.CodeAction(
+        title=f"MiMo: {finding.message.splitlines()[0][:80]}",
+        kind=lsp.CodeActionKind.QuickFix,
+        diagnostics=[diagnostic],
+        edit=lsp.WorkspaceEdit(changes={uri: [edit]}),
+    )
