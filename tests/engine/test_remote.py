@@ -47,11 +47,13 @@ async def remote(server_url):
     await engine.aclose()
 
 
+@pytest.mark.slow
 async def test_check_reads_the_model_and_its_context_length(remote, tiny_model_dir):
     info = await remote.check()
     assert info.model == tiny_model_dir.name and info.context_length == 1024 and info.backend == "remote"
 
 
+@pytest.mark.slow
 async def test_streamed_greedy_text_matches_the_servers_plain_response(remote, server_url):
     result = await collect(remote, GenerationRequest(prompt="def add(a, b):", sampling=GREEDY))
     plain = httpx.post(f"{server_url}/v1/completions",
@@ -62,12 +64,14 @@ async def test_streamed_greedy_text_matches_the_servers_plain_response(remote, s
     assert result.timings.mtp_drafts_proposed > 0 and result.timings.time_to_first_token_s > 0
 
 
+@pytest.mark.slow
 async def test_chat_streams_an_answer(remote):
     request = GenerationRequest(messages=(Message("user", "hello"),), sampling=GREEDY)
     result = await collect(remote, request)
     assert result.texts[0] and result.usage.prompt_tokens > 0
 
 
+@pytest.mark.slow
 async def test_fim_rendered_here_equals_fim_rendered_by_the_server(server_url):
     fim = FimParts(prefix="def area(r):\n    return ", suffix="\n\nprint(area(2))\n")
     by_server, by_client = RemoteEngine(server_url), RemoteEngine(server_url, fim_template="mimo-code")
@@ -81,6 +85,7 @@ async def test_fim_rendered_here_equals_fim_rendered_by_the_server(server_url):
     assert served.usage.prompt_tokens == local.usage.prompt_tokens
 
 
+@pytest.mark.slow
 async def test_closing_the_stream_cancels_the_generation_on_the_server(remote, server_url):
     cancelled = 'mimo_requests_total{endpoint="completions",outcome="cancelled"}'
     before = metric_value(server_url, cancelled)
@@ -96,6 +101,7 @@ async def test_closing_the_stream_cancels_the_generation_on_the_server(remote, s
     assert metric_value(server_url, "mimo_requests_running") == 0
 
 
+@pytest.mark.slow
 async def test_an_unknown_model_name_is_model_not_found(server_url):
     engine = RemoteEngine(server_url, model="gpt-9")
     try:
@@ -107,6 +113,7 @@ async def test_an_unknown_model_name_is_model_not_found(server_url):
         await engine.aclose()
 
 
+@pytest.mark.slow
 async def test_a_prompt_longer_than_the_context_is_prompt_too_long(remote):
     with pytest.raises(PromptTooLong) as caught:
         await collect(remote, GenerationRequest(prompt="x = 1\n" * 700))

@@ -1,0 +1,113 @@
+"""The real `mimo serve` process (native backend, tiny random MiMo model) on a free loopback port, driven over
+HTTP: streaming, disconnect, queue limit, errors, metrics and the command's own failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+from server_helpers import free_port, metric_value, mimo_serve
+
+pytestmark = pytest.mark.slow
+
+GREEDY = {"prompt": "import os\n", "max_tokens": 10, "temperature": 0}
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir):
+    with mimo_serve(tiny_model_dir, "--queue-size", "2") as (url, process):
+        yield url, process
+
+
+@pytest.fixture
+def url(server):
+    return server[0]
+
+
+def test_streamed_text_equals_the_plain_response(url):
+    plain = httpx.post(f"{url}/v1/completions", json=GREEDY, timeout=60).json()
+    with httpx.stream("POST", f"{url}/v1/completions", json={**GREEDY, "stream": True}, timeout=60) as response:
+        frames = [line.removeprefix("data: ") for line in response.iter_lines() if line]
+    assert frames[-1] == "[DONE]"
+    streamed = "".join(json.loads(frame)["choices"][0]["text"] for frame in frames[:-1])
+    assert streamed == plain["choices"][0]["text"] and plain["usage"]["completion_tokens"] == 10
+
+
+def test_chat_and_models_and_health(url, tiny_model_dir):
+    chat = httpx.post(f"{url}/v1/chat/completions", timeout=60,
+                      json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}).json()
+    assert chat["choices"][0]["message"]["role"] == "assistant" and chat["usage"]["completion_tokens"] <= 3
+    models = httpx.get(f"{url}/v1/models").json()["data"]
+    assert [(m["id"], m["max_model_len"]) for m in models] == [(tiny_model_dir.name, 1024)]
+    assert httpx.get(f"{url}/health").json()["backend"] == "native"
+
+
+def test_mtp_drafts_show_up_in_metrics(url):
+    before = metric_value(url, "mimo_mtp_drafts_proposed_total")
+    httpx.post(f"{url}/v1/completions", json=GREEDY, timeout=60)
+    assert metric_value(url, "mimo_mtp_drafts_proposed_total") > before
+    assert 0.0 <= metric_value(url, "mimo_mtp_acceptance_rate") <= 1.0
+
+
+def test_a_prompt_longer_than_the_context_names_both_lengths(url):
+    response = httpx.post(f"{url}/v1/completions", json={"prompt": "x = 1\n" * 700}, timeout=60)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "1024" in message and "prompt has" in message
+
+
+def test_bad_json_is_a_400(url):
+    response = httpx.post(f"{url}/v1/completions", content=b"{nope", headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "not valid JSON" in response.json()["error"]["message"]
+
+
+def test_disconnecting_mid_stream_cancels_and_a_full_queue_answers_503(url):
+    cancelled = 'mimo_requests_total{endpoint="completions",outcome="cancelled"}'
+    before = metric_value(url, cancelled)
+    long = {"prompt": "def f():\n", "max_tokens": 1000, "temperature": 0, "stream": True}
+    with httpx.stream("POST", f"{url}/v1/completions", json=long, timeout=60) as first, \
+            httpx.stream("POST", f"{url}/v1/completions", json=long, timeout=60) as second:
+        held = (first.iter_lines(), second.iter_lines())  # both slots of --queue-size 2 taken
+        assert all(next(lines).startswith("data: ") for lines in held)
+        refused = httpx.post(f"{url}/v1/completions", json=GREEDY, timeout=60)
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
+    assert _eventually(lambda: metric_value(url, cancelled) == before + 2)
+    assert _eventually(lambda: metric_value(url, "mimo_requests_running") == 0)
+    assert httpx.post(f"{url}/v1/completions", json=GREEDY, timeout=60).status_code == 200
+
+
+def _eventually(condition, timeout_s: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mimo.cli", "serve", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_a_missing_model_is_a_one_line_error_and_exit_2(tmp_path):
+    result = _serve("--model", str(tmp_path / "nowhere"), "--port", str(free_port()), "--backend", "native")
+    assert result.returncode == 2
+    assert "no model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_taken_port_is_reported_before_loading(url, tiny_model_dir):
+    port = url.rsplit(":", 1)[1]
+    result = _serve("--model", str(tiny_model_dir), "--port", port)
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "loading" not in result.stderr
+
+
+def test_an_unknown_backend_is_rejected(tiny_model_dir):
+    result = _serve("--model", str(tiny_model_dir), "--backend", "tpu")
+    assert result.returncode == 2 and "unknown --backend 'tpu'" in result.stderr
