@@ -91,20 +91,27 @@ def _check_inputs(sources: list[Source], options: BuildOptions) -> None:
 
 
 def _collect_all(sources: list[Source], options: BuildOptions) -> tuple[dict[str, SourceReport], list[Document]]:
-    reports, documents = {}, []
+    reports = {source.name: _licence_report(source, options) for source in sources}
+    admitted = []
     for source in sources:
-        license = source.license or from_directory(source.root)
-        included = is_allowed(license.spdx, set(options.licenses))
-        report = SourceReport(str(source.root), license.spdx, license.evidence, included)
-        reports[source.name] = report
-        if not included:
-            report.dropped["license"] += len(list_files(source))
-            continue
-        with progress_bar(f"read {source.name}", len(list_files(source))) as advance:
+        files = len(list_files(source))
+        if reports[source.name].included:
+            admitted.append((source, files))
+        else:
+            reports[source.name].dropped["license"] += files
+    documents = []
+    with progress_bar("read", sum(files for _, files in admitted)) as advance:
+        for source, _ in admitted:
             collected = collect(source, options.max_file_bytes, progress=advance)
-        report.dropped.update(collected.dropped)
-        documents.extend(collected.documents)
+            reports[source.name].dropped.update(collected.dropped)
+            documents.extend(collected.documents)
     return reports, documents
+
+
+def _licence_report(source: Source, options: BuildOptions) -> SourceReport:
+    license = source.license or from_directory(source.root)
+    included = is_allowed(license.spdx, set(options.licenses))
+    return SourceReport(str(source.root), license.spdx, license.evidence, included)
 
 
 def _dedup_and_scrub(

@@ -71,7 +71,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         spm_rate: Annotated[float, typer.Option(help="Of FIM files, the fraction in SPM order.")] = 0.5,
         seed: Annotated[int, typer.Option(help="Seed of FIM and the held-out split.")] = 0,
         holdout_fraction: Annotated[float, typer.Option(help="Fraction of files held out for evaluation.")] = 0.02,
-        dedup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard above which files are near copies.")] = 0.8,
+        dedup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard above which files are copies.")] = 0.8,
         max_file_kb: Annotated[int, typer.Option(help="Skip files larger than this.")] = 1000,
         from_installed: FromInstalled = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,

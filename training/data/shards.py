@@ -54,7 +54,7 @@ class ShardWriter:
         if self._file is not None:
             self._file.close()
         name = f"shard-{len(self.shards):05d}.bin"
-        self._file = open(self.out_dir / name, "wb")
+        self._file = open(self.out_dir / name, "wb")  # noqa: SIM115 (open across write() calls, closed in close())
         self.shards.append({"path": name, "tokens": 0})
 
     def close(self, manifest: dict) -> Path:
@@ -78,10 +78,11 @@ class ShardWriter:
 def read_manifest(shard_dir: Path) -> dict:
     path = Path(shard_dir) / MANIFEST
     if not path.is_file():
-        raise UserError(f"{shard_dir}: no {MANIFEST}; build the shards first with `mimo train data ... --out {shard_dir}`")
+        raise UserError(f"{shard_dir}: no {MANIFEST}; build shards with `mimo train data SOURCES... --out {shard_dir}`")
     manifest = json.loads(path.read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
-        raise UserError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}; rebuild it with `mimo train data`")
+        found = manifest.get("format")
+        raise UserError(f"{path}: format {found!r} is not {FORMAT!r}; rebuild it with `mimo train data`")
     return manifest
 
 

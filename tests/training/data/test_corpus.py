@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from training.data.collect import list_files
-from training.data.corpus import installed_sources, resolve_installed, stdlib_source
+from training.data.corpus import installed_sources, resolve_installed, resolve_specs, stdlib_source
 from training.errors import UserError
 
 
@@ -30,3 +30,11 @@ def test_installed_spec_and_unknown_name():
     assert resolve_installed("installed:stdlib")[0].license.spdx == "PSF-2.0"
     with pytest.raises(UserError, match="no installed distribution with code named no-such-dist"):
         resolve_installed("installed:no_such_dist")
+
+
+def test_from_installed_lists_stdlib_first_then_distributions(tmp_path):
+    sources = resolve_specs([f"mine={tmp_path}"], from_installed=True)
+    assert sources[0].name.startswith("python-stdlib-")
+    assert any(source.name.startswith("typer-") for source in sources)
+    assert sources[-1].name == "mine" and sources[-1].license is None  # read from the folder at build time
+    assert len({source.name for source in sources}) == len(sources)

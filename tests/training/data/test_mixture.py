@@ -79,8 +79,8 @@ def test_same_seed_same_batches_other_seed_differs(mixture):
         return [sampler.next_batch()[1] for _ in range(8)]
 
     first, again, other = batches(7), batches(7), batches(8)
-    assert all(np.array_equal(x, y) for x, y in zip(first, again))
-    assert not all(np.array_equal(x, y) for x, y in zip(first, other))
+    assert all(np.array_equal(x, y) for x, y in zip(first, again, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(first, other, strict=True))
 
 
 def test_resume_from_state_gives_identical_batches(mixture):
@@ -94,7 +94,7 @@ def test_resume_from_state_gives_identical_batches(mixture):
     resumed = MixtureSampler(mixture, batch_size=4, total_tokens=400, seed=5)
     resumed.load_state_dict(state)
     rest = [resumed.next_batch()[1] for _ in range(6)]
-    assert all(np.array_equal(x, y) for x, y in zip(expected[4:], rest))
+    assert all(np.array_equal(x, y) for x, y in zip(expected[4:], rest, strict=True))
 
 
 @pytest.mark.parametrize(
