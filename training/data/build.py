@@ -32,6 +32,7 @@ from training.tokenizer import TokenCodec
 
 HELDOUT_DIR = "heldout"
 HELDOUT_FILE = "heldout.jsonl"
+ENCODE_CHUNK = 128  # files per encode_batch call: big enough for the Rust threads, small enough to show progress
 
 
 @dataclass(frozen=True)
@@ -149,21 +150,23 @@ def _tokenise(
     documents: list[Document], reports: dict[str, SourceReport], codec: TokenCodec, writer: ShardWriter,
     options: BuildOptions,
 ) -> None:  # fmt: skip
+    """Each source as one packed document ending in <|endoftext|>, encoded and written a chunk of files at a time."""
     by_source: dict[str, list[Document]] = defaultdict(list)
     for document in documents:
         by_source[document.source].append(document)
     with progress_bar("tokenise", len(documents)) as advance:
         for name, members in by_source.items():
             blocks = pack_repository(name, members, functools.partial(_fim_body, options))
-            tokens = _encode_blocks(blocks, codec, reports[name])
-            tokens.append(codec.special_ids[END_OF_TEXT])
+            for start in range(0, len(blocks), ENCODE_CHUNK):
+                chunk = blocks[start : start + ENCODE_CHUNK]
+                writer.write(_encode_blocks(chunk, codec, reports[name]))
+                advance(sum(block.document is not None for block in chunk))
+            writer.write([codec.special_ids[END_OF_TEXT]])
             reports[name].tokens += 1
-            writer.write(tokens)
-            advance(len(members))
 
 
 def _encode_blocks(blocks: list[Block], codec: TokenCodec, report: SourceReport) -> list[int]:
-    """All blocks' tokens, in order; counts tokens and files per language into the report."""
+    """The blocks' tokens, in order; counts tokens and files per language into the report."""
     texts = [segment for block in blocks for segment in block.segments if not isinstance(segment, Special)]
     encoded = iter(codec.encode_batch(texts))
     tokens: list[int] = []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from training.data.mixture import MixtureSampler, load_mixture, mixture_from_dict
-from training.data.shards import ShardWriter, open_stream
+from training.data.shards import ShardWriter, open_stream, read_manifest, token_dtype
 from training.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -43,6 +43,15 @@ def test_stream_reads_across_shards_and_wraps(tmp_path):
     assert stream.size == 250 and len(stream.parts) == 3
     assert stream.window(95, 10).tolist() == [(95 + i) % 100 for i in range(10)]
     assert stream.window(245, 10).tolist() == [45, 46, 47, 48, 49, 0, 1, 2, 3, 4]
+
+
+def test_large_vocabularies_get_uint32_shards(tmp_path):
+    assert token_dtype(65_535) == np.uint16 and token_dtype(65_536) == np.uint32
+    writer = ShardWriter(tmp_path / "big", vocab_size=151_000, shard_tokens=4)
+    writer.write([150_999, 70_000, 1, 2, 3])
+    writer.close({})
+    assert read_manifest(tmp_path / "big")["dtype"] == "uint32"
+    assert open_stream(tmp_path / "big").window(0, 5).tolist() == [150_999, 70_000, 1, 2, 3]
 
 
 def test_schedule_switches_stage_and_sequence_length(mixture):
