@@ -118,7 +118,8 @@ class TokenCodec:
         self.special_ids = {token: self._tokenizer.token_to_id(token) for token in SPECIAL_TOKENS}
         missing = [token for token, index in self.special_ids.items() if index is None]
         if missing:
-            raise UserError(f"{tokenizer_dir}: tokenizer lacks {', '.join(missing)}; train it with `mimo train tokenizer`")
+            lacking = ", ".join(missing)
+            raise UserError(f"{tokenizer_dir}: tokenizer lacks {lacking}; train one with `mimo train tokenizer`")
         self.vocab_size = self._tokenizer.get_vocab_size()
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:

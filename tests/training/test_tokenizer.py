@@ -93,3 +93,16 @@ def test_bad_input(tmp_path, args, fragment):
 def test_missing_source_directory(tmp_path):
     result = CliRunner().invoke(app, ["train", "tokenizer", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "is not a directory" in result.stderr
+
+
+def test_codec_rejects_a_tokenizer_without_our_specials(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    from training.errors import UserError
+
+    foreign = Tokenizer(models.BPE())
+    foreign.pre_tokenizer = pre_tokenizers.ByteLevel()
+    foreign.train_from_iterator(["x = 1\n"] * 10, trainers.BpeTrainer(vocab_size=300, show_progress=False))
+    foreign.save(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(UserError, match=r"lacks <\|endoftext\|>"):
+        TokenCodec(tmp_path)
