@@ -46,6 +46,7 @@ class NativeEngine:
         fim_template: str | None = None,
         max_requests: int = 64,
         model_name: str | None = None,
+        threads: int | None = None,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -63,7 +64,7 @@ class NativeEngine:
         self.fim_template = detect_fim_template(self.tokenizer, fim_template)
         self.stop_ids = frozenset(control_tokens(self.tokenizer, self.fim_template).values())
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
-        self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=torch.inference_mode)
+        self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=lambda: _worker_context(threads))
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -214,6 +215,18 @@ class _RequestJob:
     def _emit(self, item: Chunk | BaseException) -> None:
         with contextlib.suppress(RuntimeError):  # the consumer's loop has closed: nobody is listening
             self.loop.call_soon_threadsafe(self.chunks.put_nowait, item)
+
+
+@contextlib.contextmanager
+def _worker_context(threads: int | None):
+    """The decode thread's torch settings. ``threads`` caps intra-op threads: on a shared CPU, spinning OpenMP
+    threads that outnumber free cores make small-model decoding many times slower."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    with torch.inference_mode():
+        yield
 
 
 def _settings(request: GenerationRequest, index: int) -> DecodeSettings:

@@ -11,9 +11,18 @@ from engine.api import BadRequest, FimParts, GenerationRequest, Message, PromptT
 from engine.native import NativeEngine
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """On a shared, oversubscribed CPU, spinning OpenMP threads make small-model steps many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
-    engine = NativeEngine(tiny_model_dir)
+    engine = NativeEngine(tiny_model_dir, threads=1)
     yield engine
     asyncio.run(engine.aclose())
 

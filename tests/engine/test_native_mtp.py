@@ -27,9 +27,18 @@ def repeating_stream(vocab_low: int = 9, vocab_high: int = 500, seed: int = 0) -
     return cycle.repeat(12)
 
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """On a shared, oversubscribed CPU, spinning OpenMP threads make small-model steps many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 @pytest.fixture(scope="module")
 def trained_model_dir(tiny_model_dir, tmp_path_factory):
-    """The tiny checkpoint after 150 AdamW steps on the repeating stream, MTP loss included."""
+    """The tiny checkpoint after 100 AdamW steps on the repeating stream, MTP loss included."""
     from transformers import AutoModelForCausalLM
 
     import engine.model  # noqa: F401
@@ -39,7 +48,7 @@ def trained_model_dir(tiny_model_dir, tmp_path_factory):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     stream = repeating_stream()
-    for _ in range(150):
+    for _ in range(100):
         starts = torch.randint(0, CYCLE_LENGTH, (8,))
         batch = torch.stack([stream[s : s + 64] for s in starts])
         model(input_ids=batch, labels=batch).loss.backward()
@@ -66,7 +75,7 @@ async def decode(engine: NativeEngine, prompt: str, use_mtp: bool, **sampling):
 
 @pytest.mark.slow
 async def test_greedy_mtp_output_is_identical_to_plain_decoding(trained_model_dir):
-    engine = NativeEngine(trained_model_dir)
+    engine = NativeEngine(trained_model_dir, threads=1)
     proposed = accepted = 0
     try:
         for prompt in prompts(engine):
@@ -84,7 +93,7 @@ async def test_greedy_mtp_output_is_identical_to_plain_decoding(trained_model_di
 
 
 async def test_random_mtp_layer_still_gives_plain_greedy_output(tiny_model_dir):
-    engine = NativeEngine(tiny_model_dir)
+    engine = NativeEngine(tiny_model_dir, threads=1)
     try:
         for prompt in ["def main():\n", "x = {", "return self."]:
             plain, _ = await decode(engine, prompt, use_mtp=False)
@@ -97,7 +106,7 @@ async def test_random_mtp_layer_still_gives_plain_greedy_output(tiny_model_dir):
 
 @pytest.mark.slow
 async def test_mtp_sampling_is_seeded_and_follows_the_learned_sequence(trained_model_dir):
-    engine = NativeEngine(trained_model_dir)
+    engine = NativeEngine(trained_model_dir, threads=1)
     try:
         prompt = prompts(engine)[0]
         greedy_ids, _ = await decode(engine, prompt, use_mtp=False)
@@ -122,7 +131,7 @@ def test_a_plain_qwen2_checkpoint_decodes_without_mtp(tiny_model_dir, tmp_path):
     )
     Qwen2ForCausalLM(config).save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
-    engine = NativeEngine(tmp_path)
+    engine = NativeEngine(tmp_path, threads=1)
     try:
         assert engine.info().mtp_layers == 0
         ids, timings = asyncio.run(decode(engine, "def f():\n", use_mtp=True))
