@@ -49,6 +49,7 @@ class ReviewOptions:
     cache_dir: Path | None = None
     concurrency: int = 4
     max_prompt_tokens: int = 3000
+    max_output_tokens: int = 768
 
 
 def exit_code(findings: tuple[Finding, ...] | list[Finding], fail_on: str) -> int:
@@ -98,8 +99,9 @@ async def run_review(options: ReviewOptions, progress=None):
 
     source = diff_source(options)
     diff = read_diff(source, options.path)
-    config = ReviewConfig(max_prompt_tokens=options.max_prompt_tokens, concurrency=options.concurrency,
-                          max_findings=options.max_findings, cache_dir=options.cache_dir)  # fmt: skip
+    config = ReviewConfig(max_prompt_tokens=options.max_prompt_tokens, max_output_tokens=options.max_output_tokens,
+                          concurrency=options.concurrency, max_findings=options.max_findings,
+                          cache_dir=options.cache_dir)  # fmt: skip
     engine = open_review_engine(options) if diff.files else None
     try:
         if engine is not None and hasattr(engine, "check"):
@@ -126,13 +128,16 @@ def register(groups: dict[str, typer.Typer]) -> None:
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model again about every hunk.")] = False,
         cache_dir: Annotated[Path | None, typer.Option(help="Where model findings are cached.")] = None,
         concurrency: Annotated[int, typer.Option(min=1, help="Chunks reviewed at once.")] = 4,
+        max_prompt_tokens: Annotated[int, typer.Option(min=64, help="Diff and context per request, in tokens.")] = 3000,
+        max_output_tokens: Annotated[int, typer.Option(min=16, help="Longest answer per request, in tokens.")] = 768,
     ) -> None:
         """Review a git diff: deterministic checks plus model findings, as text, JSON, SARIF, rdjson or GitHub annotations."""
         from lsp_server.review.cache import default_cache_dir
 
         options = ReviewOptions(path=path, base=base, staged=staged, diff_file=diff, engine_url=engine, model=model,
                                 use_model=not checks_only, max_findings=max_findings, concurrency=concurrency,
-                                cache_dir=None if no_cache else (cache_dir or default_cache_dir()))  # fmt: skip
+                                cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+                                max_prompt_tokens=max_prompt_tokens, max_output_tokens=max_output_tokens)  # fmt: skip
         raise typer.Exit(_run_and_print(options, fmt.value, fail_on.value))
 
 

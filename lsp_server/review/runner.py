@@ -100,7 +100,7 @@ def prompt_budget(engine: Engine, config: ReviewConfig) -> int:
 
 def output_tokens(engine: Engine, config: ReviewConfig) -> int:
     context = engine.info().context_length
-    return config.max_output_tokens if context <= 0 else max(64, min(config.max_output_tokens, context // 4))
+    return config.max_output_tokens if context <= 0 else min(config.max_output_tokens, max(64, context // 4))
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:
