@@ -15,16 +15,17 @@ STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
 
 def print_text(report: ReviewReport, console: Console) -> None:
-    console.print(_reviewer_line(report))
+    """Lines are never hard-wrapped (soft_wrap), so the output stays greppable."""
+    console.print(_reviewer_line(report), soft_wrap=True)
     for note in report.notes:
-        console.print(f"[dim]note: {escape(note)}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]", soft_wrap=True)
     path = None
     for finding in report.findings:
         if finding.path != path:
             path = finding.path
-            console.print(f"\n[bold]{escape(path)}[/bold]")
+            console.print(f"\n[bold]{escape(path)}[/bold]", soft_wrap=True)
         _print_finding(finding, console)
-    console.print("\n" + summary(report))
+    console.print("\n" + summary(report), soft_wrap=True)
 
 
 def to_text(report: ReviewReport, width: int = 100) -> str:
@@ -46,7 +47,7 @@ def _print_finding(finding: Finding, console: Console) -> None:
         f"{finding.start_line}-{finding.end_line}")  # fmt: skip
     style = STYLES[finding.severity]
     console.print(f"  {where}: [{style}]{finding.severity}[/{style}] {escape(finding.message)} "
-                  f"[dim]({escape(finding.rule_id)})[/dim]")  # fmt: skip
+                  f"[dim]({escape(finding.rule_id)})[/dim]", soft_wrap=True)  # fmt: skip
     for number, line in enumerate(finding.snippet[:5], start=finding.start_line):
         console.print(f"[dim]{number:>6} │[/dim] {escape(_printable(line))}", soft_wrap=True)
     if finding.replacement is not None:

@@ -75,8 +75,9 @@ class ScriptedServer:
     ``max_prompt_chars`` makes longer prompts fail as an over-long prompt would."""
 
     def __init__(self, answer: Callable[[list[dict]], str] = findings_for_marked_lines, context_length: int = 8192,
-                 max_prompt_chars: int | None = None):
+                 max_prompt_chars: int | None = None, model_id: str = "fake-reviewer"):
         self.answer = answer
+        self.model_id = model_id
         self.context_length = context_length
         self.max_prompt_chars = max_prompt_chars
         self.requests: list[list[dict]] = []
@@ -105,7 +106,7 @@ class ScriptedServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/") == "/v1/models":
-                    self._json(200, {"data": [{"id": "fake-reviewer", "max_model_len": server.context_length}]})
+                    self._json(200, {"data": [{"id": server.model_id, "max_model_len": server.context_length}]})
                 else:
                     self._json(404, {"error": {"message": "not found"}})
 

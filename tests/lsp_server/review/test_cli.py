@@ -108,3 +108,25 @@ def test_an_unreachable_engine_exits_2(repo):
         url = server.url  # a port that was free a moment ago and is closed now
     result = _invoke(_repo_with(repo, BROKEN), "--engine", url, "--no-cache")
     assert result.exit_code == 2 and "cannot reach" in result.stderr
+
+
+def test_the_nano_model_says_plainly_that_reviews_need_a_larger_model(repo):
+    root = _repo_with(repo, {"mod.py": "def f():\n    return 2\n"})
+    with ScriptedServer(model_id="nano") as server:
+        result = _invoke(root, "--engine", server.url, "--no-cache")
+    assert result.exit_code == 0
+    assert "Reviewed by nano" in result.stdout and "MiMo-7B-RL behind --engine" in result.stdout
+
+
+def test_a_missing_default_model_falls_back_to_the_checks(repo, tmp_path, monkeypatch):
+    import engine.registry
+
+    monkeypatch.setattr(engine.registry, "NANO_DIR", tmp_path / "no-nano-here")
+    result = _invoke(_repo_with(repo, BROKEN), "--format", "json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["model"] is None
+    assert "running the deterministic checks only" in result.stderr
+
+
+def test_an_explicit_missing_model_is_an_error(repo, tmp_path):
+    result = _invoke(_repo_with(repo, BROKEN), "--model", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2 and "no model" in result.stderr
