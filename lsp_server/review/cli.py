@@ -115,23 +115,24 @@ async def run_review(options: ReviewOptions, progress=None):
 def register(groups: dict[str, typer.Typer]) -> None:
     @groups["root"].command("review")
     def review(
-        path: Annotated[Path, typer.Argument(help="A file or folder in the repository to limit the review to.")] = Path("."),
-        base: Annotated[str | None, typer.Option(help="Review changes since the merge base with REF (branch, tag, sha).")] = None,
-        staged: Annotated[bool, typer.Option("--staged", help="Review the staged changes (index vs HEAD).")] = False,
+        path: Annotated[Path, typer.Argument(help="A file or folder of the repository to review.")] = Path("."),
+        base: Annotated[str | None, typer.Option(help="Review changes since the merge base with REF.")] = None,
+        staged: Annotated[bool, typer.Option("--staged", help="Review the staged changes.")] = False,
         diff: Annotated[Path | None, typer.Option("--diff", help="Review a unified diff read from FILE.")] = None,
         fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
-        fail_on: Annotated[FailOn, typer.Option(help="Exit 1 when a finding is at least this severe.")] = FailOn.error,
-        engine: Annotated[str | None, typer.Option(help="URL of an OpenAI-compatible server (e.g. vLLM with MiMo-7B-RL).")] = None,
-        model: Annotated[str | None, typer.Option(help="Model: 'nano', a checkpoint folder, or the server's model name.")] = None,
-        max_findings: Annotated[int | None, typer.Option(help="Report at most N findings, most severe first.")] = None,
-        checks_only: Annotated[bool, typer.Option("--checks-only", help="Run the deterministic checks, no model.")] = False,
-        no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model again about every hunk.")] = False,
+        fail_on: Annotated[FailOn, typer.Option(help="Exit 1 when a finding is this severe.")] = FailOn.error,
+        engine: Annotated[str | None, typer.Option(help="URL of an OpenAI-compatible server.")] = None,
+        model: Annotated[str | None, typer.Option(help="'nano', a checkpoint folder, or the server's model.")] = None,
+        max_findings: Annotated[int | None, typer.Option(help="Report at most N, most severe first.")] = None,
+        checks_only: Annotated[bool, typer.Option("--checks-only", help="Only the deterministic checks.")] = False,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Ask the model about every hunk.")] = False,
         cache_dir: Annotated[Path | None, typer.Option(help="Where model findings are cached.")] = None,
-        concurrency: Annotated[int, typer.Option(min=1, help="Chunks reviewed at once.")] = 4,
-        max_prompt_tokens: Annotated[int, typer.Option(min=64, help="Diff and context per request, in tokens.")] = 3000,
-        max_output_tokens: Annotated[int, typer.Option(min=16, help="Longest answer per request, in tokens.")] = 768,
+        concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 4,
+        max_prompt_tokens: Annotated[int, typer.Option(min=64, help="Diff and context per request.")] = 3000,
+        max_output_tokens: Annotated[int, typer.Option(min=16, help="Longest answer per request.")] = 768,
     ) -> None:
-        """Review a git diff: deterministic checks plus model findings, as text, JSON, SARIF, rdjson or GitHub annotations."""
+        """Review a git diff: deterministic checks plus a model's findings, as text, JSON, SARIF, rdjson or
+        GitHub annotations."""
         from lsp_server.review.cache import default_cache_dir
 
         options = ReviewOptions(path=path, base=base, staged=staged, diff_file=diff, engine_url=engine, model=model,

@@ -35,7 +35,7 @@ class EditorReview:
 
 
 async def review_document(
-    path: Path, text: str, engine: Engine | None, config: ReviewConfig = ReviewConfig(), uri: str | None = None
+    path: Path, text: str, engine: Engine | None, config: ReviewConfig | None = None, uri: str | None = None
 ) -> EditorReview:
     """Reviews ``text`` (the buffer of ``path``) against the file at HEAD; a file git does not know yet is
     reviewed as new. Outside a git repository there is nothing to compare with, and a note says so."""
@@ -50,10 +50,11 @@ async def review_document(
     if not diff_text:
         return EditorReview([], [], None, ("no uncommitted changes in this file",))
     diff = Diff(tuple(parse_diff(diff_text)), root, base, "buffers", {relative: text.encode("utf-8")})
-    report = await review_diff(diff, engine, config)
+    report = await review_diff(diff, engine, config or ReviewConfig())
     uri = uri or path.as_uri()
     diagnostics = [to_diagnostic(f) for f in report.findings]
-    actions = [to_quick_fix(f, d, uri) for f, d in zip(report.findings, diagnostics) if f.replacement is not None]
+    pairs = zip(report.findings, diagnostics, strict=True)
+    actions = [to_quick_fix(f, d, uri) for f, d in pairs if f.replacement is not None]
     return EditorReview(diagnostics, actions, report.model, report.notes)
 
 

@@ -3,8 +3,6 @@ its diff with new-file line numbers, so the model can say which line it means.""
 
 from __future__ import annotations
 
-import json
-
 from engine.api import Message
 from lsp_server.review.context import ReviewUnit
 
@@ -52,7 +50,3 @@ def review_messages(units: list[ReviewUnit]) -> tuple[Message, ...]:
 
 def retry_messages(first: tuple[Message, ...], answer: str, error: str) -> tuple[Message, ...]:
     return (*first, Message("assistant", answer), Message("user", RETRY.format(error=error)))
-
-
-def schema_text(schema: dict) -> str:
-    return json.dumps(schema, separators=(",", ":"))

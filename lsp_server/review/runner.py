@@ -61,8 +61,9 @@ def is_small_model(name: str | None) -> bool:
 
 
 async def review_diff(
-    diff: Diff, engine: Engine | None, config: ReviewConfig = ReviewConfig(), progress: ProgressSink | None = None
+    diff: Diff, engine: Engine | None, config: ReviewConfig | None = None, progress: ProgressSink | None = None
 ) -> ReviewReport:
+    config = config or ReviewConfig()
     after_texts: dict[str, str | None] = {}
     findings: list[Finding] = []
     for change in diff.files:

@@ -72,7 +72,7 @@ def test_max_findings_keeps_the_most_severe(repo):
 
 
 def test_diff_file_input(repo, tmp_path):
-    root = _repo_with(repo, {"c.txt": "<<<<<<< ours\n"})
+    _repo_with(repo, {"c.txt": "<<<<<<< ours\n"})
     patch = tmp_path / "pr.diff"
     repo.git("add", "c.txt")
     patch.write_text(repo.git("diff", "--cached"))

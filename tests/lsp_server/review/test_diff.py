@@ -112,7 +112,10 @@ def test_a_repository_without_commits_diffs_against_the_empty_tree(repo):
 
 @pytest.mark.parametrize(
     "source, message",
-    [(DiffSource(base="no-such-branch"), "--base 'no-such-branch' is not a commit"), (DiffSource(), "not inside a git")],
+    [
+        (DiffSource(base="no-such-branch"), "--base 'no-such-branch' is not a commit"),
+        (DiffSource(), "not inside a git"),
+    ],
 )
 def test_errors_say_what_to_do(tmp_path, repo, source, message):
     repo.write("a.py", "x = 1\n")

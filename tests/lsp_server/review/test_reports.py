@@ -63,7 +63,8 @@ def test_sarif_fix_replaces_the_whole_lines():
 
 def test_sarif_fingerprints_survive_line_shifts_and_tell_findings_apart():
     def fingerprints(report):
-        return [r["partialFingerprints"]["primaryLocationLineHash"] for r in _parsed("sarif", report)["runs"][0]["results"]]
+        results = _parsed("sarif", report)["runs"][0]["results"]
+        return [result["partialFingerprints"]["primaryLocationLineHash"] for result in results]
 
     moved = ReviewReport(tuple(replace(f, start_line=f.start_line + 30, end_line=f.end_line + 30)
                                for f in REPORT.findings), "fake-reviewer", files=2)  # fmt: skip
@@ -80,7 +81,8 @@ def test_rdjson_field_rules_and_utf8_byte_columns():
         assert diagnostic["message"] and diagnostic["location"]["path"]
         assert diagnostic["severity"] in ("ERROR", "WARNING", "INFO")
         start, end = diagnostic["location"]["range"]["start"], diagnostic["location"]["range"]["end"]
-        assert start["line"] >= 1 and start["column"] >= 1 and (end["line"], end["column"]) >= (start["line"], start["column"])
+        assert start["line"] >= 1 and start["column"] >= 1
+        assert (end["line"], end["column"]) >= (start["line"], start["column"])
         assert diagnostic["code"]["value"].startswith(("mimo/", "review/"))
     columned, suggested, whole = output["diagnostics"]
     raw = LINE.encode("utf-8")

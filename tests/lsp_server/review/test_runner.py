@@ -13,7 +13,7 @@ from lsp_server.review.runner import ReviewConfig, review_diff
 BEFORE = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(40))
 
 
-async def _review(repo, server: ScriptedServer, config: ReviewConfig = ReviewConfig()):
+async def _review(repo, server: ScriptedServer, config: ReviewConfig | None = None):
     engine = RemoteEngine(server.url)
     try:
         await engine.check()
