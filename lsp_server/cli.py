@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-AREA_MODULES: list[str] = ["lsp_server.review.cli"]
+AREA_MODULES: list[str] = ["lsp_server.commands", "lsp_server.review.cli"]
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

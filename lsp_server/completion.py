@@ -1,0 +1,205 @@
+"""One completion: decide single or multi-line from the syntax at the cursor, reuse the cache when the user
+typed into a shown suggestion, otherwise debounce, build the prompt, stream from the engine (stopping early
+once the cleaned text is final) and clean it with the post-processing pipeline.
+
+Cancellation: the caller cancels the task running ``CompletionService.complete``; the ``finally`` around the
+stream closes it, so the engine stops generating for a request nobody waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from engine.api import Engine, FimParts, GenerationRequest, SamplingParams
+from lsp_server import context as ctx
+from lsp_server.documents import Document
+from lsp_server.postprocess import FilterContext, is_final, run_pipeline
+from lsp_server.postprocess.stop_sequences import STOP_TOKENS
+from lsp_server.settings import CompletionSettings
+
+_BLOCK_OPENERS = (":", "{", "then", "do", "=>", "->", "else")
+_CLOSING_ONLY = set(")]}>\"'`;:,. \t")
+
+
+@dataclass(frozen=True)
+class Mode:
+    multiline: bool
+
+
+@dataclass(frozen=True)
+class Completion:
+    id: str
+    text: str  # inserted at the cursor
+    offset: int  # the cursor, in code points
+    from_cache: bool
+    latency_ms: float
+
+
+@dataclass
+class ServiceCounters:
+    requests: int = 0
+    engine_calls: int = 0
+    cache_hits: int = 0
+    stopped_early: int = 0
+    cancelled: int = 0
+
+
+def decide_mode(document: Document, offset: int) -> Mode | None:
+    """Single line in the middle of a line, multi-line in an empty block body; None inside a word."""
+    text = document.text
+    after = text[offset : text.find("\n", offset) if "\n" in text[offset:] else len(text)]
+    if after[:1].isalnum() or after[:1] == "_":
+        return None  # completing inside an identifier only gets in the way
+    if set(after) - _CLOSING_ONLY:
+        return Mode(multiline=False)
+    line_start = text.rfind("\n", 0, offset) + 1
+    before = text[line_start:offset]
+    row = document.position_at(offset).line
+    if before.strip():
+        return Mode(multiline=_opens_block(document, row, before))
+    previous = _previous_code_row(document, row)
+    if previous is None:
+        return Mode(multiline=True)  # an empty file: write the first lines
+    opener_line = document.line(previous)
+    return Mode(multiline=_opens_block(document, previous, opener_line) and _body_is_empty(document, row, opener_line))
+
+
+def _previous_code_row(document: Document, row: int) -> int | None:
+    for candidate in range(row - 1, -1, -1):
+        if document.line(candidate).strip():
+            return candidate
+    return None
+
+
+def _opens_block(document: Document, row: int, line: str) -> bool:
+    """True when the line ends with a block opener that is code (per the tree), not a string or comment."""
+    stripped = line.rstrip()
+    if not stripped.endswith(_BLOCK_OPENERS):
+        return False
+    if document.tree is None:
+        return True
+    column = len(stripped.encode("utf-8")) - 1
+    node = document.tree.root_node.descendant_for_point_range((row, column), (row, column))
+    return node is not None and "string" not in node.type and "comment" not in node.type
+
+
+def _body_is_empty(document: Document, row: int, opener_line: str) -> bool:
+    """No line after the cursor is indented deeper than the opener: the block has no body yet."""
+    opener_indent = len(opener_line) - len(opener_line.lstrip())
+    for candidate in range(row + 1, document.line_count):
+        line = document.line(candidate)
+        if line.strip():
+            return len(line) - len(line.lstrip()) <= opener_indent
+    return True
+
+
+class CompletionCache:
+    """An LRU of cleaned completions by (document, prefix, suffix) that also serves typed-ahead requests:
+    when the new prefix is an old prefix plus the start of its suggestion, the rest of it is the answer."""
+
+    def __init__(self, capacity: int = 128):
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+
+    def store(self, uri: str, prefix: str, suffix: str, text: str) -> None:
+        self._entries[(uri, prefix, suffix)] = text
+        self._entries.move_to_end((uri, prefix, suffix))
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def lookup(self, uri: str, prefix: str, suffix: str) -> str | None:
+        for (entry_uri, entry_prefix, entry_suffix), text in reversed(self._entries.items()):
+            typed = len(prefix) - len(entry_prefix)
+            if entry_uri != uri or typed < 0 or typed > len(text) or len(entry_suffix) != len(suffix):
+                continue  # cheap length checks first: prefixes of big files are long
+            if (typed < len(text) or typed == 0) and entry_suffix == suffix and prefix.startswith(entry_prefix):
+                if text.startswith(prefix[len(entry_prefix) :]):
+                    self._entries.move_to_end((entry_uri, entry_prefix, entry_suffix))
+                    return text[typed:]
+        return None
+
+
+@dataclass
+class Debouncer:
+    """Waits longer while the user types fast (they are not done yet) and not at all when asked explicitly:
+    delay = clamp(min, max, 1.5 x the typical gap between keystrokes)."""
+
+    min_s: float
+    max_s: float
+    _last: dict[str, float] = field(default_factory=dict)
+    _gap_s: float = 0.0
+
+    def delay(self, uri: str, now: float, invoked: bool) -> float:
+        last = self._last.get(uri)
+        self._last[uri] = now
+        if last is not None and now - last < 2.0:  # gaps inside a typing burst
+            gap = now - last
+            self._gap_s = gap if self._gap_s == 0 else 0.7 * self._gap_s + 0.3 * gap
+        if invoked:
+            return 0.0
+        return min(self.max_s, max(self.min_s, 1.5 * self._gap_s))
+
+
+class CompletionService:
+    def __init__(self, settings: CompletionSettings):
+        self.settings = settings
+        self.cache = CompletionCache()
+        self.debouncer = Debouncer(settings.debounce_ms / 1000, settings.max_debounce_ms / 1000)
+        self.counters = ServiceCounters()
+
+    def configure(self, settings: CompletionSettings) -> None:
+        self.settings = settings
+        self.debouncer.min_s, self.debouncer.max_s = settings.debounce_ms / 1000, settings.max_debounce_ms / 1000
+
+    async def complete(
+        self, engine_future, document: Document, offset: int, sources: list[ctx.Source], invoked: bool = False
+    ) -> Completion | None:
+        """The cleaned completion at ``offset``, or None. ``engine_future`` is awaited only on a cache miss."""
+        started = time.perf_counter()
+        self.counters.requests += 1
+        mode = decide_mode(document, offset)
+        if mode is None:
+            return None
+        prefix, suffix = document.text[:offset], document.text[offset:]
+        cached = self.cache.lookup(document.uri, prefix, suffix)
+        if cached is not None:
+            self.counters.cache_hits += 1
+            return _completion(cached, offset, True, started) if cached else None
+        await asyncio.sleep(self.debouncer.delay(document.uri, started, invoked))
+        engine: Engine | None = await engine_future()
+        if engine is None:
+            return None
+        filter_context = FilterContext(prefix, suffix, document.language, mode.multiline, self.settings.max_lines)
+        fim = ctx.build_fim(document, offset, sources, self.settings.context_tokens)
+        raw = await self._stream(engine, fim, filter_context)
+        cleaned = run_pipeline(raw, filter_context) or ""
+        self.cache.store(document.uri, prefix, suffix, cleaned)
+        return _completion(cleaned, offset, False, started) if cleaned else None
+
+    async def _stream(self, engine: Engine, fim: FimParts, filter_context: FilterContext) -> str:
+        max_tokens = self.settings.multi_line_tokens if filter_context.multiline else self.settings.single_line_tokens
+        request = GenerationRequest(fim=fim, sampling=SamplingParams(max_tokens=max_tokens, stop=STOP_TOKENS))
+        self.counters.engine_calls += 1
+        stream = engine.generate(request)
+        text = ""
+        try:
+            async for chunk in stream:
+                text += chunk.text
+                if is_final(text, filter_context):
+                    self.counters.stopped_early += 1
+                    break
+        except asyncio.CancelledError:
+            self.counters.cancelled += 1
+            raise
+        finally:
+            await stream.aclose()  # stops the engine for an early stop or a cancelled request
+        return text
+
+
+def _completion(text: str, offset: int, from_cache: bool, started: float) -> Completion:
+    latency_ms = (time.perf_counter() - started) * 1000
+    return Completion(uuid.uuid4().hex, text, offset, from_cache, latency_ms)

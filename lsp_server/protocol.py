@@ -1,0 +1,33 @@
+"""pygls' protocol, made to answer every request: pygls 2.1.1 fails to structure a request whose params do not
+match the LSP types and then sends nothing, so the client waits forever. Here such a request gets a JSON-RPC
+InvalidParams error (-32602) naming the method; a bad notification is logged and dropped, as LSP allows."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+from lsprotocol.types import ResponseError
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.protocol import LanguageServerProtocol
+
+log = logging.getLogger(__name__)
+
+# handle_message ignores a message whose jsonrpc version is not "2.0": the answer was already sent.
+_ANSWERED = SimpleNamespace(jsonrpc="answered")
+
+
+class AnsweringProtocol(LanguageServerProtocol):
+    def structure_message(self, data: dict[str, Any]):
+        try:
+            return super().structure_message(data)
+        except Exception as exc:
+            if "jsonrpc" not in data or "id" not in data or "method" not in data:
+                log.warning("dropped a malformed message: %s", exc)
+                return _ANSWERED
+            method = data.get("method")
+            message = f"invalid params for {method}: they do not match the LSP types for this method"
+            error = ResponseError(code=JsonRpcInvalidParams.CODE, message=message)
+            self._send_response(data["id"], error=error)
+            return _ANSWERED

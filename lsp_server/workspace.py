@@ -1,0 +1,267 @@
+"""The server's state and the glue between handlers and features: documents, settings, the engine, the
+completion service (with one in-flight request per document: a newer one cancels the older, end to end),
+diagnostics, fix-its and telemetry. Handlers in server.py call these methods and translate the results."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from typing import Any
+
+from lsprotocol import types as lsp
+from pygls.lsp.server import LanguageServer
+
+from lsp_server import context as ctx
+from lsp_server import diagnostics, fixits
+from lsp_server.completion import Completion, CompletionService
+from lsp_server.documents import Document, DocumentStore, Pos
+from lsp_server.engine_host import EngineHost
+from lsp_server.settings import Settings, settings_from_options
+from lsp_server.telemetry import Telemetry
+
+log = logging.getLogger(__name__)
+
+ACCEPT_COMMAND = "mimo.acceptCompletion"
+STATUS_NOTIFICATION = "mimo/status"
+DIAGNOSTICS_DELAY_S = 0.2
+_IMPORT_CACHE_LIMIT = 64
+
+
+class MimoServer(LanguageServer):
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.documents = DocumentStore()
+        self.settings = Settings()
+        self.engine_host = EngineHost(self.settings.engine, self._on_engine_loading, self._on_engine_error)
+        self.completions = CompletionService(self.settings.completion)
+        self.telemetry: Telemetry | None = None
+        self._inflight: dict[tuple[str, str], asyncio.Task[Any]] = {}
+        self._diagnostic_tasks: dict[str, asyncio.Task[None]] = {}
+        self._problems: list[str] = []
+        self._progress_token: str | None = None
+        self._imports: dict[str, tuple[float, str]] = {}
+
+    # -- settings and lifecycle ------------------------------------------------------------------------------
+    def apply_options(self, options: Any, root_uri: str | None = None) -> None:
+        self.settings, self._problems = settings_from_options(options)
+        self.engine_host.settings = self.settings.engine
+        self.completions.configure(self.settings.completion)
+        self._open_telemetry()
+
+    def start(self) -> None:
+        for problem in self._problems:
+            self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Warning, f"MiMo settings: {problem}"))
+        self.engine_host.start()
+
+    async def stop(self) -> None:
+        await self.engine_host.close()
+        if self.telemetry is not None:
+            self.telemetry.close()
+
+    async def reconfigure(self, options: Any) -> None:
+        if options is None:
+            return
+        self.apply_options(options)
+        self.start()
+        await self.engine_host.reload(self.settings.engine)
+        for uri in list(self._diagnostic_tasks):
+            self.schedule_diagnostics(uri)
+
+    def _open_telemetry(self) -> None:
+        if self.telemetry is not None:
+            self.telemetry.close()
+        self.telemetry = None
+        if self.settings.telemetry:
+            try:
+                self.telemetry = Telemetry(self.settings.telemetry_path)
+            except Exception as exc:  # a read-only home must not stop completions
+                self._problems.append(f"telemetry disabled: cannot open its database ({exc})")
+
+    # -- engine state shown to the person ----------------------------------------------------------------------
+    def _on_engine_loading(self, loading: bool) -> None:
+        asyncio.ensure_future(self._report_loading(loading))
+
+    async def _report_loading(self, loading: bool) -> None:
+        model = self.engine_host.settings.model
+        self._notify_status("loading" if loading else self._engine_state(), model)
+        if not self._client_has_progress():
+            return
+        if loading:
+            self._progress_token = token = uuid.uuid4().hex  # a fresh token each time (pygls rejects reuse)
+            try:
+                await self.work_done_progress.create_async(token)
+            except Exception as exc:
+                log.info("client refused a progress token: %s", exc)
+                return
+            self.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(title=f"MiMo: loading {model}"))
+        elif self._progress_token is not None:
+            self.work_done_progress.end(self._progress_token, lsp.WorkDoneProgressEnd(message="MiMo: ready"))
+            self._progress_token = None
+
+    def _engine_state(self) -> str:
+        engine = self.engine_host.current()
+        if engine is None:
+            return "error" if self.engine_host.error else "loading"
+        return "fallback" if engine.info().fallback_reason else "ready"
+
+    def _on_engine_error(self, message: str) -> None:
+        self._notify_status("error", self.engine_host.settings.model, message)
+        self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Error, f"MiMo: {message}"))
+
+    def _notify_status(self, state: str, model: str, message: str | None = None) -> None:
+        engine = self.engine_host.current()
+        fallback = engine.info().fallback_reason if engine is not None else None
+        if fallback and state == "fallback":
+            self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Warning, f"MiMo: {fallback}"))
+        params = {"state": state, "model": model, "message": message or fallback}
+        self.protocol.notify(STATUS_NOTIFICATION, params)
+
+    def _client_has_progress(self) -> bool:
+        window = self.client_capabilities.window
+        return bool(window and window.work_done_progress)
+
+    # -- completions --------------------------------------------------------------------------------------------
+    def locate(self, uri: str, position: lsp.Position) -> tuple[Document, int]:
+        document = self.documents.get(uri)
+        return document, document.offset_at(Pos(position.line, position.character))
+
+    async def complete(self, document: Document, offset: int, invoked: bool, kind: str) -> Completion | None:
+        """One completion; a newer request for the same document and kind cancels this one."""
+        if not self.settings.language_enabled(document.language):
+            return None
+        key = (document.uri, kind)
+        previous, current = self._inflight.get(key), asyncio.current_task()
+        if previous is not None and previous is not current:
+            previous.cancel()  # the editor moved on: stop its engine stream now
+        if current is not None:
+            self._inflight[key] = current
+        try:
+            result = await self.completions.complete(
+                self.engine_host.get, document, offset, self.sources_for(document), invoked
+            )
+        finally:
+            if self._inflight.get(key) is current:
+                del self._inflight[key]
+        if result is not None and self.telemetry is not None:
+            self.telemetry.shown(
+                result.id, document.uri, document.language or "text", kind, result.text, result.latency_ms,
+                result.from_cache,
+            )  # fmt: skip
+        return result
+
+    def accept(self, completion_id: str) -> bool:
+        return self.telemetry.accepted(completion_id) if self.telemetry is not None else False
+
+    @staticmethod
+    def word_start(document: Document, offset: int) -> int:
+        start = offset
+        while start > 0 and (document.text[start - 1].isalnum() or document.text[start - 1] == "_"):
+            start -= 1
+        return start
+
+    def sources_for(self, document: Document) -> list[ctx.Source]:
+        """Other open documents, then the files this one imports (read from disk, cached by mtime)."""
+        sources = {doc.path: ctx.Source(doc.path, doc.text) for doc in self.documents.others(document.uri)}
+        for path in ctx.import_candidates(document.path, document.text, document.language):
+            if path not in sources and path != document.path:
+                text = self._read_import(path)
+                if text is not None:
+                    sources[path] = ctx.Source(path, text)
+        return list(sources.values())
+
+    def _read_import(self, path: str) -> str | None:
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            return None
+        cached = self._imports.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                text = handle.read(200_000)
+        except OSError:
+            return None
+        if len(self._imports) >= _IMPORT_CACHE_LIMIT:
+            self._imports.pop(next(iter(self._imports)))
+        self._imports[path] = (mtime, text)
+        return text
+
+    # -- diagnostics ----------------------------------------------------------------------------------------------
+    def schedule_diagnostics(self, uri: str) -> None:
+        """Publishes our syntax diagnostics shortly after the typing stops (one pending task per document)."""
+        pending = self._diagnostic_tasks.get(uri)
+        if pending is not None:
+            pending.cancel()
+        self._diagnostic_tasks[uri] = asyncio.ensure_future(self._publish_diagnostics(uri))
+
+    async def _publish_diagnostics(self, uri: str) -> None:
+        await asyncio.sleep(DIAGNOSTICS_DELAY_S)
+        try:
+            document = self.documents.get(uri)
+        except KeyError:
+            return
+        found = diagnostics.syntax_diagnostics(document) if self.settings.diagnostics else []
+        params = lsp.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=document.version)
+        self.text_document_publish_diagnostics(params)
+
+    def clear_diagnostics(self, uri: str) -> None:
+        pending = self._diagnostic_tasks.pop(uri, None)
+        if pending is not None:
+            pending.cancel()
+        self.text_document_publish_diagnostics(lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+    # -- fix-its --------------------------------------------------------------------------------------------------
+    def fix_requests(
+        self, document: Document, area: lsp.Range, client_diagnostics: list[lsp.Diagnostic]
+    ) -> list[fixits.FixRequest]:
+        own = diagnostics.syntax_diagnostics(document) if document.language else []
+        return fixits.requests_for(document, area, [*client_diagnostics, *own])
+
+    def client_resolves_edits(self) -> bool:
+        text_document = self.client_capabilities.text_document
+        code_action = text_document.code_action if text_document else None
+        support = code_action.resolve_support if code_action else None
+        return bool(support and "edit" in support.properties)
+
+    @staticmethod
+    def unresolved_action(request: fixits.FixRequest) -> lsp.CodeAction:
+        return lsp.CodeAction(
+            title=request.title, kind=lsp.CodeActionKind.QuickFix, diagnostics=[request.diagnostic],
+            data=request.to_data(),
+        )  # fmt: skip
+
+    async def resolve_fix(self, request: fixits.FixRequest) -> lsp.CodeAction:
+        action = self.unresolved_action(request)
+        try:
+            document = self.documents.get(request.uri)
+        except KeyError:
+            action.disabled = lsp.CodeActionDisabled(reason="the document was closed")
+            return action
+        engine = await self.engine_host.get()
+        outcome = await fixits.compute_fix(engine, document, request) if engine is not None else None
+        if outcome is None or outcome.edit is None:
+            reason = outcome.reason if outcome is not None else "the model is not available"
+            action.disabled = lsp.CodeActionDisabled(reason=f"MiMo found no checked fix: {reason}")
+            return action
+        start, end = document.position_at(outcome.edit.start), document.position_at(outcome.edit.end)
+        edit = lsp.TextEdit(range=_range(start, end), new_text=outcome.edit.new_text)
+        action.edit = lsp.WorkspaceEdit(changes={request.uri: [edit]})
+        return action
+
+    # -- introspection ---------------------------------------------------------------------------------------------
+    def debug_stats(self) -> dict[str, Any]:
+        engine = self.engine_host.current()
+        counters = getattr(engine, "counters", None)
+        stats: dict[str, Any] = dict(vars(self.completions.counters))
+        stats["engine_state"] = self._engine_state()
+        stats["engine_error"] = self.engine_host.error
+        if counters is not None:
+            stats["engine_streams"] = dict(vars(counters))
+        return stats
+
+
+def _range(start: Pos, end: Pos) -> lsp.Range:
+    return lsp.Range(lsp.Position(start.line, start.character), lsp.Position(end.line, end.character))

@@ -1,0 +1,43 @@
+"""Inline and popup completions through the real server process, with the instant engine (a fixed answer)."""
+
+from __future__ import annotations
+
+from lsprotocol import types as lsp
+
+from lsp_helpers import debug_stats, edit, inline, instant_options, lsp_session, open_document
+
+
+async def test_capabilities_advertise_inline_completion_and_friends(tmp_path):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        capabilities = client.initialize_result.capabilities
+        assert capabilities.inline_completion_provider is not None
+        assert capabilities.completion_provider is not None
+        assert capabilities.code_action_provider.resolve_provider is True
+        assert "mimo.acceptCompletion" in capabilities.execute_command_provider.commands
+
+
+async def test_inline_completion_in_an_empty_function_body(tmp_path, uri):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "def add(a, b):\n    \n")
+        assert await inline(client, uri, 1, 4) == ["return a + b"]
+
+
+async def test_typing_into_a_suggestion_reuses_it_without_a_model_call(tmp_path, uri):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "def add(a, b):\n    \n")
+        assert await inline(client, uri, 1, 4) == ["return a + b"]
+        edit(client, uri, 2, 1, 4, "ret")
+        assert await inline(client, uri, 1, 7) == ["urn a + b"]
+        stats = await debug_stats(client)
+        assert stats["engine_calls"] == 1 and stats["cache_hits"] == 1
+
+
+async def test_popup_completion_item_inserts_the_suggestion(tmp_path, uri):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "def add(a, b):\n    \n")
+        result = await client.text_document_completion_async(
+            lsp.CompletionParams(text_document=lsp.TextDocumentIdentifier(uri), position=lsp.Position(1, 4))
+        )
+        (item,) = result.items
+        assert item.text_edit.new_text == "return a + b"
+        assert item.command.command == "mimo.acceptCompletion"
