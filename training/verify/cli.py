@@ -18,7 +18,7 @@ Unsafe = Annotated[bool, typer.Option("--unsafe-no-sandbox",
                                       help="Run untrusted code WITHOUT bubblewrap (rlimits and timeouts only).")]
 Bwrap = Annotated[str, typer.Option(help="The bubblewrap executable.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-Workers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = one per CPU core).")]
+Workers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = two per CPU core).")]
 
 
 @contextlib.contextmanager

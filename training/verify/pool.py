@@ -1,4 +1,4 @@
-"""Running many jobs at once: one worker per core, each with its own sandbox slot, with back-pressure.
+"""Running many jobs at once: two workers per core, each with its own sandbox slot, with back-pressure.
 
 ``VerifierPool.map`` pulls jobs from any iterable (a generator of model samples, say) only as workers free up, so
 at most ``max_pending`` jobs are in memory at a time, and yields results in input order.
@@ -21,7 +21,9 @@ from training.verify.verifier import VerifierConfig, run_job
 
 
 def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) or 1
+    # Two per core: a run spends part of its life blocked (exec, namespace set-up and teardown, page faults),
+    # and a second run per core fills that time.
+    return 2 * (len(os.sched_getaffinity(0)) or 1)
 
 
 class VerifierPool:
@@ -34,9 +36,13 @@ class VerifierPool:
         self.max_pending = max_pending or 2 * self.workers
         self._slots: queue.Queue[Slot] = queue.Queue()
         self._held: list[Slot] = []
-        for _ in range(self.workers):
-            slot = acquire_slot(self.config.uid_base)
-            self._held.append(slot)
+        try:
+            for _ in range(self.workers):
+                self._held.append(acquire_slot(self.config.uid_base))
+        except RuntimeError:
+            self._release_all()
+            raise
+        for slot in self._held:
             self._slots.put(slot)
         self._room = threading.BoundedSemaphore(self.max_pending)
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="mimo-verify")
@@ -66,6 +72,9 @@ class VerifierPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._release_all()
+
+    def _release_all(self) -> None:
         for slot in self._held:
             release_slot(slot)
         self._held.clear()
