@@ -12,11 +12,19 @@ from pathlib import Path
 from typing import Protocol
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
-from rich.progress import TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.text import Text
 
-from engine.api import Engine, GenerationRequest, Message, PromptTooLong, SamplingParams, collect
+from engine.api import Engine, GenerationRequest, Message, Overloaded, PromptTooLong, SamplingParams, collect
 from lsp_server.review import prompts
 from lsp_server.review.cache import ReviewCache
 from lsp_server.review.checks import check_file
@@ -29,6 +37,8 @@ SMALL_MODEL_NOTE = (
     "ran in full; for model review use a larger model, e.g. MiMo-7B-RL behind --engine URL."
 )
 _NANO_NAMES = frozenset({"nano", "mimo-nano"})
+OVERLOAD_RETRIES = 3
+MAX_OVERLOAD_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -136,7 +146,12 @@ class _ChunkReviewer:
                 self.progress.advance()
             return found
 
-        results = await asyncio.gather(*(one(chunk) for chunk in chunks))
+        tasks = [asyncio.ensure_future(one(chunk)) for chunk in chunks]
+        try:
+            results = await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:  # after an engine error, stop the other requests instead of leaving them running
+                task.cancel()
         return [finding for found in results for finding in found]
 
     async def review_chunk(self, units: list[ReviewUnit]) -> list[Finding]:
@@ -171,8 +186,15 @@ class _ChunkReviewer:
 
     async def _generate(self, messages: tuple[Message, ...]) -> str:
         sampling = SamplingParams(max_tokens=output_tokens(self.engine, self.config), temperature=0.0)
-        result = await collect(self.engine, GenerationRequest(messages=messages, sampling=sampling))
-        return result.texts[0]
+        request = GenerationRequest(messages=messages, sampling=sampling)
+        for attempt in range(OVERLOAD_RETRIES + 1):
+            try:
+                return (await collect(self.engine, request)).texts[0]
+            except Overloaded as busy:  # a busy server says when to come back; a review can wait that long
+                if attempt == OVERLOAD_RETRIES:
+                    raise
+                await asyncio.sleep(min(busy.retry_after_s, MAX_OVERLOAD_WAIT_S))
+        raise AssertionError("unreachable")
 
 
 def _belongs(finding: Finding, unit: ReviewUnit) -> bool:

@@ -75,9 +75,10 @@ class ScriptedServer:
     ``max_prompt_chars`` makes longer prompts fail as an over-long prompt would."""
 
     def __init__(self, answer: Callable[[list[dict]], str] = findings_for_marked_lines, context_length: int = 8192,
-                 max_prompt_chars: int | None = None, model_id: str = "fake-reviewer"):
+                 max_prompt_chars: int | None = None, model_id: str = "fake-reviewer", busy_replies: int = 0):
         self.answer = answer
         self.model_id = model_id
+        self.busy_replies = busy_replies  # answer this many requests with 503 + Retry-After first
         self.context_length = context_length
         self.max_prompt_chars = max_prompt_chars
         self.requests: list[list[dict]] = []
@@ -118,12 +119,19 @@ class ScriptedServer:
                     message = f"prompt has {chars} tokens but the model's context is {server.max_prompt_chars} tokens"
                     return self._json(400, {"error": {"message": message}})
                 with server._lock:
-                    server.requests.append(messages)
+                    busy = server.busy_replies > 0
+                    server.busy_replies -= busy
+                    if not busy:
+                        server.requests.append(messages)
+                if busy:
+                    return self._json(503, {"error": {"message": "queue full"}}, {"Retry-After": "0.05"})
                 self._stream(server.answer(messages))
 
-            def _json(self, status: int, payload: dict) -> None:
+            def _json(self, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

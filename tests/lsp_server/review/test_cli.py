@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import ScriptedServer
 from typer.testing import CliRunner
 
-from conftest import ScriptedServer
 from mimo.cli import app
 
 BROKEN = {"mod.py": "def f():\n    return (1\n"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from conftest import ScriptedServer
 from lsprotocol import types as lsp
 
-from conftest import ScriptedServer
 from engine.remote import RemoteEngine
 from lsp_server.review.editor import buffer_diff, review_document
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import ScriptedServer
+
+from engine.api import Overloaded
 from engine.remote import RemoteEngine
 from lsp_server.review.diff import DiffSource, read_diff
 from lsp_server.review.runner import ReviewConfig, review_diff
@@ -141,3 +144,18 @@ async def test_without_an_engine_only_checks_run(repo):
     report = await review_diff(read_diff(DiffSource(), repo.root), None)
     assert report.model is None and report.units == 0
     assert {f.rule_id for f in report.findings} == {"mimo/conflict-marker", "mimo/syntax-error"}
+
+
+async def test_a_busy_server_is_waited_for(repo):
+    _committed(repo)
+    repo.write("calc.py", BEFORE.replace("return x + 3\n", "return x - 3  # BUG: minus\n"))
+    with ScriptedServer(busy_replies=2) as server:
+        report = await _review(repo, server)
+    assert [f.message for f in report.findings] == ["minus"]
+
+
+async def test_an_engine_error_stops_the_review(repo):
+    _committed(repo)
+    repo.write("calc.py", BEFORE.replace("return x + 3\n", "return x - 3\n"))
+    with ScriptedServer(busy_replies=100) as server, pytest.raises(Overloaded):
+        await _review(repo, server)
