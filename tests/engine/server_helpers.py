@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -111,17 +113,22 @@ def wait_for(event: threading.Event, timeout_s: float = 5.0) -> bool:
 
 
 @contextlib.contextmanager
-def mimo_serve(model_dir, *args: str, startup_timeout_s: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]]:
+def mimo_serve(model_dir, *args: str, backend: str = "native", env: dict | None = None,
+               startup_timeout_s: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]]:
     """Starts the real `mimo serve` process on a free loopback port; yields its base URL and the process."""
     port = free_port()
     command = [sys.executable, "-m", "mimo.cli", "serve", "--model", str(model_dir), "--port", str(port),
-               "--backend", "native", *args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               "--backend", backend, *args]
+    # stderr goes to a file: a pipe nobody reads would fill up with vLLM's logs and block the server.
+    log = tempfile.TemporaryFile(mode="w+")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True,
+                               env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(url, process, startup_timeout_s)
+        _wait_until_healthy(url, process, log, startup_timeout_s)
         yield url, process
     finally:
+        log.close()
         process.terminate()
         try:
             process.wait(timeout=15)
@@ -130,11 +137,12 @@ def mimo_serve(model_dir, *args: str, startup_timeout_s: float = 90.0) -> Iterat
             process.wait()
 
 
-def _wait_until_healthy(url: str, process: subprocess.Popen, timeout_s: float) -> None:
+def _wait_until_healthy(url: str, process: subprocess.Popen, log, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"mimo serve exited with {process.returncode}: {process.stderr.read()}")
+            log.seek(0)
+            raise RuntimeError(f"mimo serve exited with {process.returncode}: {log.read()[-3000:]}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return

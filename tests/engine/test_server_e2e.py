@@ -90,6 +90,20 @@ def _eventually(condition, timeout_s: float = 10.0) -> bool:
     return True
 
 
+@pytest.mark.vllm
+def test_the_vllm_backend_serves_the_same_greedy_text_as_the_native_one(url, tiny_model_dir):
+    pytest.importorskip("vllm")
+    native = httpx.post(f"{url}/v1/completions", json=GREEDY, timeout=60).json()["choices"][0]["text"]
+    # A small CPU KV cache and vLLM's core in-process: seconds to start, and it fits a shared CI machine.
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    with mimo_serve(tiny_model_dir, "--dtype", "float32", backend="vllm", env=env,
+                    startup_timeout_s=300) as (vllm_url, _):
+        served = httpx.post(f"{vllm_url}/v1/completions", json=GREEDY, timeout=120).json()
+        assert httpx.get(f"{vllm_url}/health").json()["backend"] == "vllm"
+        assert metric_value(vllm_url, "mimo_mtp_drafts_proposed_total") > 0
+    assert served["choices"][0]["text"] == native
+
+
 def _serve(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mimo.cli", "serve", *args], capture_output=True, text=True,
                           timeout=120)
