@@ -50,6 +50,12 @@ def sandbox_processes() -> list[int]:
 
 
 @pytest.fixture
+def leftovers():
+    """Call it to list processes still owned by a test slot's uid (should be none)."""
+    return sandbox_processes
+
+
+@pytest.fixture
 def run_functional(verifier_config):
     """Runs candidate code against functional tests, then asserts no process of any test slot is left."""
 
