@@ -8,11 +8,12 @@ import sys
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lsp_server.review.findings import SEVERITY_RANK, Finding
+if TYPE_CHECKING:  # the review modules load tree-sitter; `mimo --help` should not wait for that
+    from lsp_server.review.findings import Finding
 
 DEFAULT_MODEL = "nano"
 
@@ -53,6 +54,8 @@ class ReviewOptions:
 
 
 def exit_code(findings: tuple[Finding, ...] | list[Finding], fail_on: str) -> int:
+    from lsp_server.review.findings import SEVERITY_RANK
+
     if fail_on == "never":
         return 0
     threshold = SEVERITY_RANK[fail_on]
@@ -84,8 +87,10 @@ def open_review_engine(options: ReviewOptions):
         return RemoteEngine(options.engine_url, model=options.model)
     from engine.registry import open_engine
 
+    model = options.model or DEFAULT_MODEL
+    print(f"mimo review: loading {model}", file=sys.stderr)
     try:
-        return open_engine(options.model or DEFAULT_MODEL, backend="native")
+        return open_engine(model, backend="native")
     except ModelNotFound as error:
         if options.model:
             raise
