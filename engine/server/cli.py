@@ -17,6 +17,7 @@ import asyncio
 import socket
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -108,6 +109,12 @@ def _listen(host: str, port: int) -> socket.socket:
     return listener
 
 
+def _default_served_name(model: str) -> str:
+    """The same for every backend: a checkpoint directory's name, else what --model said ("nano", "org/id")."""
+    path = Path(model).expanduser()
+    return path.resolve().name if path.is_dir() else model
+
+
 async def _serve(settings: ServeSettings, listener: socket.socket) -> None:
     import uvicorn
 
@@ -120,7 +127,8 @@ async def _serve(settings: ServeSettings, listener: socket.socket) -> None:
     print(f"mimo serve: loading {settings.model} ({backend_label} backend)...", file=sys.stderr, flush=True)
     engine = open_engine(settings.model, backend=settings.backend, **settings.engine_options())
     info = engine.info()
-    names = tuple(dict.fromkeys(n for n in (settings.served_model_name, info.model, settings.model) if n))
+    served_name = settings.served_model_name or _default_served_name(settings.model)
+    names = tuple(dict.fromkeys(n for n in (served_name, info.model, settings.model) if n))
     ctx = ServingContext(engine=engine, model_names=names, metrics=ServerMetrics(),
                          admission=Admission(settings.queue_size))
     host, port = listener.getsockname()[:2]
