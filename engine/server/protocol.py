@@ -10,7 +10,7 @@ import time
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.api import FimParts, GenerationRequest, Message, SamplingParams, Timings, Usage
 
@@ -36,6 +36,15 @@ class _SamplingFields(BaseModel):
     stream_options: StreamOptions | None = None
     # Our extension: switch MTP speculative decoding off for one request (benchmarks, A/B checks).
     use_mtp: bool = True
+    # Not supported; declared so that asking for them is a clear 400 rather than silently ignored.
+    logprobs: int | bool | None = None
+    echo: bool = False
+
+    @model_validator(mode="after")
+    def _nothing_unsupported(self):
+        if self.logprobs or self.echo:
+            raise ValueError("logprobs and echo are not supported by mimo serve; leave them out")
+        return self
 
     def sampling(self, max_tokens: int) -> SamplingParams:
         stop = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
