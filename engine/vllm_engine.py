@@ -197,6 +197,15 @@ class VllmEngine:
             device=self._loop.device,
         )
 
+    @property
+    def stop_token_ids(self) -> list[int]:
+        """The control tokens that end every sample (formats.control_tokens): they never reach the caller."""
+        return list(self._stop_token_ids)
+
+    def unfinished_requests(self) -> int:
+        """How many requests vLLM itself still holds (aborted ones leave within one step)."""
+        return self._loop.unfinished_requests()
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         """Streams the request's chunks. Closing the stream (or cancelling its task) aborts the vLLM request.
 

@@ -18,11 +18,20 @@ from engine.api import BadRequest, EngineUnavailable
 
 Sink = Callable[[Any], None]  # receives a vllm RequestOutput or an exception to raise in the consumer
 
+# In-process engines share vLLM's process-wide distributed state, and vLLM's shutdown (also run when an engine
+# is garbage-collected) tears it down, so the others would fail on their next step. A closed in-process engine
+# is therefore kept until the last one closes, and then they all shut down together.
+_open_in_process: set[EngineLoop] = set()
+_closed_in_process: list[Any] = []
+
 
 class EngineLoop:
-    def __init__(self, llm_engine, *, in_process: bool):
+    def __init__(self, llm_engine):
+        from vllm.v1.engine.core_client import InprocClient
+
         self._engine = llm_engine
-        self._in_process = in_process
+        if isinstance(llm_engine.engine_core, InprocClient):
+            _open_in_process.add(self)
         self._commands: queue.SimpleQueue[Callable[[], bool]] = queue.SimpleQueue()
         self._sinks: dict[str, Sink] = {}
         self._thread = threading.Thread(target=self._run, name="vllm-engine-loop", daemon=True)
@@ -32,10 +41,9 @@ class EngineLoop:
     def start(cls, engine_args) -> EngineLoop:
         """Builds the vLLM engine. Its core runs in this process when ``VLLM_ENABLE_V1_MULTIPROCESSING=0``,
         else in a spawned one (vLLM's default; on CPU vLLM decides this from the variable alone)."""
-        from vllm import envs
         from vllm.v1.engine.llm_engine import LLMEngine
 
-        return cls(LLMEngine.from_engine_args(engine_args), in_process=not envs.VLLM_ENABLE_V1_MULTIPROCESSING)
+        return cls(LLMEngine.from_engine_args(engine_args))
 
     @property
     def max_model_len(self) -> int:
@@ -44,6 +52,10 @@ class EngineLoop:
     @property
     def device(self) -> str:
         return self._engine.vllm_config.device_config.device_type
+
+    def unfinished_requests(self) -> int:
+        """vLLM's count of requests not yet finished or aborted (a length read, safe from any thread)."""
+        return self._engine.get_num_unfinished_requests()
 
     def submit(self, request_id: str, prompt: dict, params) -> AsyncIterator[Any]:
         """Queues a request; returns its outputs (vllm ``RequestOutput`` deltas) as they come, until finished."""
@@ -126,12 +138,14 @@ class EngineLoop:
 
     def _shutdown(self) -> None:
         self._fail_all(EngineUnavailable("the vLLM engine was closed"))
-        self._engine.engine_core.shutdown()
-        if self._in_process:
-            # Frees the process-wide distributed state, so another in-process engine can start after this one.
-            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
-
-            cleanup_dist_env_and_memory()
+        if self not in _open_in_process:
+            self._engine.engine_core.shutdown()
+            return
+        _open_in_process.discard(self)
+        _closed_in_process.append(self._engine)
+        if not _open_in_process:
+            while _closed_in_process:
+                _closed_in_process.pop().engine_core.shutdown()
 
 
 async def _drain(outputs: asyncio.Queue) -> AsyncIterator[Any]:
