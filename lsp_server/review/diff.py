@@ -170,8 +170,8 @@ def _diff_from_file(diff_file: Path, root: Path | None) -> Diff:
         data = diff_file.read_bytes()
     except OSError as error:
         raise DiffError(f"cannot read --diff {diff_file}: {error.strerror}") from None
-    # The working tree is the likeliest "after" (CI checks out the head commit), but we cannot be sure of it,
-    # so a diff file's "after" side is unknown and checks work from the diff's own lines.
+    # The working tree is the likeliest "after" (CI checks out the head commit), but only a file that agrees
+    # with the diff is trusted (see file_contents); otherwise checks work from the diff's own lines.
     return Diff(tuple(parse_diff(_decode(data))), root, None, "unknown")
 
 
@@ -209,6 +209,8 @@ def file_contents(diff: Diff, change: FileChange) -> tuple[bytes | None, bytes |
     """The file's bytes before and after the change; None where the file did not exist or cannot be read."""
     if diff.root is None or change.is_binary:
         return None, None
+    if diff.after == "unknown":
+        return _contents_from_worktree(diff.root, change)
     before = None
     if change.status != "added" and diff.before_rev is not None:
         before = blob(diff.root, f"{diff.before_rev}:{change.old_path}")
@@ -221,6 +223,41 @@ def file_contents(diff: Diff, change: FileChange) -> tuple[bytes | None, bytes |
         elif diff.after == "worktree":
             after = _read(diff.root / change.path)
     return before, after
+
+
+def _contents_from_worktree(root: Path, change: FileChange) -> tuple[bytes | None, bytes | None]:
+    """A diff file's two sides, when the working tree holds its "after" side: the file must agree with every
+    added and context line, and "before" is the diff undone."""
+    after = _read(root / change.path) if change.status != "deleted" else None
+    before = undo_hunks(after, change.hunks) if after is not None else None
+    if before is None:
+        return None, None
+    return (None if change.status == "added" else before), after
+
+
+def undo_hunks(after: bytes, hunks: tuple[Hunk, ...]) -> bytes | None:
+    """The file before the hunks were applied, or None when ``after`` does not match them."""
+    lines = after.split(b"\n")
+    before: list[bytes] = []
+    cursor = 0
+    for hunk in hunks:
+        new_lines = [line.new_line for line in hunk.lines if line.new_line is not None]
+        start = new_lines[0] - 1 if new_lines else hunk.new_start  # "+5,0" means: after line 5
+        if start < cursor:
+            return None
+        before += lines[cursor:start]
+        cursor = start
+        for line in hunk.lines:
+            text = line.text.encode("utf-8", "surrogateescape")
+            if line.kind == "-":
+                before.append(text)
+                continue
+            if cursor >= len(lines) or lines[cursor].rstrip(b"\r") != text:
+                return None
+            if line.kind == " ":
+                before.append(lines[cursor])
+            cursor += 1
+    return b"\n".join(before + lines[cursor:])
 
 
 def blob(root: Path, spec: str) -> bytes | None:

@@ -130,3 +130,12 @@ def test_a_missing_default_model_falls_back_to_the_checks(repo, tmp_path, monkey
 def test_an_explicit_missing_model_is_an_error(repo, tmp_path):
     result = _invoke(_repo_with(repo, BROKEN), "--model", str(tmp_path / "nowhere"))
     assert result.exit_code == 2 and "no model" in result.stderr
+
+
+def test_a_diff_file_matching_the_checkout_gets_the_syntax_check(repo, tmp_path):
+    root = _repo_with(repo, BROKEN)  # as in CI: the head commit is checked out, the diff comes from elsewhere
+    patch = tmp_path / "pr.diff"
+    patch.write_text(repo.git("diff"))
+    result = _invoke(root, "--diff", str(patch), "--checks-only", "--format", "json")
+    assert result.exit_code == 1
+    assert [f["rule_id"] for f in json.loads(result.stdout)["findings"]] == ["mimo/syntax-error"]

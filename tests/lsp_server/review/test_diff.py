@@ -92,7 +92,7 @@ def test_path_limits_the_diff(repo):
     assert set(_by_path(read_diff(DiffSource(), repo.root / "src"))) == {"src/a.py"}
 
 
-def test_diff_file_is_parsed_without_contents(repo, tmp_path):
+def test_diff_file_outside_the_working_tree_is_parsed_without_contents(repo, tmp_path):
     repo.write("a.py", "x = 1\n")
     repo.commit()
     repo.write("a.py", "x = 2\n")
@@ -125,3 +125,18 @@ def test_errors_say_what_to_do(tmp_path, repo, source, message):
     where = repo.root if source.base else outside
     with pytest.raises(DiffError, match=message):
         read_diff(source, where)
+
+
+def test_a_diff_file_uses_the_working_tree_when_it_matches_and_undoes_the_hunks(repo, tmp_path):
+    original = "".join(f"line {i}\n" for i in range(1, 40))
+    repo.write("a.txt", original)
+    repo.commit()
+    changed = original.replace("line 3\n", "line three\n").replace("line 30\n", "").replace("line 39\n", "end\nx\n")
+    repo.write("a.txt", changed)
+    patch = tmp_path / "change.patch"
+    patch.write_text(repo.git("diff"))
+    diff = read_diff(DiffSource(diff_file=patch), repo.root)
+    assert file_contents(diff, diff.files[0]) == (original.encode(), changed.encode())
+
+    repo.write("a.txt", changed.replace("line three", "line 3!"))  # the tree moved on: no longer the diff's side
+    assert file_contents(diff, diff.files[0]) == (None, None)
