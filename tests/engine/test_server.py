@@ -213,3 +213,19 @@ def test_the_engine_is_closed_when_the_server_stops(engine):
     with serving(make_app(engine)):
         assert not engine.closed
     assert engine.closed
+
+
+def test_the_official_openai_client_reads_our_answers_and_errors(url):
+    openai = pytest.importorskip("openai")
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    completion = client.completions.create(model="tiny", prompt="x", max_tokens=2)
+    assert completion.choices[0].text == "Hello," and completion.usage.total_tokens == 3
+    stream = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
+                                            stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello, world"
+    assert chunks[-1].usage.completion_tokens == 3
+    with pytest.raises(openai.BadRequestError, match="150"):
+        client.completions.create(model="tiny", prompt="x" * 150)
+    with pytest.raises(openai.NotFoundError):
+        client.completions.create(model="gpt-9", prompt="x")
