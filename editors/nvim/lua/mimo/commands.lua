@@ -3,11 +3,11 @@ local M = {}
 
 function M.create()
   local mimo = require("mimo")
-  vim.api.nvim_create_user_command("MimoToggle", mimo.toggle, { desc = "Enable or disable mimo completions" })
+  vim.api.nvim_create_user_command("MimoToggle", mimo.toggle, { desc = "Turn mimo completions on or off" })
   vim.api.nvim_create_user_command("MimoStatus", function()
-    print(mimo.status_line())
+    vim.api.nvim_echo({ { mimo.status_line() } }, true, {})
   end, { desc = "Show mimo's server and engine state" })
-  vim.api.nvim_create_user_command("MimoReview", mimo.review, { desc = "Review this file's uncommitted changes" })
+  vim.api.nvim_create_user_command("MimoReview", mimo.review, { desc = "Review this buffer's uncommitted changes" })
 end
 
 return M

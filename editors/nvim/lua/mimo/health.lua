@@ -1,6 +1,9 @@
 -- :checkhealth mimo — is `mimo` installed, does the server start, is the engine reachable?
 local M = {}
 
+local START_TIMEOUT_MS = 30000
+local ENGINE_TIMEOUT_MS = 120000 -- the first load of a local model can take this long on a laptop CPU
+
 local function check_executable(cmd)
   if vim.fn.executable(cmd[1]) == 1 then
     vim.health.ok("found " .. cmd[1] .. " (" .. vim.fn.exepath(cmd[1]) .. ")")
@@ -10,34 +13,63 @@ local function check_executable(cmd)
   return false
 end
 
-local function check_server_starts(cmd)
-  local result = vim.system({ cmd[1], "lsp", "--help" }, { text = true }):wait(30000)
-  if result.code == 0 then
-    vim.health.ok("`" .. cmd[1] .. " lsp` runs")
-  else
-    vim.health.error("`" .. cmd[1] .. " lsp --help` failed: " .. (result.stderr or ""):sub(1, 200))
-  end
-end
-
-local function check_attached_engine()
+---@return vim.lsp.Client|nil
+local function started_client()
   local mimo = require("mimo")
   local client = mimo.client()
   if not client then
-    vim.health.info("no mimo server attached to the current buffer; open a supported file to check the engine")
-    return
+    vim.health.info("no mimo server is attached to this buffer; starting one to check it")
+    local config = vim.tbl_extend("force", vim.lsp.config[mimo.NAME], { name = mimo.NAME })
+    local id = vim.lsp.start(config, { attach = false })
+    client = id and vim.lsp.get_client_by_id(id) or nil
   end
-  vim.health.ok("server attached (client id " .. client.id .. ")")
-  local reply = client:request_sync("workspace/executeCommand", { command = "mimo.status", arguments = {} }, 10000, 0)
-  if reply and reply.result and not reply.err then
-    local status = reply.result
-    if status.fallback_reason and status.fallback_reason ~= vim.NIL then
-      vim.health.warn("engine reachable through the local fallback: " .. tostring(status.fallback_reason))
-    else
-      vim.health.ok("engine reachable: " .. tostring(status.backend) .. " / " .. tostring(status.model))
+  if not client then
+    vim.health.error("the server did not start", { "run `" .. table.concat(mimo.config.cmd, " ") .. "` by hand" })
+    return nil
+  end
+  vim.wait(START_TIMEOUT_MS, function()
+    return client.initialized or client:is_stopped()
+  end, 50)
+  if not client.initialized then
+    vim.health.error("the server started but did not initialize", { "see :LspLog" })
+    return nil
+  end
+  vim.health.ok("server running (client id " .. client.id .. ", " .. tostring((client.server_info or {}).name) .. ")")
+  return client
+end
+
+local function offers_command(client, name)
+  local provider = client.server_capabilities.executeCommandProvider or {}
+  return vim.tbl_contains(provider.commands or {}, name)
+end
+
+--- The engine's state: from `mimo.status` when the server offers it, else from the `mimo/status` notification.
+local function engine_status(client)
+  if offers_command(client, "mimo.status") then
+    local reply = client:request_sync("workspace/executeCommand", { command = "mimo.status" }, ENGINE_TIMEOUT_MS, 0)
+    if reply and reply.result and not reply.err then
+      return reply.result
     end
+  end
+  local mimo = require("mimo")
+  vim.wait(ENGINE_TIMEOUT_MS, function()
+    return mimo.status.state ~= nil and mimo.status.state ~= "loading"
+  end, 100)
+  return mimo.status
+end
+
+local function report_engine(status)
+  local state = status.state or (status.backend and "ready")
+  local model = tostring(status.model or "?")
+  local fallback = status.fallback_reason or (state == "fallback" and status.message)
+  if state == "ready" then
+    vim.health.ok("engine reachable: model " .. model)
+  elseif state == "fallback" then
+    vim.health.warn("engine reachable through the local fallback: " .. tostring(fallback))
+  elseif state == "error" then
+    vim.health.error("engine failed: " .. tostring(status.message), { "check settings.engine in setup()" })
   else
-    local message = reply and reply.err and reply.err.message or "no answer"
-    vim.health.error("engine status request failed: " .. message)
+    vim.health.error("no engine state from the server (state: " .. tostring(state) .. ")", { "see :LspLog" })
   end
 end
 
@@ -47,11 +79,20 @@ function M.check()
     vim.health.error("Neovim 0.11 or newer is needed (vim.lsp.config / vim.lsp.enable)")
     return
   end
-  local config = require("mimo").config or require("mimo.config").defaults
-  if check_executable(config.cmd) then
-    check_server_starts(config.cmd)
+  local mimo = require("mimo")
+  if not mimo.config then
+    vim.health.error("require('mimo').setup() has not run")
+    return
   end
-  check_attached_engine()
+  local mode = require("mimo.completion").mode(mimo.config)
+  vim.health.info("completion mode: " .. mode .. " (Neovim " .. tostring(vim.version()) .. ")")
+  if not check_executable(mimo.config.cmd) then
+    return
+  end
+  local client = started_client()
+  if client then
+    report_engine(engine_status(client))
+  end
 end
 
 return M

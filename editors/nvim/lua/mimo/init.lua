@@ -1,104 +1,105 @@
--- mimo-code for Neovim: starts `mimo lsp` with vim.lsp.config / vim.lsp.enable (Neovim 0.11+), shows ghost
--- text through vim.lsp.inline_completion (0.12+) or popup completion through vim.lsp.completion (0.11).
+-- mimo-code for Neovim: starts `mimo lsp` with vim.lsp.config / vim.lsp.enable (Neovim 0.11+) and wires its
+-- completions (completion.lua), commands (commands.lua) and :checkhealth mimo (health.lua).
 local M = {}
 
-local NAME = "mimo"
-M.enabled = true
-M.status = {} -- the last `mimo/status` notification from the server (engine, model, fallback, latency)
-M.config = nil
-
-local function has_inline_completion()
-  return vim.lsp.inline_completion ~= nil
-end
-
-local function set_inline_keymaps(bufnr, keymaps)
-  local function map(lhs, fn, desc)
-    if lhs then
-      vim.keymap.set("i", lhs, fn, { buffer = bufnr, desc = desc, expr = false })
-    end
-  end
-  map(keymaps.accept, function()
-    if not vim.lsp.inline_completion.get() then
-      -- Nothing shown: behave like the key would without the plugin.
-      vim.api.nvim_feedkeys(vim.keycode(keymaps.accept), "n", false)
-    end
-  end, "mimo: accept suggestion")
-  map(keymaps.next, function() vim.lsp.inline_completion.select({ count = 1 }) end, "mimo: next suggestion")
-  map(keymaps.prev, function() vim.lsp.inline_completion.select({ count = -1 }) end, "mimo: previous suggestion")
-end
+M.NAME = "mimo"
+M.enabled = true -- completions on; the server keeps running (and its model loaded) while they are off
+M.status = {} -- the last `mimo/status` notification: { state, model, message }
+M.config = nil ---@type mimo.Config|nil
 
 local function on_attach(client, bufnr)
-  local config = M.config
-  if config.inline and has_inline_completion() then
-    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
-    set_inline_keymaps(bufnr, config.keymaps)
-  elseif config.popup then
-    vim.lsp.completion.enable(true, client.id, bufnr, { autotrigger = true })
-  end
+  require("mimo.completion").attach(client, bufnr, M.config, M.enabled)
 end
 
----@return vim.lsp.Client|nil
-function M.client(bufnr)
-  return vim.lsp.get_clients({ name = NAME, bufnr = bufnr or 0 })[1]
+local function on_status(_, params)
+  M.status = params or {}
+  vim.api.nvim_exec_autocmds("User", { pattern = "MimoStatus", modeline = false, data = M.status })
 end
 
 function M.setup(opts)
+  if vim.fn.has("nvim-0.11") == 0 then
+    vim.notify("mimo needs Neovim 0.11 or newer (vim.lsp.config)", vim.log.levels.ERROR)
+    return
+  end
   M.config = require("mimo.config").resolve(opts)
-  vim.lsp.config(NAME, {
+  vim.lsp.config(M.NAME, {
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
     root_markers = M.config.root_markers,
     init_options = M.config.settings,
     settings = { mimo = M.config.settings },
     on_attach = on_attach,
-    handlers = {
-      ["mimo/status"] = function(_, params)
-        M.status = params or {}
-      end,
-    },
+    handlers = { ["mimo/status"] = on_status },
   })
-  vim.lsp.enable(NAME, M.enabled)
+  vim.lsp.enable(M.NAME)
   require("mimo.commands").create()
 end
 
+---@return vim.lsp.Client|nil
+function M.client(bufnr)
+  return vim.lsp.get_clients({ name = M.NAME, bufnr = bufnr or 0 })[1]
+end
+
+--- Turns completions on or off in every attached buffer.
 function M.toggle()
   M.enabled = not M.enabled
-  vim.lsp.enable(NAME, M.enabled)
-  vim.notify("mimo: " .. (M.enabled and "enabled" or "disabled"))
+  local completion = require("mimo.completion")
+  for _, client in ipairs(vim.lsp.get_clients({ name = M.NAME })) do
+    for bufnr in pairs(client.attached_buffers) do
+      completion.set(client, bufnr, M.config, M.enabled)
+    end
+  end
+  vim.notify("mimo: completions " .. (M.enabled and "on" or "off"))
 end
 
 --- One line describing the server and engine, as :MimoStatus prints it.
 function M.status_line()
   local client = M.client()
   if not client then
-    return M.enabled and "mimo: not attached to this buffer" or "mimo: disabled"
+    return "mimo: not attached to this buffer"
   end
   local s = M.status
-  local parts = { "mimo: attached" }
-  for _, key in ipairs({ "backend", "model", "latency_ms" }) do
-    if s[key] ~= nil then
-      table.insert(parts, key .. "=" .. tostring(s[key]))
-    end
+  local parts = { "mimo:", M.enabled and "on" or "off", "|" }
+  table.insert(parts, "engine " .. tostring(s.state or "starting"))
+  if s.model then
+    table.insert(parts, "| model " .. tostring(s.model))
   end
-  if s.fallback_reason and s.fallback_reason ~= vim.NIL then
-    table.insert(parts, "using local fallback: " .. tostring(s.fallback_reason))
+  if s.message and s.message ~= vim.NIL then
+    table.insert(parts, "| " .. tostring(s.message))
   end
+  table.insert(parts, "| completion " .. require("mimo.completion").mode(M.config))
   return table.concat(parts, " ")
 end
 
---- Asks the server to review the current file's uncommitted changes; findings arrive as diagnostics.
+local function show_review(result, bufnr, client)
+  -- Findings the server returns (rather than publishes) go to the buffer's diagnostics all the same.
+  if type(result) == "table" and type(result.diagnostics) == "table" then
+    local publish = { uri = vim.uri_from_bufnr(bufnr), diagnostics = result.diagnostics }
+    vim.lsp.diagnostic.on_publish_diagnostics(nil, publish, { client_id = client.id })
+  end
+  local notes = type(result) == "table" and result.notes or nil
+  if type(notes) == "table" and #notes > 0 then
+    vim.notify("mimo review: " .. table.concat(notes, "; "))
+  end
+end
+
+--- Asks the server (command `mimo.review`) to review this buffer's uncommitted changes; the findings show as
+--- diagnostics with quick fixes.
 function M.review()
   local client = M.client()
   if not client then
     vim.notify("mimo: no server attached to this buffer", vim.log.levels.WARN)
     return
   end
-  local uri = vim.uri_from_bufnr(0)
-  client:request("workspace/executeCommand", { command = "mimo.review", arguments = { uri } }, function(err)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local params = { command = "mimo.review", arguments = { vim.uri_from_bufnr(bufnr) } }
+  client:request("workspace/executeCommand", params, function(err, result)
     if err then
       vim.notify("mimo review failed: " .. err.message, vim.log.levels.ERROR)
+      return
     end
-  end, 0)
+    show_review(result, bufnr, client)
+  end, bufnr)
 end
 
 return M
