@@ -17,21 +17,24 @@ from lsp_server.settings import EngineSettings
 log = logging.getLogger(__name__)
 
 
-def open_engine_for(settings: EngineSettings) -> Engine:
-    """Builds the engine (blocking: loads weights). Raises EngineError with a message a person can act on."""
+def open_engine_for(
+    settings: EngineSettings, on_fallback: Callable[[str | None], None] = lambda reason: None
+) -> Engine:
+    """Builds the engine (blocking: loads weights). Raises EngineError with a message a person can act on.
+    ``on_fallback`` hears the router's fallback reason each time it changes (None: the primary is back)."""
     if settings.backend == "instant":
         return InstantEngine(settings.instant_text, delay_s=settings.instant_delay_ms / 1000)
     from engine.registry import open_engine
 
-    local = open_engine(settings.model, backend=settings.backend)
+    options = {"threads": settings.threads} if settings.threads and settings.backend == "native" else {}
+    local = open_engine(settings.model, backend=settings.backend, **options)
     if not settings.url:
         return local
-    try:
-        from engine.remote import RemoteEngine
-        from engine.router import EngineRouter
-    except ImportError as exc:
-        raise EngineError(f"engine.url is set but the remote engine is unavailable here ({exc})") from exc
-    return EngineRouter(RemoteEngine(settings.url), fallback=local)
+    from engine.remote import RemoteEngine
+    from engine.router import EngineRouter
+
+    remote = RemoteEngine(settings.url, model=settings.remote_model, fim_template=settings.remote_fim_template)
+    return EngineRouter(remote, local, on_change=on_fallback)
 
 
 class EngineHost:
@@ -42,18 +45,34 @@ class EngineHost:
         settings: EngineSettings,
         on_loading: Callable[[bool], None] = lambda loading: None,
         on_error: Callable[[str], None] = lambda message: None,
-        opener: Callable[[EngineSettings], Engine] = open_engine_for,
+        on_fallback: Callable[[str | None], None] = lambda reason: None,
+        opener: Callable[..., Engine] = open_engine_for,
     ):
         self.settings = settings
         self._on_loading = on_loading
         self._on_error = on_error
         self._opener = opener
+        self._on_fallback = on_fallback
         self._task: asyncio.Task[Engine | None] | None = None
         self.error: str | None = None
 
+    def configure(self, settings: EngineSettings) -> None:
+        """Sets the settings before the first load (afterwards, use ``reload``)."""
+        if self._task is None:
+            self.settings = settings
+
     def start(self) -> None:
         if self._task is None:
+            self._on_loading(True)
             self._task = asyncio.ensure_future(self._load(self.settings))
+            self._task.add_done_callback(self._loaded)
+
+    def _loaded(self, task: asyncio.Task[Engine | None]) -> None:
+        if task is not self._task:
+            return  # replaced by a reload meanwhile
+        self._on_loading(False)
+        if self.error:
+            self._on_error(self.error)
 
     async def get(self) -> Engine | None:
         """The engine, or None when it failed to open (the error was shown once)."""
@@ -84,15 +103,13 @@ class EngineHost:
             await engine.aclose()
 
     async def _load(self, settings: EngineSettings) -> Engine | None:
-        self._on_loading(True)
         try:
-            return await asyncio.to_thread(self._opener, settings)
+            loop = asyncio.get_running_loop()
+            on_fallback = lambda reason: loop.call_soon_threadsafe(self._on_fallback, reason)  # noqa: E731
+            return await asyncio.to_thread(self._opener, settings, on_fallback)
         except EngineError as exc:
             self.error = str(exc)
         except Exception as exc:  # a broken checkpoint must not take the server down
             log.exception("opening the engine failed")
             self.error = f"could not open model {settings.model!r}: {exc}"
-        finally:
-            self._on_loading(False)
-        self._on_error(self.error)
         return None

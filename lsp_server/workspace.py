@@ -34,19 +34,22 @@ class MimoServer(LanguageServer):
         super().__init__(*args, **kwargs)
         self.documents = DocumentStore()
         self.settings = Settings()
-        self.engine_host = EngineHost(self.settings.engine, self._on_engine_loading, self._on_engine_error)
+        self.engine_host = EngineHost(
+            self.settings.engine, self._on_engine_loading, self._on_engine_error, self._on_engine_fallback
+        )
         self.completions = CompletionService(self.settings.completion)
         self.telemetry: Telemetry | None = None
         self._inflight: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._diagnostic_tasks: dict[str, asyncio.Task[None]] = {}
         self._problems: list[str] = []
         self._progress_token: str | None = None
+        self._progress_lock = asyncio.Lock()  # begin and end reach the client in order
         self._imports: dict[str, tuple[float, str]] = {}
 
     # -- settings and lifecycle ------------------------------------------------------------------------------
     def apply_options(self, options: Any, root_uri: str | None = None) -> None:
         self.settings, self._problems = settings_from_options(options)
-        self.engine_host.settings = self.settings.engine
+        self.engine_host.configure(self.settings.engine)
         self.completions.configure(self.settings.completion)
         self._open_telemetry()
 
@@ -88,15 +91,25 @@ class MimoServer(LanguageServer):
         self._notify_status("loading" if loading else self._engine_state(), model)
         if not self._client_has_progress():
             return
+        async with self._progress_lock:
+            await self._progress(loading, model)
+
+    async def _progress(self, loading: bool, model: str) -> None:
         if loading:
+            self._end_progress()  # a reload may replace a load still in progress
             self._progress_token = token = uuid.uuid4().hex  # a fresh token each time (pygls rejects reuse)
             try:
                 await self.work_done_progress.create_async(token)
             except Exception as exc:
                 log.info("client refused a progress token: %s", exc)
+                self._progress_token = None
                 return
             self.work_done_progress.begin(token, lsp.WorkDoneProgressBegin(title=f"MiMo: loading {model}"))
-        elif self._progress_token is not None:
+        else:
+            self._end_progress()
+
+    def _end_progress(self) -> None:
+        if self._progress_token is not None:
             self.work_done_progress.end(self._progress_token, lsp.WorkDoneProgressEnd(message="MiMo: ready"))
             self._progress_token = None
 
@@ -110,12 +123,15 @@ class MimoServer(LanguageServer):
         self._notify_status("error", self.engine_host.settings.model, message)
         self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Error, f"MiMo: {message}"))
 
+    def _on_engine_fallback(self, reason: str | None) -> None:
+        """The router switched to the local model (reason) or back to the remote one (None)."""
+        if reason:
+            self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Warning, f"MiMo: {reason}"))
+        self._notify_status("fallback" if reason else "ready", self.engine_host.settings.model, reason)
+
     def _notify_status(self, state: str, model: str, message: str | None = None) -> None:
-        engine = self.engine_host.current()
-        fallback = engine.info().fallback_reason if engine is not None else None
-        if fallback and state == "fallback":
-            self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Warning, f"MiMo: {fallback}"))
-        params = {"state": state, "model": model, "message": message or fallback}
+        """`mimo/status`: the editors show the engine's state (loading, ready, fallback, error) in a status bar."""
+        params = {"state": state, "model": model, "message": message}
         self.protocol.notify(STATUS_NOTIFICATION, params)
 
     def _client_has_progress(self) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from concurrent.futures import Future
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,6 +83,15 @@ async def inline(client: LanguageClient, uri: str, line: int, character: int, in
 async def debug_stats(client: LanguageClient) -> dict[str, Any]:
     """The server's counters (pygls hands an unknown method's result over as named tuples)."""
     return _plain(await client.protocol.send_request_async("mimo/debugStats", None))
+
+
+async def raw_request(client: LanguageClient, method: str, params: Any) -> Any:
+    """Sends params exactly as given (the client would refuse to serialize ill-typed ones) and awaits the answer."""
+    msg_id = uuid.uuid4().hex
+    future: Future[Any] = Future()
+    client.protocol._request_futures[msg_id] = future
+    client.protocol._send_data({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    return await asyncio.wait_for(asyncio.wrap_future(future), 10)
 
 
 def _plain(value: Any) -> Any:
