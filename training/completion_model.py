@@ -81,7 +81,7 @@ class CompletionModel:
         accepted = positions = 0
         for text in texts:
             ids = self._ids(text)
-            for start in range(0, len(ids) - 2, options.acceptance_window):
+            for start in range(0, len(ids), options.acceptance_window):
                 if positions >= options.acceptance_tokens:
                     return accepted, positions
                 window = ids[start : start + options.acceptance_window]

@@ -134,7 +134,9 @@ def _run(config, options, context: DistContext, model, optimizer, sampler, state
         trained = DistributedDataParallel(model, device_ids=[context.device] if context.device.type == "cuda" else None)
     show = context.is_main and options.show_progress
     log_dir = options.out_dir / "tensorboard" if (context.is_main and options.tensorboard) else None
-    monitor = Monitor(config.total_tokens, state.tokens_seen, log_dir, show_progress=show) if context.is_main else None
+    monitor = None
+    if context.is_main:
+        monitor = Monitor(config.total_tokens, state.tokens_seen, log_dir, show_progress=show, log_every=config.log_every)
     rows = context.rows(config.batch_size)
     started = time.perf_counter() - state.seconds
     try:
@@ -181,6 +183,19 @@ def export_model(model, tokenizer, out_dir: Path, dtype: str) -> Path:
     exported.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
+
+
+def export_checkpoint(config: PretrainConfig, run_dir: Path, out_dir: Path) -> Path:
+    """Exports the model weights of a run's last checkpoint (e.g. an early look at a run still in progress)."""
+    from training.checkpoint import CHECKPOINT_NAME
+
+    tokenizer = load_tokenizer(config.tokenizer)
+    model = build_model(config.model, tokenizer, config.seed)
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.is_file():
+        raise UserError(f"no {CHECKPOINT_NAME} in {run_dir}; train first with `mimo train pretrain --out {run_dir}`")
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+    return export_model(model, tokenizer, Path(out_dir), config.save_dtype)
 
 
 def parameter_count(model: torch.nn.Module) -> dict[str, int]:

@@ -15,9 +15,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 class Monitor:
     """Progress counted in tokens; `log` receives each step's record (see TrainState.history)."""
 
-    def __init__(self, total_tokens: int, tokens_done: int, log_dir: Path | None, show_progress: bool = True):
+    def __init__(
+        self, total_tokens: int, tokens_done: int, log_dir: Path | None, show_progress: bool = True, log_every: int = 10
+    ):
         self._writer = _summary_writer(log_dir)
-        self._progress = _progress_bar() if show_progress else None
+        self._console = Console(stderr=True)
+        # A bar only redraws on a terminal; a run logging to a file gets a plain line every `log_every` steps.
+        self._progress = _progress_bar(self._console) if show_progress and self._console.is_terminal else None
+        self._log_lines = show_progress and not self._console.is_terminal
+        self._log_every = log_every
+        self._total = total_tokens
         self._task = None
         if self._progress is not None:
             self._progress.start()
@@ -33,6 +40,14 @@ class Monitor:
             for key in ("loss", "main_loss", "mtp_loss", "lr", "mtp_loss_weight"):
                 self._writer.add_scalar(f"train/{key}", record[key], record["tokens"])
             self._writer.add_scalar("train/tokens_per_second", rate, record["tokens"])
+        if self._log_lines and record["step"] % self._log_every == 0:
+            self._console.print(
+                f"step {record['step']}  {record['tokens']:,}/{self._total:,} tokens  {rate:,.0f} tok/s  "
+                f"loss {record['main_loss']:.3f}  mtp {record['mtp_loss']:.3f}  lr {record['lr']:.2e}  "
+                f"[{record['stage']}]  {elapsed:,.0f} s",
+                highlight=False,
+                soft_wrap=True,
+            )
         if self._progress is not None:
             self._progress.update(
                 self._task,
@@ -48,7 +63,7 @@ class Monitor:
             self._writer.close()
 
 
-def _progress_bar() -> Progress:
+def _progress_bar(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]pretrain"),
         BarColumn(),
@@ -58,7 +73,7 @@ def _progress_bar() -> Progress:
         TextColumn("{task.fields[loss]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=console,
     )
 
 

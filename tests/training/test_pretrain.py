@@ -17,7 +17,7 @@ import torch
 
 from tests.training.pretrain_helpers import make_data_dir
 from training.config import load_pretrain_config, preset_path
-from training.pretrain import RunOptions, build_model, build_optimizer, pretrain
+from training.pretrain import RunOptions, build_model, build_optimizer, export_checkpoint, pretrain
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +97,7 @@ def test_stop_and_resume_matches_an_uninterrupted_run(straight_run, short_config
     straight, _ = straight_run
     stopped = run(short_config, tmp_path, stop_at_step=3)  # mid-stage, between two checkpoints
     assert not stopped.finished and stopped.state.step == 3 and stopped.model_dir is None
+    early = final_weights(export_checkpoint(short_config, tmp_path, tmp_path / "early"))
     resumed = run(short_config, tmp_path, resume=True)
     assert resumed.state.history == straight.state.history
     expected, actual = final_weights(straight.model_dir), final_weights(resumed.model_dir)
@@ -125,6 +126,7 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(straight_run, short_co
     straight, _ = straight_run
     expected, actual = final_weights(straight.model_dir), final_weights(out_dir / "model")
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
+    assert not all(torch.equal(early[name], actual[name]) for name in early)
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(short_config, tmp_path):
