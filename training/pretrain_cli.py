@@ -64,6 +64,24 @@ def register(groups: dict[str, typer.Typer]) -> None:
         where = result.model_dir or out / "checkpoint.pt"
         typer.echo(f"step {result.state.step}, {result.state.tokens_seen:,} tokens: {where}", err=True)
 
+    @train.command("nano")
+    def nano_command(
+        work: Annotated[Path, typer.Option(help="Folder for tokenizer/, shards/ and run/.")] = Path("runs/nano"),
+        out: Annotated[Path, typer.Option(help="Where the trained checkpoint is copied.")] = Path("engine/assets/nano"),
+        threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+    ) -> None:
+        """The whole mimo-nano recipe: tokenizer, data, pretraining (resumes if started), copy to OUT."""
+        import subprocess
+
+        from training.nano_recipe import run_recipe
+
+        try:
+            model_dir = run_recipe(work, out, threads)
+        except subprocess.CalledProcessError as error:
+            raise typer.Exit(error.returncode) from None
+        typer.echo(f"mimo-nano: {model_dir}; evaluate with: mimo eval completion --model {model_dir} "
+                   f"--data {work / 'shards' / 'heldout'} --json", err=True)
+
     @evaluate.command("completion")
     def completion_command(
         model: Annotated[str, typer.Option(help="'nano', a checkpoint directory or a cached HF id.")] = "nano",
