@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Protocol
 
@@ -30,7 +30,14 @@ from lsp_server.review.cache import ReviewCache
 from lsp_server.review.checks import check_file
 from lsp_server.review.context import ReviewUnit, estimate_tokens, pack_chunks, units_for_file
 from lsp_server.review.diff import Diff, decode_text, file_contents
-from lsp_server.review.findings import Finding, FindingsParseError, anchor, parse_model_answer, sort_and_limit
+from lsp_server.review.findings import (
+    FINDINGS_SCHEMA,
+    Finding,
+    FindingsParseError,
+    anchor,
+    parse_model_answer,
+    sort_and_limit,
+)
 
 SMALL_MODEL_NOTE = (
     "mimo-nano is a small completion model: its review comments are not worth reading. The deterministic checks "
@@ -185,7 +192,7 @@ class _ChunkReviewer:
                 return None
 
     async def _generate(self, messages: tuple[Message, ...]) -> str:
-        sampling = SamplingParams(max_tokens=output_tokens(self.engine, self.config), temperature=0.0)
+        sampling = review_sampling(output_tokens(self.engine, self.config))
         request = GenerationRequest(messages=messages, sampling=sampling)
         for attempt in range(OVERLOAD_RETRIES + 1):
             try:
@@ -195,6 +202,14 @@ class _ChunkReviewer:
                     raise
                 await asyncio.sleep(min(busy.retry_after_s, MAX_OVERLOAD_WAIT_S))
         raise AssertionError("unreachable")
+
+
+def review_sampling(max_tokens: int) -> SamplingParams:
+    """Greedy decoding; with the answer's JSON schema where the engine API carries one (vLLM can then enforce
+    it with structured decoding; other backends ignore it and the tolerant parser takes over)."""
+    if "json_schema" in {f.name for f in fields(SamplingParams)}:
+        return SamplingParams(max_tokens=max_tokens, temperature=0.0, json_schema=FINDINGS_SCHEMA)  # type: ignore[call-arg]
+    return SamplingParams(max_tokens=max_tokens, temperature=0.0)
 
 
 def _belongs(finding: Finding, unit: ReviewUnit) -> bool:

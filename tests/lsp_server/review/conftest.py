@@ -82,6 +82,7 @@ class ScriptedServer:
         self.context_length = context_length
         self.max_prompt_chars = max_prompt_chars
         self.requests: list[list[dict]] = []
+        self.bodies: list[dict] = []  # whole request bodies, for what travels besides the messages
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -123,6 +124,7 @@ class ScriptedServer:
                     server.busy_replies -= busy
                     if not busy:
                         server.requests.append(messages)
+                        server.bodies.append(body)
                 if busy:
                     return self._json(503, {"error": {"message": "queue full"}}, {"Retry-After": "0.05"})
                 self._stream(server.answer(messages))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from lsp_server.review.context import ReviewUnit
@@ -82,3 +84,16 @@ def test_sort_puts_errors_and_checks_first_and_limits():
     items = [{"path": "geo.py", "start_line": 2, "severity": s, "message": s} for s in ("note", "error", "warning")]
     found = anchor(items, [UNIT], {"geo.py": AFTER})
     assert [f.severity for f in sort_and_limit(found, 2)] == ["error", "warning"]
+
+
+def test_the_answer_schema_accepts_what_the_prompt_asks_for_and_the_parser_reads():
+    import jsonschema
+
+    from lsp_server.review.findings import FINDINGS_SCHEMA
+
+    answer = {"findings": [{"path": "geo.py", "start_line": 3, "end_line": 3, "severity": "warning",
+                            "rule": "magic-number", "message": "use math.pi", "replacement": None}]}  # fmt: skip
+    jsonschema.validate(answer, FINDINGS_SCHEMA)
+    assert anchor(parse_model_answer(json.dumps(answer)), [UNIT], {"geo.py": AFTER})[0].rule_id == "review/magic-number"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"findings": [{"path": "geo.py", "severity": "fatal"}]}, FINDINGS_SCHEMA)

@@ -4,13 +4,15 @@ model findings, the one retry, chunking in parallel, over-long prompts, and the 
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 
 import pytest
 from conftest import ScriptedServer
 
-from engine.api import Overloaded
+from engine.api import Overloaded, SamplingParams
 from engine.remote import RemoteEngine
 from lsp_server.review.diff import DiffSource, read_diff
+from lsp_server.review.findings import FINDINGS_SCHEMA
 from lsp_server.review.runner import ReviewConfig, review_diff
 
 BEFORE = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(40))
@@ -159,3 +161,21 @@ async def test_an_engine_error_stops_the_review(repo):
     repo.write("calc.py", BEFORE.replace("return x + 3\n", "return x - 3\n"))
     with ScriptedServer(busy_replies=100) as server, pytest.raises(Overloaded):
         await _review(repo, server)
+
+
+def _values(tree):
+    yield tree
+    children = tree.values() if isinstance(tree, dict) else tree if isinstance(tree, list) else ()
+    for child in children:
+        yield from _values(child)
+
+
+@pytest.mark.skipif(
+    "json_schema" not in {f.name for f in fields(SamplingParams)},
+    reason="engine.api.SamplingParams carries no json_schema yet, so no engine can enforce the answer's shape",
+)
+async def test_the_answer_schema_reaches_the_server_for_structured_decoding(repo, scripted_server):
+    _committed(repo)
+    repo.write("calc.py", BEFORE.replace("return x + 3\n", "return x - 3\n"))
+    await _review(repo, scripted_server)
+    assert any(value == FINDINGS_SCHEMA for value in _values(scripted_server.bodies[0]))
