@@ -76,7 +76,7 @@ def verify_command(
 
 def humaneval_command(
     model: Annotated[Optional[str], typer.Option(help="Model: nano, a checkpoint dir or a cached HF id.")] = None,
-    canonical: Annotated[bool, typer.Option(help="Check the canonical solutions (a self-test of the verifier).")] = False,
+    canonical: Annotated[bool, typer.Option(help="Check the canonical solutions (the verifier's self-test).")] = False,
     samples: Annotated[int, typer.Option(help="Completions per problem (pass@k for k <= samples).")] = 1,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N problems.")] = None,
     backend: Annotated[str, typer.Option(help="Engine backend: native, vllm or auto.")] = "native",
@@ -127,7 +127,7 @@ def _generate(model, backend, problems, samples, max_tokens, temperature):
 
 def bench_command(
     runs: Annotated[int, typer.Option(help="Trivial sandboxed runs for the runs/s figure.")] = 200,
-    repeats: Annotated[int, typer.Option(help="Alternate the two HumanEval timings this many times; keep the best.")] = 2,
+    repeats: Annotated[int, typer.Option(help="Alternate the two HumanEval timings this often; keep the best.")] = 2,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N HumanEval problems.")] = None,
     workers: Workers = 0,
     json_output: AsJson = False,

@@ -6,7 +6,7 @@ Plain frozen dataclasses so the RL rewards can pickle them across processes and 
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 
 class Outcome(str, enum.Enum):
@@ -58,11 +58,3 @@ class VerifyResult:
         data["tests"] = [dict(asdict(t), outcome=t.outcome.value) for t in self.tests]
         return {"passed": data.pop("passed"), **data}
 
-
-@dataclass(frozen=True)
-class RunCounts:
-    """Totals over many runs, for progress bars and summaries."""
-
-    runs: int = 0
-    passed: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import ast
 import atexit
+import contextlib
 import functools
 import hashlib
+import hmac
 import marshal
 import os
 import select
@@ -29,6 +31,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,7 +159,7 @@ def run_harness(
 ) -> HarnessRun:
     """Runs one job through the harness in a fresh work dir and returns what it proved."""
     check_sandbox(config)
-    with _work_dir(slot) as work:
+    with _work_dir() as work:
         # marshal (version 4, plain values only) loads with no import inside the sandbox, unlike json.
         (work / "job.marshal").write_bytes(marshal.dumps(dict(job, limits=limits.to_json()), 4))
         # A copy, so the sandbox needs no path into the project; the candidate may change it only once it is loaded.
@@ -167,19 +170,15 @@ def run_harness(
         return _execute(mode, work, limits, len(job["tests"]), slot, config)
 
 
-class _work_dir:
-    """A private work dir per run (mode 0700, owned by the slot's uid), removed afterwards."""
-
-    def __init__(self, slot: Slot):
-        self.slot = slot
-
-    def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(prefix="mimo-verify-"))
-        (self.path / "tmp").mkdir()
-        return self.path
-
-    def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+@contextlib.contextmanager
+def _work_dir() -> Iterator[Path]:
+    """A private work dir per run (mode 0700, handed to the slot's uid), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="mimo-verify-"))
+    try:
+        (path / "tmp").mkdir()
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _give_to(work: Path, slot: Slot) -> None:
@@ -253,7 +252,8 @@ def _authenticated(raw: bytes, key: bytes, n_tests: int) -> tuple[list[dict], bo
     done = False
     for line in raw.split(b"\n"):
         mac, _, body = line.partition(b" ")
-        if not body or hashlib.blake2b(body, key=key, digest_size=16).hexdigest().encode() != mac:
+        expected = hashlib.blake2b(body, key=key, digest_size=16).hexdigest().encode()
+        if not body or not hmac.compare_digest(expected, mac):
             continue
         record = ast.literal_eval(body.decode())
         if record.get("done") == n_tests:

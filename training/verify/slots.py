@@ -94,5 +94,5 @@ def sweep(slot: Slot, attempts: int = 50) -> int:
                 killed += 1
             except ProcessLookupError:
                 pass
-        time.sleep(0.005)
+        time.sleep(0.001)  # usually a namespace still being torn down after bwrap exited
     raise RuntimeError(f"processes of sandbox uid {slot.uid} survive SIGKILL: {processes_of(slot.uid)}")

@@ -15,7 +15,6 @@ from training.verify import (
     SandboxUnavailable,
     VerifierPool,
     functional_job,
-    stdio_job,
     verify,
 )
 from training.verify.formats import load_job, split_python_tests
