@@ -1,0 +1,133 @@
+// MiMo Code for VS Code: wires the language client (client.ts), the status bar (statusBar.ts) and the commands.
+// Completions, quick fixes and review all come from the `mimo lsp` server; the extension holds no model logic.
+import * as vscode from "vscode";
+import { type LanguageClient, State } from "vscode-languageclient/node";
+import { createClient } from "./client";
+import { parseReviewAnswer, REVIEW_COMMAND, reviewSummary } from "./review";
+import { RESTART_KEYS, type SettingReader, serverLaunch, serverOptions, SettingsError } from "./settings";
+import { applyNotification } from "./status";
+import { StatusBar } from "./statusBar";
+
+const SECTION = "mimo";
+let client: LanguageClient | undefined;
+let statusBar: StatusBar;
+let reviewDiagnostics: vscode.DiagnosticCollection;
+
+function reader(): SettingReader {
+  const config = vscode.workspace.getConfiguration(SECTION);
+  return <T>(key: string, fallback: T): T => config.get<T>(key, fallback);
+}
+
+function completionsEnabled(): boolean {
+  return vscode.workspace.getConfiguration(SECTION).get("enable", true);
+}
+
+async function startClient(): Promise<void> {
+  let launch;
+  try {
+    launch = serverLaunch(reader());
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    statusBar.update((s) => ({ ...s, engine: "error", message: error.message }));
+    void vscode.window.showErrorMessage(error.message);
+    return;
+  }
+  const hooks = {
+    isEnabled: completionsEnabled,
+    onLatency: (ms: number) => statusBar.update((s) => ({ ...s, lastLatencyMs: ms })),
+  };
+  client = createClient(launch, serverOptions(reader()), hooks);
+  client.onNotification("mimo/status", (params: unknown) => statusBar.update((s) => applyNotification(s, params)));
+  client.onDidChangeState(({ newState }) => {
+    if (newState === State.Stopped) statusBar.update((s) => ({ ...s, engine: "stopped" }));
+  });
+  try {
+    await client.start();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    statusBar.update((s) => ({ ...s, engine: "error", message }));
+    void vscode.window.showErrorMessage(`MiMo: the language server did not start: ${message}`);
+  }
+}
+
+async function stopClient(): Promise<void> {
+  const running = client;
+  client = undefined;
+  if (running?.isRunning()) await running.stop();
+}
+
+async function toggle(): Promise<void> {
+  await vscode.workspace.getConfiguration(SECTION).update("enable", !completionsEnabled(), vscode.ConfigurationTarget.Global);
+}
+
+async function reviewChanges(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || !client?.isRunning()) {
+    void vscode.window.showWarningMessage("MiMo: open a file with the server running to review its changes");
+    return;
+  }
+  const document = editor.document;
+  const result = await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: "MiMo: reviewing changes…" },
+    () => client!.sendRequest("workspace/executeCommand", { command: REVIEW_COMMAND, arguments: [document.uri.toString()] }),
+  );
+  const answer = parseReviewAnswer(result);
+  const diagnostics = await client.protocol2CodeConverter.asDiagnostics(answer.diagnostics as never);
+  reviewDiagnostics.set(document.uri, diagnostics.map((d) => Object.assign(d, { source: d.source ?? "mimo review" })));
+  await vscode.commands.executeCommand("workbench.actions.view.problems");
+  void vscode.window.showInformationMessage(reviewSummary(answer, vscode.workspace.asRelativePath(document.uri)));
+}
+
+function showError(action: () => Promise<void>): () => Promise<void> {
+  return async () => {
+    try {
+      await action();
+    } catch (error) {
+      void vscode.window.showErrorMessage(`MiMo: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+}
+
+async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
+  if (!event.affectsConfiguration(SECTION)) return;
+  statusBar.update((s) => ({ ...s, enabled: completionsEnabled() }));
+  if (RESTART_KEYS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`))) {
+    await stopClient();
+    await startClient();
+  } else if (client?.isRunning()) {
+    await client.sendNotification("workspace/didChangeConfiguration", { settings: serverOptions(reader()) });
+  }
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  statusBar = new StatusBar(completionsEnabled());
+  reviewDiagnostics = vscode.languages.createDiagnosticCollection("mimo review");
+  context.subscriptions.push(
+    statusBar,
+    reviewDiagnostics,
+    vscode.commands.registerCommand("mimo.toggle", showError(toggle)),
+    vscode.commands.registerCommand("mimo.triggerCompletion", () =>
+      vscode.commands.executeCommand("editor.action.inlineSuggest.trigger"),
+    ),
+    vscode.commands.registerCommand("mimo.reviewChanges", showError(reviewChanges)),
+    vscode.commands.registerCommand("mimo.showStatus", () =>
+      vscode.window.showInformationMessage(statusBarSummary()),
+    ),
+    vscode.commands.registerCommand("mimo.restartServer", showError(async () => {
+      await stopClient();
+      await startClient();
+    })),
+    vscode.workspace.onDidChangeConfiguration((event) => void onConfigurationChanged(event)),
+  );
+  await startClient();
+}
+
+function statusBarSummary(): string {
+  const s = statusBar.current;
+  return `MiMo: completions ${s.enabled ? "on" : "off"}, engine ${s.engine}, model ${s.model ?? "unknown"}` +
+    (s.message ? `, ${s.message}` : "");
+}
+
+export function deactivate(): Promise<void> {
+  return stopClient();
+}

@@ -1,0 +1,74 @@
+// The extension's settings (package.json "contributes.configuration") turned into plain data: how to reach the
+// server, and the initializationOptions it expects (docs/lsp.md). No `vscode` import, so it is unit-tested in node.
+
+/** Reads one setting under the "mimo" section, e.g. get("engine.model", "nano"). */
+export type SettingReader = <T>(key: string, fallback: T) => T;
+
+export type ServerLaunch =
+  | { kind: "stdio"; command: string; args: string[] }
+  | { kind: "tcp"; host: string; port: number };
+
+/** The server's options object, nested by section with camelCase keys, as lsp_server/settings.py reads it. */
+export interface ServerOptionsObject {
+  engine: { model: string; url: string | null; backend: string };
+  completion: { debounceMs: number; maxDebounceMs: number; maxLines: number; contextTokens: number };
+  languages: Record<string, boolean>;
+  diagnostics: { enabled: boolean };
+  telemetry: { enabled: boolean; path: string | null };
+}
+
+export class SettingsError extends Error {}
+
+/** "127.0.0.1:2087" → host and port; anything else is a SettingsError that says what to write. */
+export function parseTcpAddress(value: string): { host: string; port: number } {
+  const colon = value.lastIndexOf(":");
+  const host = colon > 0 ? value.slice(0, colon) : "";
+  const portText = value.slice(colon + 1);
+  const port = Number(portText);
+  if (!host || !/^\d+$/.test(portText) || port < 1 || port > 65535) {
+    throw new SettingsError(`mimo.server.tcp wants HOST:PORT, e.g. 127.0.0.1:2087 (got "${value}")`);
+  }
+  return { host, port };
+}
+
+export function serverLaunch(get: SettingReader): ServerLaunch {
+  const tcp = get<string | null>("server.tcp", null);
+  if (tcp) {
+    return { kind: "tcp", ...parseTcpAddress(tcp.trim()) };
+  }
+  const command = get("server.command", "mimo").trim();
+  if (!command) {
+    throw new SettingsError('mimo.server.command is empty: set it to the program that runs the server, e.g. "mimo"');
+  }
+  const args = get<unknown>("server.args", ["lsp"]);
+  if (!Array.isArray(args) || !args.every((arg) => typeof arg === "string")) {
+    throw new SettingsError('mimo.server.args must be a list of strings, e.g. ["lsp"]');
+  }
+  return { kind: "stdio", command, args };
+}
+
+function emptyToNull(value: string | null): string | null {
+  return value && value.trim() ? value : null;
+}
+
+export function serverOptions(get: SettingReader): ServerOptionsObject {
+  return {
+    engine: {
+      model: get("engine.model", "nano"),
+      url: emptyToNull(get<string | null>("engine.url", null)),
+      backend: get("engine.backend", "native"),
+    },
+    completion: {
+      debounceMs: get("completion.debounceMs", 75),
+      maxDebounceMs: get("completion.maxDebounceMs", 400),
+      maxLines: get("completion.maxLines", 12),
+      contextTokens: get("completion.contextTokens", 1536),
+    },
+    languages: { ...get<Record<string, boolean>>("languages", {}) },
+    diagnostics: { enabled: get("diagnostics.enabled", true) },
+    telemetry: { enabled: get("telemetry.enabled", true), path: emptyToNull(get<string | null>("telemetry.path", null)) },
+  };
+}
+
+/** Settings whose change needs a new server process (the rest are sent as workspace/didChangeConfiguration). */
+export const RESTART_KEYS = ["server.command", "server.args", "server.tcp"];
