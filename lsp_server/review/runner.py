@@ -74,7 +74,8 @@ class ProgressSink(Protocol):
 
 
 def is_small_model(name: str | None) -> bool:
-    return name is not None and (name in _NANO_NAMES or Path(name).parts[-2:] == ("assets", "nano"))
+    """The shipped nano model (the native engine names a model after its folder, engine/assets/nano)."""
+    return name in _NANO_NAMES
 
 
 async def review_diff(
@@ -96,8 +97,10 @@ async def review_diff(
     to_review: list[ReviewUnit] = []
     for unit in units:
         hit = cache.get(unit, model)
-        findings += hit if hit is not None else []
-        to_review += [unit] if hit is None else []
+        if hit is None:
+            to_review.append(unit)
+        else:
+            findings += hit
     chunks = pack_chunks(to_review, budget)
     reviewer = _ChunkReviewer(engine, config, cache, model, after_texts, progress)
     findings += await reviewer.review_all(chunks)
