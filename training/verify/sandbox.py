@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import atexit
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import hmac
@@ -37,7 +38,7 @@ from pathlib import Path
 
 from training.errors import UserError
 from training.verify.limits import Limits
-from training.verify.slots import Slot, sweep
+from training.verify.slots import Slot, processes_of, sweep
 
 HARNESS = Path(__file__).parent / "harness" / "runner.py"
 INSTALL_HINT = (
@@ -159,6 +160,9 @@ def run_harness(
 ) -> HarnessRun:
     """Runs one job through the harness in a fresh work dir and returns what it proved."""
     check_sandbox(config)
+    if not slot.dedicated:
+        # RLIMIT_NPROC counts every process of the uid, and here the uid is the caller's own: leave room for those.
+        limits = dataclasses.replace(limits, processes=limits.processes + len(processes_of(slot.uid)))
     with _work_dir() as work:
         # marshal (version 4, plain values only) loads with no import inside the sandbox, unlike json.
         (work / "job.marshal").write_bytes(marshal.dumps(dict(job, limits=limits.to_json()), 4))
