@@ -89,7 +89,8 @@ async def review_diff(
         after_texts[change.path] = decode_text(after)
         findings += check_file(change, before, after)
     if engine is None:
-        return ReviewReport(tuple(sort_and_limit(_unique(findings), config.max_findings)), None, len(diff.files))
+        shown, notes = _limited(findings, config.max_findings)
+        return ReviewReport(shown, None, len(diff.files), notes=notes)
     model = engine.info().model
     budget = prompt_budget(engine, config)
     units = [u for c in diff.files for u in units_for_file(c, after_texts.get(c.path), budget)]
@@ -104,10 +105,10 @@ async def review_diff(
     chunks = pack_chunks(to_review, budget)
     reviewer = _ChunkReviewer(engine, config, cache, model, after_texts, progress)
     findings += await reviewer.review_all(chunks)
-    notes = tuple(reviewer.notes) + ((SMALL_MODEL_NOTE,) if is_small_model(model) else ())
-    ordered = sort_and_limit(_unique(findings), config.max_findings)
-    return ReviewReport(tuple(ordered), model, len(diff.files), len(units), len(units) - len(to_review),
-                        len(chunks), notes)  # fmt: skip
+    shown, limit_notes = _limited(findings, config.max_findings)
+    notes = (*reviewer.notes, *limit_notes, *((SMALL_MODEL_NOTE,) if is_small_model(model) else ()))
+    return ReviewReport(shown, model, len(diff.files), len(units), len(units) - len(to_review), len(chunks),
+                        tuple(notes))  # fmt: skip
 
 
 def prompt_budget(engine: Engine, config: ReviewConfig) -> int:
@@ -122,6 +123,14 @@ def prompt_budget(engine: Engine, config: ReviewConfig) -> int:
 def output_tokens(engine: Engine, config: ReviewConfig) -> int:
     context = engine.info().context_length
     return config.max_output_tokens if context <= 0 else min(config.max_output_tokens, max(64, context // 4))
+
+
+def _limited(findings: list[Finding], max_findings: int | None) -> tuple[tuple[Finding, ...], tuple[str, ...]]:
+    """Unique findings, most severe first, at most ``max_findings``, and a note saying how many were left out."""
+    unique = _unique(findings)
+    shown = sort_and_limit(unique, max_findings)
+    left_out = len(unique) - len(shown)
+    return tuple(shown), ((f"{left_out} more finding(s) left out by --max-findings",) if left_out else ())
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

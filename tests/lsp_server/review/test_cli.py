@@ -68,7 +68,9 @@ def test_text_is_the_default_format(repo):
 def test_max_findings_keeps_the_most_severe(repo):
     root = _repo_with(repo, {"mod.py": "def f():\n    return (1\n", "c.txt": "<<<<<<< a\n=======\n>>>>>>> b\n"})
     result = _invoke(root, "--checks-only", "--format", "json", "--max-findings", "2", "--fail-on", "never")
-    assert len(json.loads(result.stdout)["findings"]) == 2
+    report = json.loads(result.stdout)
+    assert len(report["findings"]) == 2 and all(f["severity"] == "error" for f in report["findings"])
+    assert report["notes"] == ["2 more finding(s) left out by --max-findings"]
 
 
 def test_diff_file_input(repo, tmp_path):
