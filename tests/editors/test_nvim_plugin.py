@@ -50,3 +50,90 @@ def test_quick_fix_for_a_syntax_error_applies(nvim, tmp_path):
     nvim.exec_lua("vim.lsp.buf.code_action({ apply = true, range = { start = { 1, 0 }, ['end'] = { 2, 0 } } })")
     assert wait_lua(nvim, "vim.api.nvim_buf_get_lines(0, 0, 1, false)[1] == 'values = [1, 2]'"), nvim.current.buffer[:]
     assert nvim.current.buffer[:] == ["values = [1, 2]", "print(values)"]
+
+
+def checkhealth(nvim) -> str:
+    nvim.command("checkhealth mimo")
+    return "\n".join(nvim.current.buffer[:])
+
+
+def test_checkhealth_finds_the_server_and_a_reachable_engine(nvim, tmp_path):
+    setup_plugin(nvim, tmp_path)
+    open_attached(nvim, tmp_path / "calc.py", "x = 1\n")
+    report = checkhealth(nvim)
+    assert "OK found" in report
+    assert "OK server running" in report
+    assert "OK engine reachable: model nano" in report  # the instant engine reports the configured model name
+    assert "ERROR" not in report
+
+
+def test_checkhealth_starts_a_server_when_none_is_attached(nvim, tmp_path):
+    setup_plugin(nvim, tmp_path)
+    report = checkhealth(nvim)  # the current buffer is empty: nothing attached yet
+    assert "starting one to check it" in report
+    assert "OK engine reachable" in report
+
+
+def test_checkhealth_reports_a_missing_executable(nvim, tmp_path):
+    setup_plugin(nvim, tmp_path, cmd=["mimo-not-installed-here", "lsp"])
+    report = checkhealth(nvim)
+    assert "ERROR mimo-not-installed-here not found" in report
+
+
+def test_mimo_status_shows_the_engine_state_and_model(nvim, tmp_path):
+    setup_plugin(nvim, tmp_path)
+    assert "not attached" in command_output(nvim, "MimoStatus")
+    open_attached(nvim, tmp_path / "calc.py", "x = 1\n")
+    assert wait_lua(nvim, "require('mimo').status.state == 'ready'")
+    assert command_output(nvim, "MimoStatus") == "mimo: on | engine ready | model nano | completion popup"
+
+
+def test_mimo_toggle_turns_completion_off_and_on_in_attached_buffers(nvim, tmp_path):
+    setup_plugin(nvim, tmp_path)
+    open_attached(nvim, tmp_path / "calc.py", "x = 1\n")
+    completion_enabled = "vim.fn.exists('#nvim.lsp.completion_' .. vim.api.nvim_get_current_buf()) == 1"
+    assert nvim.exec_lua(f"return {completion_enabled}")
+    nvim.command("MimoToggle")
+    assert not nvim.exec_lua(f"return {completion_enabled}")
+    assert command_output(nvim, "MimoStatus").startswith("mimo: off")
+    nvim.command("MimoToggle")
+    assert nvim.exec_lua(f"return {completion_enabled}")
+    assert nvim.exec_lua("return require('mimo').client().initialized")  # the server kept running throughout
+
+
+def test_review_findings_returned_by_the_server_become_diagnostics(nvim, tmp_path):
+    setup_plugin(nvim, tmp_path)
+    open_attached(nvim, tmp_path / "calc.py", "x = 1\ny = x / 0\n")
+    record_notifications(nvim)
+    finding = {
+        "range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 9}},
+        "message": "division by zero",
+        "severity": 1,
+        "source": "mimo review",
+    }
+    nvim.exec_lua(
+        "local m = require('mimo'); m._show_review(..., 0, m.client())", {"diagnostics": [finding], "notes": ["1 file"]}
+    )
+    diagnostics = nvim.exec_lua("return vim.diagnostic.get(0)")
+    assert [(d["lnum"], d["col"], d["message"]) for d in diagnostics] == [(1, 4, "division by zero")]
+    assert nvim.exec_lua("return _G.notifications") == ["mimo review: 1 file"]
+
+
+def test_review_without_a_server_says_so(nvim, tmp_path):
+    setup_plugin(nvim, tmp_path)
+    record_notifications(nvim)
+    nvim.command("MimoReview")
+    assert nvim.exec_lua("return _G.notifications") == ["mimo: no server attached to this buffer"]
+
+
+def test_setup_rejects_a_bad_cmd_with_a_clear_message(nvim, tmp_path):
+    error = nvim.exec_lua("return select(2, pcall(require('mimo').setup, { cmd = 'mimo lsp' }))")
+    assert "cmd" in error and "non-empty list of strings" in error
+
+
+def command_output(nvim, command: str) -> str:
+    return nvim.exec_lua(f"return vim.api.nvim_exec2('{command}', {{ output = true }}).output")
+
+
+def record_notifications(nvim) -> None:
+    nvim.exec_lua("_G.notifications = {}; vim.notify = function(msg) table.insert(_G.notifications, msg) end")

@@ -71,7 +71,8 @@ function M.status_line()
   return table.concat(parts, " ")
 end
 
-local function show_review(result, bufnr, client)
+--- Shows the answer to `mimo.review` (exposed for tests).
+function M._show_review(result, bufnr, client)
   -- Findings the server returns (rather than publishes) go to the buffer's diagnostics all the same.
   if type(result) == "table" and type(result.diagnostics) == "table" then
     local publish = { uri = vim.uri_from_bufnr(bufnr), diagnostics = result.diagnostics }
@@ -98,7 +99,7 @@ function M.review()
       vim.notify("mimo review failed: " .. err.message, vim.log.levels.ERROR)
       return
     end
-    show_review(result, bufnr, client)
+    M._show_review(result, bufnr, client)
   end, bufnr)
 end
 
