@@ -6,9 +6,11 @@ from __future__ import annotations
 from io import StringIO
 
 from rich.console import Console
+from rich.cells import cell_len
 from rich.markup import escape
 
 from lsp_server.review.findings import Finding
+from lsp_server.review.report.positions import char_span
 from lsp_server.review.runner import ReviewReport
 
 STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -50,10 +52,19 @@ def _print_finding(finding: Finding, console: Console) -> None:
                   f"[dim]({escape(finding.rule_id)})[/dim]", soft_wrap=True)  # fmt: skip
     for number, line in enumerate(finding.snippet[:5], start=finding.start_line):
         console.print(f"[dim]{number:>6} │[/dim] {escape(_printable(line))}", soft_wrap=True)
+    if finding.start_column is not None and len(finding.snippet) == 1:
+        console.print(f"[dim]{'':>6} │[/dim] [{style}]{_caret(finding)}[/{style}]", soft_wrap=True)
     if finding.replacement is not None:
         console.print("[green]  suggestion:[/green]")
         for line in finding.replacement.split("\n")[:10]:
             console.print(f"[green]{'':>6} +[/green] {escape(line)}", soft_wrap=True)
+
+
+def _caret(finding: Finding) -> str:
+    """^^^ under the flagged columns, measured in terminal cells (wide characters take two)."""
+    line = _printable(finding.snippet[0])
+    start, end = char_span(finding)
+    return " " * cell_len(line[:start]) + "^" * max(1, cell_len(line[start:end]))
 
 
 def _printable(line: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from rich.cells import cell_len
 
 from lsp_server.review.findings import Finding
 from lsp_server.review.report import FORMATS, render
@@ -127,6 +128,10 @@ def test_text_report_names_the_model_and_sums_up():
     assert "src/ü.py" in text and "suggestion:" in text and 'f"é😀中{name}"' in text
     assert "3 finding(s) in 2 changed file(s): 1 error, 1 warning, 1 note." in text
     assert "Deterministic checks only" in render("text", ReviewReport((), None, files=0))
+    lines = text.splitlines()
+    caret_row = next(i for i, line in enumerate(lines) if line.endswith("^^^^"))
+    source = lines[caret_row - 1]
+    assert lines[caret_row].index("^") == cell_len(source[: source.index("name")])  # 😀 and 中 take two cells
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
