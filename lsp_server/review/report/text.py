@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from io import StringIO
 
-from rich.console import Console
 from rich.cells import cell_len
+from rich.console import Console
 from rich.markup import escape
 
 from lsp_server.review.findings import Finding
