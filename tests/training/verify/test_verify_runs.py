@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import threading
 import time
 
@@ -68,6 +69,12 @@ def test_json_output_has_a_top_level_passed_and_per_test_records(run_functional)
     assert data["passed"] is True
     assert data["tests"][0]["outcome"] == "passed" and "time_s" in data["tests"][0]
     json.dumps(data)  # plain data all the way down
+
+
+def test_results_survive_pickling_for_reward_workers(run_functional):
+    result = run_functional(ADD, ["assert add(1, 2) == 3", "assert add(1, 2) == 4"])
+    copy = pickle.loads(pickle.dumps(result))
+    assert copy == result and copy.pass_fraction == 0.5
 
 
 def test_missing_bwrap_refuses_with_an_install_hint(verifier_config):
