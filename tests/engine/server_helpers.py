@@ -156,3 +156,22 @@ def metric_value(url: str, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def app_failing_mid_stream():
+    """An OpenAI-style server whose completion stream breaks off with an in-band error after one chunk."""
+    from fastapi import FastAPI
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI()
+
+    @app.post("/v1/completions")
+    async def completions() -> StreamingResponse:
+        async def events() -> AsyncIterator[str]:
+            yield 'data: {"choices": [{"index": 0, "text": "par", "finish_reason": null}]}\n\n'
+            yield 'data: {"error": {"message": "GPU fell off the bus", "type": "server_error", "code": 500}}\n\n'
+            yield "data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return app

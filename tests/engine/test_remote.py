@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from server_helpers import ScriptedEngine, free_port, metric_value, mimo_serve, serving
+from server_helpers import ScriptedEngine, app_failing_mid_stream, free_port, metric_value, mimo_serve, serving
 from test_server import make_app
 
 from engine.api import (
@@ -225,3 +225,14 @@ def test_an_unknown_fim_template_name_fails_at_construction():
 def test_importing_the_client_does_not_import_torch():
     code = "import sys, engine.remote; assert 'torch' not in sys.modules, 'torch was imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+async def test_an_error_inside_a_started_stream_is_raised_after_the_text_so_far():
+    with serving(app_failing_mid_stream()) as url:
+        engine = RemoteEngine(url, model="m")
+        texts = []
+        with pytest.raises(EngineError, match="GPU fell off the bus"):
+            async for chunk in engine.generate(GenerationRequest(prompt="x")):
+                texts.append(chunk.text)
+        await engine.aclose()
+    assert texts == ["par"]

@@ -7,10 +7,10 @@ import asyncio
 import threading
 
 import pytest
-from server_helpers import ScriptedEngine, free_port, serving, wait_for
+from server_helpers import ScriptedEngine, app_failing_mid_stream, free_port, serving, wait_for
 from test_server import make_app
 
-from engine.api import GenerationRequest, PromptTooLong, collect
+from engine.api import EngineError, GenerationRequest, PromptTooLong, collect
 from engine.remote import RemoteEngine
 from engine.router import EngineRouter, RouterConfig
 
@@ -99,3 +99,14 @@ async def test_a_bad_request_is_raised_not_sent_to_the_fallback():
             await collect(router, GenerationRequest(prompt="x" * 50))
         await router.aclose()
     assert not local.requests and changes == []
+
+
+async def test_a_primary_failing_mid_answer_raises_then_later_requests_use_the_fallback():
+    local, changes = ScriptedEngine(("local",)), Changes()
+    with serving(app_failing_mid_stream()) as url:
+        router = EngineRouter(remote(url), local, RouterConfig(retry_interval_s=60), on_change=changes)
+        with pytest.raises(EngineError, match="GPU fell off the bus"):
+            await collect(router, REQUEST)  # text already reached the caller: not silently restarted
+        assert (await changes.next()).startswith("using local fallback: the primary failed mid-answer")
+        assert (await collect(router, REQUEST)).texts == ["local"]
+        await router.aclose()
