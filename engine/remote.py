@@ -6,8 +6,8 @@ retried with exponential backoff; nothing else is (a request the server saw migh
 engine.api errors with a sentence a person can act on. No torch import: this is what a thin client loads.
 
 FIM: with `fim_template` set, the prompt is rendered here with that template (for servers that don't render
-`suffix`, such as vLLM's) and its control tokens become stop sequences; otherwise the prefix goes in `prompt`
-and the suffix in OpenAI's `suffix` field, which `mimo serve` renders with the model's own template.
+`suffix`, such as vLLM's) and its control tokens become stop sequences; otherwise the header and prefix go in
+`prompt` and the suffix in OpenAI's `suffix` field, which `mimo serve` renders with the model's own template.
 """
 
 from __future__ import annotations
