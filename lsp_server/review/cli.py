@@ -136,8 +136,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         max_prompt_tokens: Annotated[int, typer.Option(min=64, help="Diff and context per request.")] = 3000,
         max_output_tokens: Annotated[int, typer.Option(min=16, help="Longest answer per request.")] = 768,
     ) -> None:
-        """Review a git diff: deterministic checks plus a model's findings, as text, JSON, SARIF, rdjson or
-        GitHub annotations."""
+        """Review a git diff with deterministic checks and a model: text, JSON, SARIF, rdjson, GitHub."""
         from lsp_server.review.cache import default_cache_dir
 
         options = ReviewOptions(path=path, base=base, staged=staged, diff_file=diff, engine_url=engine, model=model,
