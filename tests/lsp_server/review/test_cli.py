@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 from conftest import ScriptedServer
 from typer.testing import CliRunner
 
+from lsp_server.review.report.sarif import SCHEMA_PATH
 from mimo.cli import app
 
 BROKEN = {"mod.py": "def f():\n    return (1\n"}
@@ -54,7 +56,9 @@ def test_model_review_reports_which_model_reviewed(repo, tmp_path):
     with ScriptedServer() as server:
         result = _invoke(root, "--engine", server.url, "--no-cache", "--format", "sarif", "--fail-on", "never")
     assert result.exit_code == 0
-    (sarif_result,) = json.loads(result.stdout)["runs"][0]["results"]
+    sarif = json.loads(result.stdout)
+    jsonschema.Draft4Validator(json.loads(SCHEMA_PATH.read_text())).validate(sarif)
+    (sarif_result,) = sarif["runs"][0]["results"]
     assert sarif_result["ruleId"] == "review/marked-bug"
     assert "reviewed by fake-reviewer" in result.stderr
 
