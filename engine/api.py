@@ -38,6 +38,9 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = ()
     n: int = 1
+    # Constrain the output to this JSON schema where the backend supports structured decoding (vLLM, and
+    # OpenAI-compatible servers through `response_format`); other backends ignore it.
+    json_schema: dict | None = None
 
 
 @dataclass(frozen=True)
