@@ -4,7 +4,10 @@ plugin from editors/nvim on its runtimepath and the real language server (`pytho
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +49,34 @@ def nvim(tmp_path: Path) -> Iterator:
     finally:
         instance.exec_lua("for _, c in ipairs(vim.lsp.get_clients()) do c:stop(true) end")
         instance.close()
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, read from /proc/net/tcp without connecting."""
+    wanted = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return any(line.split()[1] == wanted and line.split()[3] == "0A" for line in lines)
+
+
+@pytest.fixture
+def tcp_server() -> Iterator[int]:
+    """The real server listening on a free 127.0.0.1 port (`python -m lsp_server --tcp`); yields the port."""
+    if not Path("/proc/net/tcp").exists():
+        pytest.skip("needs Linux /proc/net/tcp to see the server listen without connecting to it")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "lsp_server", "--tcp", f"127.0.0.1:{port}"], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while not listening(port):  # a probe connection would be the server's one client (pygls serves one)
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("the TCP language server did not start listening")
+            time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def setup_plugin(nvim, tmp_path: Path, text: str = "return a + b", **options) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import open_attached, setup_plugin, wait_lua
+import json
+
+from conftest import instant_settings, open_attached, setup_plugin, wait_lua
 
 
 def test_server_attaches_with_popup_completion_on_0_11(nvim, tmp_path):
@@ -137,3 +139,23 @@ def command_output(nvim, command: str) -> str:
 
 def record_notifications(nvim) -> None:
     nvim.exec_lua("_G.notifications = {}; vim.notify = function(msg) table.insert(_G.notifications, msg) end")
+
+
+def test_connects_to_a_server_listening_on_tcp(nvim, tmp_path, tcp_server):
+    settings = json.dumps(instant_settings(tmp_path, "return a + b"))
+    nvim.exec_lua(
+        "require('mimo').setup({ cmd = vim.lsp.rpc.connect('127.0.0.1', ...), settings = vim.json.decode(select(2, ...)) })",
+        tcp_server,
+        settings,
+    )
+    open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    \n")
+    reply = nvim.exec_lua(
+        """
+        local params = vim.lsp.util.make_position_params(0, 'utf-16')
+        params.position = { line = 1, character = 4 }
+        params.context = { triggerKind = 1 }
+        return require('mimo').client():request_sync('textDocument/inlineCompletion', params, 10000, 0)
+        """
+    )
+    assert [item["insertText"] for item in reply["result"]["items"]] == ["return a + b"]
+    assert "OK engine reachable" in checkhealth(nvim)

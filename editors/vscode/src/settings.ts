@@ -10,7 +10,7 @@ export type ServerLaunch =
 
 /** The server's options object, nested by section with camelCase keys, as lsp_server/settings.py reads it. */
 export interface ServerOptionsObject {
-  engine: { model: string; url: string | null; backend: string };
+  engine: { model: string; url: string | null; backend: string; instantText: string };
   completion: { debounceMs: number; maxDebounceMs: number; maxLines: number; contextTokens: number };
   languages: Record<string, boolean>;
   diagnostics: { enabled: boolean };
@@ -57,6 +57,7 @@ export function serverOptions(get: SettingReader): ServerOptionsObject {
       model: get("engine.model", "nano"),
       url: emptyToNull(get<string | null>("engine.url", null)),
       backend: get("engine.backend", "native"),
+      instantText: get("engine.instantText", "pass"),
     },
     completion: {
       debounceMs: get("completion.debounceMs", 75),

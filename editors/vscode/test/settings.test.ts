@@ -51,7 +51,7 @@ describe("serverOptions", () => {
       }),
     );
     assert.deepEqual(options, {
-      engine: { model: "/models/nano", url: "http://127.0.0.1:8000/v1", backend: "native" },
+      engine: { model: "/models/nano", url: "http://127.0.0.1:8000/v1", backend: "native", instantText: "pass" },
       completion: { debounceMs: 75, maxDebounceMs: 400, maxLines: 3, contextTokens: 1536 },
       languages: { markdown: false },
       diagnostics: { enabled: true },

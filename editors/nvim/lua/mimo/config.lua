@@ -7,7 +7,7 @@ local M = {}
 ---@field prev string|false    show the previous suggestion
 
 ---@class (exact) mimo.Config
----@field cmd string[]            command that starts the language server (stdio)
+---@field cmd string[]|function  command that starts the server (stdio), or vim.lsp.rpc.connect(host, port)
 ---@field filetypes string[]      buffers the server attaches to
 ---@field root_markers string[]   files that mark a project root
 ---@field settings table          server settings (docs/lsp.md), sent as initializationOptions and workspace settings
@@ -47,8 +47,8 @@ function M.resolve(opts)
     end
   end
   vim.validate("cmd", config.cmd, function(v)
-    return is_list_of_strings(v) and #v > 0
-  end, "a non-empty list of strings, e.g. { 'mimo', 'lsp' }")
+    return type(v) == "function" or (is_list_of_strings(v) and #v > 0)
+  end, "a non-empty list of strings, e.g. { 'mimo', 'lsp' }, or vim.lsp.rpc.connect(host, port)")
   vim.validate("filetypes", config.filetypes, is_list_of_strings, "a list of filetypes")
   vim.validate("root_markers", config.root_markers, is_list_of_strings, "a list of file names")
   vim.validate("settings", config.settings, "table")

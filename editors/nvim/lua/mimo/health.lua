@@ -5,6 +5,10 @@ local START_TIMEOUT_MS = 30000
 local ENGINE_TIMEOUT_MS = 120000 -- the first load of a local model can take this long on a laptop CPU
 
 local function check_executable(cmd)
+  if type(cmd) == "function" then
+    vim.health.info("cmd connects to a running server (no executable to find)")
+    return true
+  end
   if vim.fn.executable(cmd[1]) == 1 then
     vim.health.ok("found " .. cmd[1] .. " (" .. vim.fn.exepath(cmd[1]) .. ")")
     return true
@@ -24,7 +28,8 @@ local function started_client()
     client = id and vim.lsp.get_client_by_id(id) or nil
   end
   if not client then
-    vim.health.error("the server did not start", { "run `" .. table.concat(mimo.config.cmd, " ") .. "` by hand" })
+    local how = type(mimo.config.cmd) == "table" and table.concat(mimo.config.cmd, " ") or "mimo lsp --tcp HOST:PORT"
+    vim.health.error("the server did not start", { "run `" .. how .. "` by hand" })
     return nil
   end
   vim.wait(START_TIMEOUT_MS, function()

@@ -1,0 +1,186 @@
+// End to end in a real VS Code extension host: code-server 4.100.3 (VS Code 1.100.3) driven by playwright-core and
+// Debian's Chromium. Installs mimo-code.vsix, opens calc.py, waits for ghost text from the real `mimo lsp` server
+// (instant backend: a fixed answer), accepts it with Tab, then applies a MiMo quick fix in fix.py.
+// Setup once with e2e/setup-code-server.sh; then: node e2e/run.mjs [--screenshots DIR]
+// Env: MIMO_E2E_DIR (code-server install, default ~/.cache/mimo-e2e), MIMO_PYTHON (the interpreter with the project
+// installed, default ../../.venv/bin/python), CHROMIUM (default /usr/bin/chromium).
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const EXTENSION = resolve(HERE, "..");
+const REPO = resolve(EXTENSION, "../..");
+const E2E_DIR = process.env.MIMO_E2E_DIR ?? join(homedir(), ".cache/mimo-e2e");
+const PYTHON = process.env.MIMO_PYTHON ?? join(REPO, ".venv/bin/python");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const CODE_SERVER = join(E2E_DIR, "node_modules/.bin/code-server");
+const shotsIndex = process.argv.indexOf("--screenshots");
+const SHOTS = shotsIndex > 0 ? resolve(process.argv[shotsIndex + 1]) : null;
+const { chromium } = createRequire(join(E2E_DIR, "package.json"))("playwright-core");
+
+const ANSWER = "return a + b";
+const started = Date.now();
+const log = (message) => console.error(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${message}`);
+
+function freePort() {
+  return new Promise((done) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+function makeWorkspace(root) {
+  const folder = join(root, "project");
+  mkdirSync(folder);
+  writeFileSync(join(folder, "calc.py"), "def add(a, b):\n    \n");
+  writeFileSync(join(folder, "fix.py"), "a, b = 1, 2\nreturn a +\n");
+  const user = join(root, "user-data", "User");
+  mkdirSync(user, { recursive: true });
+  writeFileSync(
+    join(user, "settings.json"),
+    JSON.stringify({
+      "mimo.server.command": PYTHON,
+      "mimo.server.args": ["-m", "lsp_server"],
+      "mimo.engine.backend": "instant",
+      "mimo.engine.instantText": ANSWER,
+      "mimo.completion.debounceMs": 0,
+      "mimo.completion.maxDebounceMs": 0,
+      "mimo.telemetry.path": join(root, "telemetry.sqlite"),
+      "editor.inlineSuggest.enabled": true,
+      "editor.quickSuggestions": { other: false, comments: false, strings: false },
+      "workbench.startupEditor": "none",
+      "security.workspace.trust.enabled": false,
+      "telemetry.telemetryLevel": "off",
+      "extensions.autoCheckUpdates": false,
+    }),
+  );
+  return folder;
+}
+
+function codeServerArgs(root) {
+  writeFileSync(join(root, "config.yaml"), "auth: none\ncert: false\n");
+  return [
+    "--config", join(root, "config.yaml"),
+    "--user-data-dir", join(root, "user-data"),
+    "--extensions-dir", join(root, "extensions"),
+    "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
+  ];
+}
+
+async function waitForHttp(url, child, timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  throw new Error(`code-server did not answer at ${url}`);
+}
+
+const editorText = (page) =>
+  page.locator(".editor-instance .view-lines").first().innerText().then((text) => text.replace(/\u00a0/g, " "));
+
+async function runCommand(page, title) {
+  await page.keyboard.press("F1");
+  await page.keyboard.type(title);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 15000 });
+  await page.keyboard.press("Enter");
+}
+
+async function openFile(page, name) {
+  await page.keyboard.press("Control+P");
+  await page.keyboard.type(name);
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 15000 });
+  await page.keyboard.press("Enter");
+  await page.locator(`.tab.active:has-text("${name}")`).waitFor({ timeout: 15000 });
+  await page.locator(".editor-instance .view-lines").first().click();
+}
+
+async function goTo(page, line) {
+  await page.keyboard.press("Control+G");
+  await page.keyboard.type(String(line));
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("End");
+}
+
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, name) });
+}
+
+async function ghostTextAccepted(page) {
+  await openFile(page, "calc.py");
+  await page.locator(".statusbar-item", { hasText: "MiMo" }).first().waitFor({ timeout: 30000 });
+  await goTo(page, 2);
+  await runCommand(page, "MiMo: Trigger completion");
+  const ghost = page.locator(".ghost-text-decoration, .ghost-text");
+  await ghost.first().waitFor({ timeout: 30000 });
+  const shown = (await ghost.allInnerTexts()).join("").replace(/\u00a0/g, " ");
+  log(`ghost text shown: ${JSON.stringify(shown)}`);
+  if (!shown.includes(ANSWER)) throw new Error(`ghost text ${JSON.stringify(shown)} is not the server's answer`);
+  await shot(page, "vscode-ghost-text.png");
+  await page.keyboard.press("Tab");
+  await page.waitForFunction(() => !document.querySelector(".ghost-text-decoration"), null, { timeout: 10000 });
+  const text = await editorText(page);
+  if (!text.includes(`    ${ANSWER}`)) throw new Error(`Tab did not insert the completion; the editor shows:\n${text}`);
+  log("Tab accepted the completion");
+  const status = await page.locator(".statusbar-item", { hasText: "MiMo" }).first().innerText();
+  log(`status bar: ${JSON.stringify(status)}`);
+}
+
+async function quickFixApplied(page) {
+  await openFile(page, "fix.py");
+  await goTo(page, 2);
+  await page.locator(".squiggly-error").first().waitFor({ timeout: 30000 });
+  await page.keyboard.press("Control+.");
+  const action = page.locator(".action-widget .monaco-list-row", { hasText: "Fix with MiMo" }).first();
+  await action.waitFor({ timeout: 30000 });
+  await shot(page, "vscode-quick-fix.png");
+  await action.click();
+  await page.waitForFunction(() => !document.querySelector(".squiggly-error"), null, { timeout: 30000 });
+  const text = await editorText(page);
+  if (!text.includes(ANSWER)) throw new Error(`the quick fix did not apply; the editor shows:\n${text}`);
+  log("quick fix applied");
+}
+
+async function main() {
+  if (SHOTS) mkdirSync(SHOTS, { recursive: true });
+  const root = mkdtempSync(join(tmpdir(), "mimo-e2e-"));
+  const folder = makeWorkspace(root);
+  const args = codeServerArgs(root);
+  execFileSync(CODE_SERVER, [...args, "--install-extension", join(EXTENSION, "mimo-code.vsix")], { stdio: "inherit" });
+  const port = await freePort();
+  const server = spawn(CODE_SERVER, [...args, "--bind-addr", `127.0.0.1:${port}`, folder], { stdio: "inherit" });
+  let browser;
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, server);
+    log(`code-server on port ${port}`);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
+    });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}`);
+    await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
+    log("workbench loaded");
+    await ghostTextAccepted(page);
+    await quickFixApplied(page);
+    log("PASS");
+  } finally {
+    await browser?.close();
+    server.kill("SIGTERM");
+  }
+}
+
+main().catch((error) => {
+  log(`FAIL: ${error.stack ?? error}`);
+  process.exit(1);
+});
