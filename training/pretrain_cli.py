@@ -106,6 +106,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
     @bench.command("train")
     def bench_train_command(
         steps: Annotated[int, typer.Option(help="Timed optimiser steps per loop.")] = 10,
+        rounds: Annotated[int, typer.Option(help="Alternating rounds; the best of each loop counts.")] = 2,
         batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
         seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
@@ -116,7 +117,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
 
         with user_errors():
             _set_threads(threads)
-            report = bench_train(BenchOptions(steps=steps, batch_size=batch_size, seq_len=seq_len))
+            report = bench_train(BenchOptions(steps=steps, rounds=rounds, batch_size=batch_size, seq_len=seq_len))
         if as_json:
             typer.echo(json.dumps(report, indent=2))
         else:
