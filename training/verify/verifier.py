@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field
 
 from training.verify.compare import compare_output
@@ -83,5 +84,15 @@ def _missing(index: int, run: HarnessRun) -> TestResult:
     """A test without an authenticated record never finished: the run was killed, exited early or was tampered with."""
     if run.timed_out:
         return TestResult(index, Outcome.TIMED_OUT, 0.0, "the run hit its wall-clock limit before this test finished")
-    status = "killed" if run.exit_code is None or run.exit_code < 0 else f"exited with status {run.exit_code}"
-    return TestResult(index, Outcome.CRASHED, 0.0, f"no result: the run {status} before this test finished")
+    return TestResult(index, Outcome.CRASHED, 0.0, f"no result: the run {_describe_exit(run.exit_code)} first")
+
+
+def _describe_exit(code: int | None) -> str:
+    # Popen reports a signal as -N; bwrap passes its child's death by signal N on as status 128 + N.
+    number = -code if code is not None and code < 0 else (code - 128 if code is not None and code > 128 else 0)
+    if number:
+        try:
+            return f"was killed by {signal.Signals(number).name}"
+        except ValueError:
+            return f"was killed by signal {number}"
+    return f"exited with status {code}"

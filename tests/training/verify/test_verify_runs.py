@@ -51,6 +51,13 @@ def test_code_that_does_not_compile_crashes_every_test(run_functional):
     assert "SyntaxError" in result.tests[0].detail
 
 
+def test_a_segfault_crashes_the_test_it_hit_and_the_rest(run_functional):
+    code = ADD + "import ctypes\ndef boom():\n    ctypes.string_at(0)\n"
+    result = run_functional(code, ["assert add(1, 1) == 2", "boom()", "assert add(2, 2) == 4"])
+    assert [t.outcome for t in result.tests] == [Outcome.PASSED, Outcome.CRASHED, Outcome.CRASHED]
+    assert "killed" in result.tests[1].detail and not result.completed
+
+
 def test_stdio_outputs_are_compared_outside_the_sandbox(run_stdio):
     code = "a, b = map(float, input().split())\nprint(a / b)\n"
     result = run_stdio(code, [("1 3", "0.333333333"), ("1 2", "0.5\n"), ("1 4", "0.3"), ("1 0", "inf")])
