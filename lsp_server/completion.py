@@ -173,7 +173,9 @@ class CompletionService:
         engine: Engine | None = await engine_future()
         if engine is None:
             return None
-        filter_context = FilterContext(prefix, suffix, document.language, mode.multiline, self.settings.max_lines)
+        filter_context = FilterContext(
+            prefix, suffix, document.language, mode.multiline, self.settings.max_lines, tree=document.tree
+        )
         fim = ctx.build_fim(document, offset, sources, self.settings.context_tokens)
         raw = await self._stream(engine, fim, filter_context)
         cleaned = run_pipeline(raw, filter_context) or ""

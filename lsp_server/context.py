@@ -143,8 +143,10 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 def best_snippets(prefix: str, sources: list[Source], budget_chars: int, own_path: str) -> list[Snippet]:
     """The windows of other files most similar to the code just before the cursor, best first, within budget."""
-    query = identifiers("\n".join(prefix.splitlines()[-WINDOW_LINES:]))
-    if not query or budget_chars <= 0:
+    if budget_chars <= 0 or not sources:
+        return []
+    query = identifiers(_last_lines(prefix, WINDOW_LINES))
+    if not query:
         return []
     candidates = [best_window(source, query) for source in sources if source.path != own_path]
     candidates = sorted((c for c in candidates if c and c.score >= MIN_SIMILARITY), key=lambda c: -c.score)
@@ -154,6 +156,15 @@ def best_snippets(prefix: str, sources: list[Source], budget_chars: int, own_pat
             chosen.append(snippet)
             used += len(snippet.text)
     return chosen
+
+
+def _last_lines(text: str, count: int) -> str:
+    start = len(text)
+    for _ in range(count):
+        start = text.rfind("\n", 0, start)
+        if start == -1:
+            return text
+    return text[start + 1 :]
 
 
 def best_window(source: Source, query: frozenset[str]) -> Snippet | None:

@@ -123,7 +123,7 @@ class Document:
         start_byte = len(self.text[:begin].encode("utf-8"))
         old_end_byte = start_byte + len(self.text[begin:finish].encode("utf-8"))
         self.text = self.text[:begin] + text + self.text[finish:]
-        self._reindex()
+        self._reindex_after(start.line, end.line, len(text) - (finish - begin))
         if self.tree is not None and self.language is not None:
             self.tree.edit(
                 start_byte=start_byte,
@@ -143,6 +143,17 @@ class Document:
             starts.append(index + 1)
             index = find("\n", index + 1)
         self._line_starts = starts
+
+    def _reindex_after(self, first_row: int, last_row: int, delta: int) -> None:
+        """Line starts after an edit of rows first..last: earlier ones stay, later ones shift by ``delta``."""
+        kept = self._line_starts[: first_row + 1]
+        inside, index = [], self.text.find("\n", kept[-1])
+        tail = [start + delta for start in self._line_starts[last_row + 1 :]]
+        limit = tail[0] if tail else len(self.text) + 1
+        while index != -1 and index + 1 < limit:
+            inside.append(index + 1)
+            index = self.text.find("\n", index + 1)
+        self._line_starts = kept + inside + tail
 
     def _row_of(self, offset: int) -> int:
         return max(0, bisect_right(self._line_starts, offset) - 1)

@@ -41,6 +41,7 @@ class MimoServer(LanguageServer):
         self.telemetry: Telemetry | None = None
         self._inflight: dict[tuple[str, str], asyncio.Task[Any]] = {}
         self._diagnostic_tasks: dict[str, asyncio.Task[None]] = {}
+        self._with_diagnostics: set[str] = set()  # documents whose last published diagnostics were not empty
         self._problems: list[str] = []
         self._progress_token: str | None = None
         self._progress_lock = asyncio.Lock()  # begin and end reach the client in order
@@ -220,6 +221,11 @@ class MimoServer(LanguageServer):
         except KeyError:
             return
         found = diagnostics.syntax_diagnostics(document) if self.settings.diagnostics else []
+        if not found and uri not in self._with_diagnostics and not self.settings.diagnostics:
+            return  # nothing to show and nothing to clear
+        self._with_diagnostics.discard(uri)
+        if found:
+            self._with_diagnostics.add(uri)
         params = lsp.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=document.version)
         self.text_document_publish_diagnostics(params)
 

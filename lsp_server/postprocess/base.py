@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tree_sitter import Tree
+
 
 @dataclass(frozen=True)
 class FilterContext:
@@ -17,6 +19,7 @@ class FilterContext:
     language: str | None  # a language we can parse, else None
     multiline: bool
     max_lines: int = 12
+    tree: Tree | None = None  # the parse of prefix + suffix, when the caller has it (makes the check incremental)
 
     @property
     def line_before(self) -> str:
@@ -28,6 +31,16 @@ class FilterContext:
         """The cursor line's text after the cursor."""
         end = self.suffix.find("\n")
         return self.suffix if end == -1 else self.suffix[:end]
+
+    def lines_after(self, count: int) -> list[str]:
+        """The ``count`` lines after the cursor line (without reading the whole suffix)."""
+        lines = []
+        start = self.suffix.find("\n")
+        while start != -1 and len(lines) < count:
+            end = self.suffix.find("\n", start + 1)
+            lines.append(self.suffix[start + 1 : end if end != -1 else len(self.suffix)])
+            start = end
+        return lines
 
 
 Filter = Callable[[str, FilterContext], "str | None"]

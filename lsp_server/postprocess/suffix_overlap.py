@@ -21,7 +21,7 @@ def suffix_overlap(text: str, context: FilterContext) -> str:
 
 
 def _drop_repeated_lines(text: str, context: FilterContext) -> str:
-    following = [line.strip() for line in context.suffix.split("\n")[1:] if line.strip()]
+    following = [line.strip() for line in context.lines_after(20) if line.strip()]
     if not context.multiline or not following or len(following[0]) < _MIN_REPEATED_LINE:
         return text
     lines = text.split("\n")

@@ -9,6 +9,9 @@ from lsp_server.postprocess.base import FilterContext
 def syntax_check(text: str, context: FilterContext) -> str | None:
     if context.language is None:
         return text
+    if context.tree is not None:
+        broken = syntax.insertion_adds_errors(context.tree, context.prefix, text, context.suffix, context.language)
+        return None if broken else text
     before = context.prefix + context.suffix
     after = context.prefix + text + context.suffix
     return None if syntax.adds_syntax_errors(before, after, context.language) else text

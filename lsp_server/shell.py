@@ -1,0 +1,86 @@
+"""`mimo complete`: the editor's completion pipeline (same context, engine call and post-processing) run once
+on a file from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.api import Engine
+from lsp_server import context as ctx
+from lsp_server.completion import CompletionService, decide_mode
+from lsp_server.documents import Document
+from lsp_server.settings import Settings
+from lsp_server.syntax import language_for_path
+
+
+class ShellError(ValueError):
+    """Bad input from the command line; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class ShellCompletion:
+    path: str
+    line: int  # 1-based, as given
+    column: int
+    language: str | None
+    multiline: bool | None  # None: no completion is attempted at this position (inside a word)
+    text: str
+    latency_ms: float
+
+
+def load_document(path: Path) -> Document:
+    if not path.is_file():
+        raise ShellError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ShellError(f"{path}: not a UTF-8 text file") from None
+    return Document(uri=path.resolve().as_uri(), language=language_for_path(str(path)), text=text)
+
+
+def cursor_offset(document: Document, line: int, column: int) -> int:
+    """The offset of a 1-based line and column (columns count characters, as editors show them)."""
+    if not 1 <= line <= document.line_count:
+        raise ShellError(f"--line {line} is outside the file (it has {document.line_count} lines; lines start at 1)")
+    length = len(document.line(line - 1))
+    if not 1 <= column <= length + 1:
+        raise ShellError(f"--col {column} is outside line {line} (columns 1..{length + 1})")
+    return document.offset_at_row(line - 1) + column - 1
+
+
+def import_sources(document: Document) -> list[ctx.Source]:
+    sources = []
+    for candidate in ctx.import_candidates(document.path, document.text, document.language):
+        if os.path.isfile(candidate):
+            sources.append(ctx.Source(candidate, Path(candidate).read_text(encoding="utf-8", errors="replace")))
+    return sources
+
+
+async def complete_in_file(engine: Engine, path: Path, line: int, column: int, settings: Settings) -> ShellCompletion:
+    document = load_document(path)
+    offset = cursor_offset(document, line, column)
+    service = CompletionService(settings.completion)
+
+    async def engine_future() -> Engine:
+        return engine
+
+    mode = decide_mode(document, offset)
+    result = await service.complete(engine_future, document, offset, import_sources(document), invoked=True)
+    return ShellCompletion(
+        path=str(path), line=line, column=column, language=document.language,
+        multiline=mode.multiline if mode else None, text=result.text if result else "",
+        latency_ms=result.latency_ms if result else 0.0,
+    )  # fmt: skip
+
+
+def run_complete(engine: Engine, path: Path, line: int, column: int, settings: Settings) -> ShellCompletion:
+    async def main() -> ShellCompletion:
+        try:
+            return await complete_in_file(engine, path, line, column, settings)
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(main())
