@@ -72,7 +72,7 @@ def test_checkhealth_finds_the_server_and_a_reachable_engine(nvim, tmp_path):
 def test_checkhealth_starts_a_server_when_none_is_attached(nvim, tmp_path):
     setup_plugin(nvim, tmp_path)
     report = checkhealth(nvim)  # the current buffer is empty: nothing attached yet
-    assert "starting one to check it" in report
+    assert "no mimo server is running; starting one to check it" in report
     assert "OK engine reachable" in report
 
 

@@ -5,8 +5,10 @@ editors/vscode); without them the tests are skipped with that instruction."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -49,3 +51,23 @@ def test_package_builds_a_vsix_with_the_bundle_and_the_contributions(tmp_path):
     assert not any(name.startswith("extension/node_modules/") or name.startswith("extension/src/") for name in names)
     commands = {command["command"] for command in manifest["contributes"]["commands"]}
     assert {"mimo.toggle", "mimo.triggerCompletion", "mimo.reviewChanges"} <= commands
+
+
+E2E_DIR = Path(os.environ.get("MIMO_E2E_DIR", Path.home() / ".cache" / "mimo-e2e"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (E2E_DIR / "node_modules" / ".bin" / "code-server").exists() or not Path("/usr/bin/chromium").exists(),
+    reason="no code-server/Chromium for the end-to-end run: editors/vscode/e2e/setup-code-server.sh installs them",
+)
+def test_end_to_end_in_code_server_ghost_text_tab_and_quick_fix():
+    """The manual end-to-end script (about 30 s once set up): real VS Code host, real extension, real server."""
+    assert npm("run", "package").returncode == 0
+    env = {**os.environ, "MIMO_E2E_DIR": str(E2E_DIR), "MIMO_PYTHON": sys.executable}
+    result = subprocess.run(
+        ["node", "e2e/run.mjs"], cwd=EXTENSION, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "Tab accepted the completion" in result.stderr
+    assert "quick fix applied" in result.stderr
