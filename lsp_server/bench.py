@@ -62,6 +62,8 @@ class BenchSession:
         from pygls.lsp.client import LanguageClient
 
         self.client = LanguageClient("mimo-bench", "1")
+        for method in ("mimo/status", lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, lsp.WINDOW_SHOW_MESSAGE):
+            self.client.feature(method)(lambda params: None)  # not what we measure
         self.options = options
         self.text = text
         self.uri = Path("bench_module.py").resolve().as_uri()
@@ -118,6 +120,18 @@ class BenchSession:
         stats = await self.client.protocol.send_request_async("mimo/debugStats", None)
         return int(stats.engine_calls)
 
+    async def wait_until_ready(self, timeout_s: float = 600.0) -> None:
+        """Waits for the model to load; raises when it failed to (the figures would be empty)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            stats = await self.client.protocol.send_request_async("mimo/debugStats", None)
+            if stats.engine_state == "error":
+                raise RuntimeError(f"the server could not open its engine: {stats.engine_error}")
+            if stats.engine_state != "loading":
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"the model did not load within {timeout_s:.0f} s")
+
 
 async def _measure(
     name: str, options: dict[str, Any], rounds: int, warmup: int, line_text: Callable[[int], tuple[int, str]],
@@ -127,6 +141,7 @@ async def _measure(
     again (so the file keeps its layout and every round asks at a new place: no cache hits)."""
     latencies, answered = [], 0
     async with BenchSession(options, synthetic_file()) as session:
+        await session.wait_until_ready()
         for round_index in range(warmup + rounds):
             line, text = line_text(round_index)
             session.insert(line, 0, text + "\n")
@@ -177,3 +192,25 @@ async def end_to_end(model: str, threads: int, rounds: int, on_round: Callable[[
     options = _options({"backend": "native", "model": model, "threads": threads})
     name = f"end to end, single line, model {model}, {threads} threads"
     return await _measure(name, options, rounds, 2, started_statement, on_round)
+
+
+def run_benchmarks(rounds: int, model_rounds: int, model: str, threads: int) -> list[LatencyFigures]:
+    """Both runs with a rich progress bar on stderr; the model run only when ``model_rounds`` > 0."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
+
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            return Text(f"{task.speed:.1f} req/s" if task.speed else "")
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn())
+    figures = []
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("server overhead", total=rounds)
+        figures.append(asyncio.run(overhead(rounds, lambda: progress.advance(task))))
+        if model_rounds:
+            task = progress.add_task(f"end to end ({model})", total=model_rounds)
+            figures.append(asyncio.run(end_to_end(model, threads, model_rounds, lambda: progress.advance(task))))
+    return figures

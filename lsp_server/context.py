@@ -25,6 +25,7 @@ WINDOW_STRIDE = 10
 MIN_SIMILARITY = 0.15
 MAX_SNIPPETS = 3
 _BOUNDARY_SCAN_LINES = 60
+IMPORT_SCAN_CHARS = 8000
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BLOCK_TYPES = frozenset(
@@ -185,8 +186,10 @@ _JS_EXTENSIONS = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", "/index.ts", "/index
 
 
 def import_candidates(path: str, text: str, language: str | None) -> list[str]:
-    """Files the document may import, as candidate paths (the caller keeps those that exist)."""
+    """Files the document may import, as candidate paths (the caller keeps those that exist). Only the head
+    of the file is read: imports live there, and scanning a whole big file on each keystroke costs."""
     folder = os.path.dirname(path)
+    text = text[:IMPORT_SCAN_CHARS]
     if language == "python":
         return [c for m in _PY_IMPORT.finditer(text) for c in _python_module_paths(folder, m[1] or m[2])]
     if language in ("javascript", "typescript", "typescriptreact"):

@@ -57,13 +57,23 @@ class Document:
     language: str | None  # a language we have a grammar for, else None
     text: str
     version: int = 0
-    tree: Tree | None = None
+    _tree: Tree | None = field(default=None, repr=False)
+    _stale: bool = field(default=True, repr=False)  # edits applied to _tree that are not parsed yet
     _line_starts: list[int] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._reindex()
-        if self.language is not None and self.tree is None:
-            self.tree = syntax.parse(self.text, self.language)
+
+    @property
+    def tree(self) -> Tree | None:
+        """The syntax tree of the current text, parsed on demand: a burst of edits costs one
+        (incremental) parse, when a feature first needs the tree."""
+        if self.language is None:
+            return None
+        if self._stale or self._tree is None:
+            self._tree = syntax.parse(self.text, self.language, old_tree=self._tree)
+            self._stale = False
+        return self._tree
 
     @property
     def path(self) -> str:
@@ -110,11 +120,12 @@ class Document:
         return Point(row, len(self.text[self._line_starts[row] : offset].encode("utf-8")))
 
     def apply_change(self, text: str, start: Pos | None = None, end: Pos | None = None) -> None:
-        """Replaces the range (or the whole text when no range is given) and re-parses incrementally."""
+        """Replaces the range (or the whole text when no range is given); the tree is edited to match and
+        re-parsed incrementally when next needed."""
         if start is None or end is None:
             self.text = text
             self._reindex()
-            self.tree = syntax.parse(text, self.language) if self.language else None
+            self._tree, self._stale = None, True
             return
         begin, finish = self.offset_at(start), self.offset_at(end)
         if finish < begin:
@@ -124,8 +135,8 @@ class Document:
         old_end_byte = start_byte + len(self.text[begin:finish].encode("utf-8"))
         self.text = self.text[:begin] + text + self.text[finish:]
         self._reindex_after(start.line, end.line, len(text) - (finish - begin))
-        if self.tree is not None and self.language is not None:
-            self.tree.edit(
+        if self._tree is not None:
+            self._tree.edit(
                 start_byte=start_byte,
                 old_end_byte=old_end_byte,
                 new_end_byte=start_byte + len(text.encode("utf-8")),
@@ -133,7 +144,7 @@ class Document:
                 old_end_point=old_end_point,
                 new_end_point=self.point_at(begin + len(text)),
             )
-            self.tree = syntax.parse(self.text, self.language, old_tree=self.tree)
+            self._stale = True
 
     def _reindex(self) -> None:
         starts = [0]

@@ -1,6 +1,12 @@
-"""pygls' protocol, made to answer every request: pygls 2.1.1 fails to structure a request whose params do not
-match the LSP types and then sends nothing, so the client waits forever. Here such a request gets a JSON-RPC
-InvalidParams error (-32602) naming the method; a bad notification is logged and dropped, as LSP allows."""
+"""pygls' protocol with two changes:
+
+- It answers every request: pygls 2.1.1 fails to structure a request whose params do not match the LSP types
+  and then sends nothing, so the client waits forever. Here such a request gets a JSON-RPC InvalidParams
+  error (-32602) naming the method; a bad notification is logged and dropped, as LSP allows.
+- It keeps no second copy of the documents: the server's own store (documents.py) holds text and trees, so
+  pygls' built-in didOpen/didChange/didClose bookkeeping (a few milliseconds per keystroke on a big file)
+  is removed and those notifications go straight to our handlers.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+from lsprotocol import types as lsp
 from lsprotocol.types import ResponseError
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.protocol import LanguageServerProtocol
@@ -19,6 +26,11 @@ _ANSWERED = SimpleNamespace(jsonrpc="answered")
 
 
 class AnsweringProtocol(LanguageServerProtocol):
+    def _register_builtin_features(self) -> None:
+        super()._register_builtin_features()
+        for method in (lsp.TEXT_DOCUMENT_DID_OPEN, lsp.TEXT_DOCUMENT_DID_CHANGE, lsp.TEXT_DOCUMENT_DID_CLOSE):
+            self.fm.builtin_features.pop(method, None)
+
     def structure_message(self, data: dict[str, Any]):
         try:
             return super().structure_message(data)

@@ -49,7 +49,7 @@ def brackets(text: str, context: FilterContext) -> str:
 
 def _cut_at_unopened_closer(text: str, context: FilterContext) -> str:
     """A closer with no opener in the completion must close something open before the cursor."""
-    prefix_open = open_brackets(context.prefix[-4000:])
+    prefix_open = open_brackets(context.prefix[-2000:])  # the statement at the cursor, roughly
     own: list[str] = []
     for index, ch in enumerate(text):
         if ch in PAIRS:
