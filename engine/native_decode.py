@@ -32,7 +32,13 @@ class DecodeSettings:
 
 
 class CausalModel:
-    """The parts of a loaded checkpoint the decoder needs, with MiMo's lean forward."""
+    """The parts of a loaded checkpoint the decoder needs, with a lean forward for MiMo models.
+
+    The lean forward runs the model's own modules (embedding, decoder layers, norm, LM head, MTP layer) but
+    skips the per-call plumbing around them: rotary tables are computed once and sliced, a single new position
+    needs no mask, and a draft under verification gets a two-row mask. Tests hold it to transformers' own
+    forward, token for token.
+    """
 
     def __init__(self, model: torch.nn.Module):
         self.model = model
@@ -44,12 +50,15 @@ class CausalModel:
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         self.kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
         self.layers = config.num_hidden_layers
+        self._rope: tuple[torch.Tensor, torch.Tensor] | None = None  # (1, positions, head_dim) cos and sin
+        self._columns = torch.arange(0, device=self.device)
 
     def new_cache(self, capacity: int, layers: int | None = None):
         if not self.is_mimo:
             from transformers import DynamicCache
 
             return DynamicCache(config=self.model.config)
+        self._reserve(capacity)
         layers = self.layers if layers is None else layers
         return KVBuffer(layers, self.kv_heads, self.head_dim, capacity, self.dtype, self.device)
 
@@ -62,39 +71,44 @@ class CausalModel:
         if not self.is_mimo:
             out = self.model(input_ids=self.ids(token_ids), past_key_values=cache, use_cache=True)
             return out.logits[0, -logits_for:], None
-        past, q = cache.get_seq_length(), len(token_ids)
-        out = self.model.model(
-            input_ids=self.ids(token_ids),
-            attention_mask=self.causal_mask(past, q),
-            position_ids=self.positions(past, q),
-            past_key_values=cache,
-            use_cache=True,
-        )
-        logits = self.model.lm_head(out.last_hidden_state[0, -logits_for:])
-        return logits, out.pre_norm_hidden_state
+        body = self.model.model
+        hidden = self._run(body.layers[: self.layers], body.embed_tokens(self.ids(token_ids)), cache)
+        logits = self.model.lm_head(body.norm(hidden[0, -logits_for:]))
+        return logits, hidden
 
     def mtp(self, hidden: torch.Tensor, next_ids: list[int], cache: KVBuffer) -> torch.Tensor:
         """Feeds pairs (hidden_t, x_{t+1}) to MTP layer 0; returns its logits at the last pair (1, vocab)."""
+        layer = self.model.model.mtp_layers[0]
+        embeds = self.model.model.embed_tokens(self.ids(next_ids))
         past, q = cache.get_seq_length(0), len(next_ids)
-        out = self.model.model.mtp_forward(
-            0,
-            hidden,
-            self.ids(next_ids),
-            position_ids=self.positions(past, q),
-            attention_mask=self.causal_mask(past, q),
-            past_key_values=cache,
-        )
+        out = layer(hidden, embeds, self._mask(past, q), self._rotary(past, q), past_key_values=cache)
         return self.model.mtp_logits(0, out[0, -1:])
 
-    def positions(self, past: int, q: int) -> torch.Tensor:
-        return torch.arange(past, past + q, device=self.device).unsqueeze(0)
+    def _run(self, layers, hidden: torch.Tensor, cache: KVBuffer) -> torch.Tensor:
+        past, q = cache.get_seq_length(), hidden.shape[1]
+        mask, rotary = self._mask(past, q), self._rotary(past, q)
+        for layer in layers:
+            hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary, past_key_values=cache)
+        return hidden
 
-    def causal_mask(self, past: int, q: int) -> torch.Tensor:
-        """(1, 1, q, past + q) booleans: new position i sees every cached position and new positions ≤ i."""
-        mask = torch.ones(1, 1, q, past + q, dtype=torch.bool, device=self.device)
-        if q > 1:
-            mask[0, 0, :, past:] = torch.ones(q, q, dtype=torch.bool, device=self.device).tril()
-        return mask
+    def _mask(self, past: int, q: int) -> torch.Tensor | None:
+        """None for one new position (it sees the whole cache), else (1, 1, q, past + q) causal booleans."""
+        if q == 1:
+            return None
+        rows = self._columns[past : past + q].unsqueeze(-1)
+        return (self._columns[: past + q] <= rows)[None, None]
+
+    def _rotary(self, past: int, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cos, sin = self._rope
+        return cos[:, past : past + q], sin[:, past : past + q]
+
+    def _reserve(self, positions: int) -> None:
+        """Computes the rotary table and position columns once for ``positions`` (grown when a request needs more)."""
+        if self._columns.numel() >= positions:
+            return
+        self._columns = torch.arange(positions, device=self.device)
+        dummy = torch.empty(0, device=self.device, dtype=self.dtype)
+        self._rope = self.model.model.rotary_emb(dummy, self._columns.unsqueeze(0))
 
 
 class SequenceDecoder:

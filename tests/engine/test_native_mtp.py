@@ -143,3 +143,22 @@ def test_a_plain_qwen2_checkpoint_decodes_without_mtp(tiny_model_dir, tmp_path):
         assert ids == expected[len(prompt) :]
     finally:
         asyncio.run(engine.aclose())
+
+
+def test_the_lean_mtp_forward_matches_the_model_definition(tiny_model_dir):
+    """The engine's cached MTP pass, fed in two chunks, gives the logits of the model's own ``mtp_forward``."""
+    from transformers import AutoModelForCausalLM
+
+    from engine.native_decode import CausalModel
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    lm = CausalModel(model)
+    ids = list(range(10, 30))
+    with torch.inference_mode():
+        hidden = model(input_ids=torch.tensor([ids])).pre_norm_hidden_state
+        reference = model.mtp_logits(0, model.model.mtp_forward(0, hidden[:, :19], torch.tensor([ids[1:20]])))
+        cache = lm.new_cache(64, layers=1)
+        first = lm.mtp(hidden[:, :10], ids[1:11], cache)  # pairs (h_t, x_{t+1}) for t = 0..9
+        second = lm.mtp(hidden[:, 10:19], ids[11:20], cache)  # t = 10..18, reading the cached 0..9
+    assert torch.allclose(first[0], reference[0, 9], atol=1e-5)
+    assert torch.allclose(second[0], reference[0, 18], atol=1e-5)

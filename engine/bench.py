@@ -1,0 +1,198 @@
+"""`mimo bench decode`: plain versus MTP decoding on the same prompts in one run.
+
+Greedy decoding, so the two modes must give identical output (``identical``); ``speedup`` is MTP decode
+tokens/s over plain. Decode rate counts the tokens after the first over the time after the first token, so
+prompt processing (the same in both modes) does not dilute the ratio; time to first token is reported apart.
+Prompts alternate plain / MTP so load changes on a shared machine hit both modes alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import asdict, dataclass
+from typing import Annotated
+
+import typer
+
+from engine.api import Engine, GenerationRequest, Result, SamplingParams, collect
+
+PROMPTS: tuple[str, ...] = (
+    "def fibonacci(n):\n",
+    "import os\nimport sys\n\n\ndef main():\n",
+    "class Stack:\n    def __init__(self):\n",
+    'def quicksort(items):\n    """Sort a list of numbers."""\n',
+    "def read_json(path):\n    with open(path) as f:\n",
+    "class Point:\n    def __init__(self, x, y):\n        self.x = x\n",
+    "def is_prime(n: int) -> bool:\n",
+    "for line in sys.stdin:\n",
+)
+
+
+@dataclass(frozen=True)
+class ModeFigures:
+    """One decoding mode over all prompts."""
+
+    tokens: int  # completion tokens
+    decode_s: float  # time after each request's first token, summed
+    tokens_per_s: float
+    mean_ttft_s: float
+    drafts_proposed: int
+    drafts_accepted: int
+
+
+@dataclass(frozen=True)
+class DecodeBench:
+    model: str
+    backend: str
+    device: str
+    prompts: int
+    max_tokens: int
+    plain: ModeFigures
+    mtp: ModeFigures
+    speedup: float  # MTP tokens/s over plain
+    identical: bool  # every greedy MTP output equals the plain one
+    acceptance_per_position: list[float]  # accepted / proposed for draft position 1 (k = 1: one position)
+
+
+def figures(results: list[Result]) -> ModeFigures:
+    decoded = sum(max(r.usage.completion_tokens - 1, 0) for r in results)
+    decode_s = sum(r.timings.total_s - r.timings.time_to_first_token_s for r in results)
+    return ModeFigures(
+        tokens=sum(r.usage.completion_tokens for r in results),
+        decode_s=decode_s,
+        tokens_per_s=decoded / decode_s if decode_s > 0 else 0.0,
+        mean_ttft_s=sum(r.timings.time_to_first_token_s for r in results) / len(results),
+        drafts_proposed=sum(r.timings.mtp_drafts_proposed for r in results),
+        drafts_accepted=sum(r.timings.mtp_drafts_accepted for r in results),
+    )
+
+
+async def run_alternating(engine: Engine, prompts, max_tokens: int, on_prompt=None):
+    """Greedy results per prompt for both modes from one engine, plain and MTP in turn."""
+    await collect(engine, _request(prompts[0], 8, use_mtp=False))  # warm-up, not measured
+    await collect(engine, _request(prompts[0], 8, use_mtp=True))
+    plain, mtp = [], []
+    for prompt in prompts:
+        plain.append(await collect(engine, _request(prompt, max_tokens, use_mtp=False)))
+        mtp.append(await collect(engine, _request(prompt, max_tokens, use_mtp=True)))
+        if on_prompt:
+            on_prompt(plain[-1].usage.completion_tokens + mtp[-1].usage.completion_tokens)
+    return plain, mtp
+
+
+async def run_one_mode(engine: Engine, prompts, max_tokens: int, on_prompt=None) -> list[Result]:
+    """Greedy results per prompt from an engine whose speculative decoding is fixed at construction."""
+    await collect(engine, _request(prompts[0], 8, use_mtp=True))  # warm-up, not measured
+    results = []
+    for prompt in prompts:
+        results.append(await collect(engine, _request(prompt, max_tokens, use_mtp=True)))
+        if on_prompt:
+            on_prompt(results[-1].usage.completion_tokens)
+    return results
+
+
+def _request(prompt: str, max_tokens: int, use_mtp: bool) -> GenerationRequest:
+    return GenerationRequest(prompt=prompt, sampling=SamplingParams(max_tokens=max_tokens), use_mtp=use_mtp)
+
+
+def summarize(info, prompts, max_tokens: int, plain: list[Result], mtp: list[Result]) -> DecodeBench:
+    plain_figures, mtp_figures = figures(plain), figures(mtp)
+    proposed = mtp_figures.drafts_proposed
+    return DecodeBench(
+        model=info.model,
+        backend=info.backend,
+        device=info.device,
+        prompts=len(prompts),
+        max_tokens=max_tokens,
+        plain=plain_figures,
+        mtp=mtp_figures,
+        speedup=mtp_figures.tokens_per_s / plain_figures.tokens_per_s if plain_figures.tokens_per_s else 0.0,
+        identical=all(a.texts == b.texts for a, b in zip(plain, mtp)),
+        acceptance_per_position=[mtp_figures.drafts_accepted / proposed] if proposed else [],
+    )
+
+
+async def bench_decode(model: str, backend: str, max_tokens: int, prompts=PROMPTS, on_prompt=None, **options):
+    from engine.registry import open_engine
+
+    if backend == "vllm":  # vLLM fixes speculative decoding per engine: one engine per mode, one at a time
+        results, info = [], None
+        for draft_tokens in (0, 1):
+            engine = open_engine(model, backend, num_speculative_tokens=draft_tokens, **options)
+            try:
+                results.append(await run_one_mode(engine, prompts, max_tokens, on_prompt))
+                info = engine.info()
+            finally:
+                await engine.aclose()
+        return summarize(info, prompts, max_tokens, *results)
+    engine = open_engine(model, backend, **options)
+    try:
+        plain, mtp = await run_alternating(engine, prompts, max_tokens, on_prompt)
+        return summarize(engine.info(), prompts, max_tokens, plain, mtp)
+    finally:
+        await engine.aclose()
+
+
+def register(groups: dict[str, typer.Typer]) -> None:
+    @groups["bench"].command("decode")
+    def decode(
+        model: Annotated[str, typer.Option(help="'nano', a checkpoint directory or a cached Hugging Face id")] = "nano",
+        backend: Annotated[str, typer.Option(help="native or vllm")] = "native",
+        tokens: Annotated[int, typer.Option(help="tokens to generate per prompt")] = 128,
+        device: Annotated[str, typer.Option(help="native backend: auto, cpu or cuda")] = "auto",
+        threads: Annotated[int, typer.Option(help="native backend on CPU: torch threads (0 = torch's default)")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON on stdout")] = False,
+    ) -> None:
+        """Plain versus MTP speculative decoding: tokens/s, speedup, draft acceptance, time to first token."""
+        from engine.api import EngineError
+
+        if backend not in ("native", "vllm") or tokens < 2:
+            print("error: --backend must be native or vllm, and --tokens at least 2", file=sys.stderr)
+            raise typer.Exit(2)
+        options = {"device": device, "threads": threads or None} if backend == "native" else {}
+        try:
+            result = _run_with_progress(model, backend, tokens, options)
+        except EngineError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise typer.Exit(2) from None
+        if as_json:
+            print(json.dumps(asdict(result), indent=2))
+        else:
+            _print_table(result)
+
+
+def _run_with_progress(model: str, backend: str, tokens: int, options: dict) -> DecodeBench:
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        runs = len(PROMPTS) * (2 if backend == "vllm" else 1)  # one update per prompt and engine
+        task = progress.add_task("decoding prompts", total=runs, rate="")
+        generated = 0
+
+        def on_prompt(new_tokens: int) -> None:
+            nonlocal generated
+            generated += new_tokens
+            elapsed = progress.tasks[0].elapsed or 1e-9
+            progress.update(task, advance=1, rate=f"{generated / elapsed:.0f} tok/s")
+
+        return asyncio.run(bench_decode(model, backend, tokens, on_prompt=on_prompt, **options))
+
+
+def _print_table(result: DecodeBench) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{result.model} · {result.backend} · {result.device} · {result.prompts} prompts")
+    for column in ("mode", "tokens", "tokens/s", "mean TTFT (s)", "drafts accepted / proposed"):
+        table.add_column(column)
+    for mode, fig in (("plain", result.plain), ("MTP", result.mtp)):
+        drafts = f"{fig.drafts_accepted} / {fig.drafts_proposed}" if fig.drafts_proposed else "-"
+        table.add_row(mode, str(fig.tokens), f"{fig.tokens_per_s:.1f}", f"{fig.mean_ttft_s:.3f}", drafts)
+    console = Console()
+    console.print(table)
+    console.print(f"speedup {result.speedup:.2f}x · identical greedy output: {result.identical}")

@@ -1,0 +1,38 @@
+"""`mimo bench decode` on the tiny checkpoint: plain and MTP figures from one run, clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from mimo.cli import app
+
+
+def bench(*args: str):
+    return CliRunner().invoke(app, ["bench", "decode", *args])
+
+
+def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir):
+    result = bench("--model", str(tiny_model_dir), "--tokens", "8", "--threads", "1", "--json")
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["identical"] is True
+    assert figures["plain"]["tokens"] == figures["mtp"]["tokens"] > 0
+    assert figures["plain"]["drafts_proposed"] == 0 < figures["mtp"]["drafts_proposed"]
+    assert figures["speedup"] == pytest.approx(figures["mtp"]["tokens_per_s"] / figures["plain"]["tokens_per_s"])
+    assert len(figures["acceptance_per_position"]) == 1 and 0 <= figures["acceptance_per_position"][0] <= 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "tpu"], "--backend must be native or vllm"),
+        (["--model", "no-such-model"], "error: no model 'no-such-model'"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(args, message):
+    result = bench(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr and "Traceback" not in result.output
