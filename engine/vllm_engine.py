@@ -62,7 +62,8 @@ def engine_arguments(
     enforce_eager: bool,
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    """The keyword arguments of ``vllm.EngineArgs`` for this checkpoint (``options`` pass through unchanged)."""
+    """The keyword arguments of ``vllm.EngineArgs`` for this checkpoint (``options`` pass through unchanged);
+    ``structured_outputs_config`` is a dict here, made a vLLM config object by ``VllmEngine``."""
     if not 0 <= num_speculative_tokens <= MAX_SPECULATIVE_TOKENS:
         raise BadRequest(
             f"num_speculative_tokens={num_speculative_tokens}: vLLM's MiMo MTP drafts at most "
@@ -74,6 +75,9 @@ def engine_arguments(
         "max_model_len": max_model_len,
         "enforce_eager": enforce_eager,
         "disable_log_stats": True,
+        # Compact JSON under a schema: small models given free whitespace in a JSON grammar tend to write only
+        # whitespace. (vLLM reads this engine-wide; the per-request flag is ignored by its grammar backends.)
+        "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
     }
     if mtp_layers and num_speculative_tokens:
         arguments["speculative_config"] = {"method": "mtp", "num_speculative_tokens": num_speculative_tokens}
@@ -83,10 +87,12 @@ def engine_arguments(
 
 
 def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int]):
-    """Our sampling parameters as vLLM's, streaming deltas. ``stop_token_ids`` end a sample (control tokens)."""
+    """Our sampling parameters as vLLM's, streaming deltas. ``stop_token_ids`` end a sample (control tokens);
+    a JSON schema becomes vLLM's structured decoding (its grammar masks every token, drafts included)."""
     from vllm import SamplingParams as VllmSamplingParams
-    from vllm.sampling_params import RequestOutputKind
+    from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
+    schema = sampling.json_schema
     return VllmSamplingParams(
         n=sampling.n,
         temperature=sampling.temperature,
@@ -97,6 +103,7 @@ def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int]):
         stop_token_ids=stop_token_ids,
         skip_special_tokens=True,
         output_kind=RequestOutputKind.DELTA,
+        structured_outputs=StructuredOutputsParams(json=schema) if schema is not None else None,
     )
 
 
@@ -158,6 +165,7 @@ class VllmEngine:
         """
         try:
             from vllm import EngineArgs
+            from vllm.config import StructuredOutputsConfig
             from vllm.platforms import current_platform
         except ImportError as error:
             raise EngineUnavailable(
@@ -186,6 +194,9 @@ class VllmEngine:
         self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
         self._fim = detect_fim_template(self._tokenizer, fim_template)
         self._stop_token_ids = sorted(set(control_tokens(self._tokenizer, self._fim).values()))
+        structured = arguments.get("structured_outputs_config")
+        if isinstance(structured, dict):
+            arguments["structured_outputs_config"] = StructuredOutputsConfig(**structured)
         self._loop = EngineLoop.start(EngineArgs(**arguments))
         self._context_length = self._loop.max_model_len
         self._ids = itertools.count()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import time
 from pathlib import Path
 
@@ -256,6 +257,15 @@ async def test_n_samples_with_a_seed_each_stop_at_max_tokens(cycle_plain_engine)
     assert sampled.texts == ["JVKQZ", "JVKQZ"]
     assert sampled.finish_reasons == ["length", "length"]
     assert sampled.usage.completion_tokens == 10
+
+
+async def test_a_json_schema_constrains_the_output(tiny_engine):
+    schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"]}
+    sampling = SamplingParams(max_tokens=40, json_schema=schema)
+    result = await collect(tiny_engine, GenerationRequest(prompt=PROMPTS[1], sampling=sampling))
+    # A random model left alone writes code-like noise; the grammar leaves it only this object to write.
+    assert json.loads(result.texts[0])["answer"] in ("yes", "no")
+    assert result.finish_reasons == ["stop"]
 
 
 async def test_fim_and_chat_requests_are_rendered_for_the_model(cycle_engine):

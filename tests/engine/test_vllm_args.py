@@ -57,6 +57,10 @@ def test_more_than_one_draft_token_is_refused_with_the_reason(tmp_path):
         arguments(tmp_path, k=3)
 
 
+def test_json_under_a_schema_is_compact(tmp_path):
+    assert arguments(tmp_path)["structured_outputs_config"]["disable_any_whitespace"] is True
+
+
 def test_extra_options_reach_vllm_and_win(tmp_path):
     args = arguments(tmp_path, gpu_memory_utilization=0.5, enforce_eager=False)
     assert args["gpu_memory_utilization"] == 0.5
