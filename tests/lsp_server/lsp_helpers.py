@@ -32,6 +32,12 @@ async def lsp_session(
     options: dict[str, Any] | None, capabilities: lsp.ClientCapabilities | None = None
 ) -> AsyncIterator[LanguageClient]:
     client = make_test_lsp_client()
+    client.statuses = []  # the server's mimo/status notifications, in order
+
+    @client.feature("mimo/status")
+    def _status(params: Any) -> None:
+        client.statuses.append(_plain(params))
+
     await client.start_io(sys.executable, "-m", "lsp_server", cwd=str(REPO))
     try:
         client.initialize_result = await client.initialize_session(
