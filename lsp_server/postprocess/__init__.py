@@ -42,4 +42,7 @@ def is_final(text: str, context: FilterContext) -> bool:
     return cut is not None and len(cut) < len(text.rstrip(" \t"))
 
 
-__all__ = ["PIPELINE", "Filter", "FilterContext", "is_final", "run_pipeline"]
+__all__ = [
+    "CUTTING", "PIPELINE", "Filter", "FilterContext", "is_final", "run_pipeline",
+    "block_end", "brackets", "max_lines", "stop_sequences", "suffix_overlap", "syntax_check", "trim",
+]  # fmt: skip

@@ -1,0 +1,49 @@
+"""Golden cases for the post-processing filters and the whole pipeline (golden/*.toml, cursor marked ║).
+
+Each syntax-checking case runs twice: with the document's tree (the incremental check the server uses) and
+without it (a plain re-parse); both must agree."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lsp_server import postprocess, syntax
+from lsp_server.postprocess import FilterContext, run_pipeline
+
+GOLDEN = Path(__file__).parent / "golden"
+CURSOR = "║"
+
+
+def _cases(name: str) -> list[dict]:
+    cases = tomllib.loads((GOLDEN / name).read_text(encoding="utf-8"))["case"]
+    return [pytest.param(case, id=case["description"]) for case in cases]
+
+
+def _contexts(case: dict) -> list[FilterContext]:
+    prefix, suffix = case["context"].split(CURSOR)
+    language = case.get("language", "python")
+    base = FilterContext(prefix, suffix, language, case.get("multiline", False), case.get("max_lines", 12))
+    with_tree = FilterContext(**{**vars(base), "tree": syntax.parse(prefix + suffix, language)})
+    return [base, with_tree]
+
+
+def _check(case: dict, filters: tuple) -> None:
+    for context in _contexts(case):
+        result = run_pipeline(case["completion"], context, filters)
+        if case.get("dropped"):
+            assert result is None, f"kept {result!r}"
+        else:
+            assert result == case["expected"]
+
+
+@pytest.mark.parametrize("case", _cases("filters.toml"))
+def test_filter(case):
+    _check(case, (getattr(postprocess, case["filter"]),))
+
+
+@pytest.mark.parametrize("case", _cases("pipeline.toml"))
+def test_pipeline(case):
+    _check(case, postprocess.PIPELINE)
