@@ -8,6 +8,7 @@ the same document without being accepted counts as dismissed.
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -112,5 +113,5 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of already sorted values (0.0 for none)."""
     if not sorted_values:
         return 0.0
-    rank = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[rank]
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]

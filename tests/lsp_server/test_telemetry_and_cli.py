@@ -1,0 +1,106 @@
+"""Acceptance telemetry through the server, `mimo stats`, `mimo complete`, `mimo lsp` input errors, and
+streaming early stop."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lsp_helpers import debug_stats, edit, inline, instant_options, lsp_session, open_document
+from lsprotocol import types as lsp
+from typer.testing import CliRunner
+
+from lsp_server.fixits import minimal_edit
+from lsp_server.telemetry import Telemetry, percentile, read_stats
+from mimo.cli import app
+
+
+async def test_accept_command_and_superseded_suggestions_are_recorded(tmp_path, uri):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "def add(a, b):\n    \n")
+        result = await client.text_document_inline_completion_async(
+            lsp.InlineCompletionParams(
+                text_document=lsp.TextDocumentIdentifier(uri), position=lsp.Position(1, 4),
+                context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Invoked),
+            )
+        )  # fmt: skip
+        command = result.items[0].command
+        accepted = await client.workspace_execute_command_async(
+            lsp.ExecuteCommandParams(command=command.command, arguments=command.arguments)
+        )
+        assert accepted is True
+        edit(client, uri, 2, 1, 4, "return a + b\n    ")
+        await inline(client, uri, 2, 4)  # shown, then replaced by the next request: dismissed
+        edit(client, uri, 3, 2, 4, " ")
+        await inline(client, uri, 2, 5)
+    (python,) = read_stats(tmp_path / "telemetry.sqlite")
+    assert (python.language, python.shown, python.accepted, python.dismissed) == ("python", 3, 1, 1)
+    assert python.acceptance_rate == pytest.approx(1 / 3)
+
+
+def test_stats_command_prints_rates_per_language(tmp_path):
+    store = Telemetry(tmp_path / "t.sqlite")
+    for index, (language, latency) in enumerate([("python", 40.0), ("python", 60.0), ("go", 90.0)]):
+        store.shown(f"id{index}", f"file:///{index}", language, "inline", "x", latency, False)
+    store.accepted("id0")
+    store.close()
+    result = CliRunner().invoke(app, ["stats", "--db", str(tmp_path / "t.sqlite"), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["language"]: row for row in json.loads(result.stdout)}
+    assert rows["python"]["acceptance_rate"] == 0.5 and rows["go"]["acceptance_rate"] == 0.0
+    assert rows["python"]["latency_p50_ms"] == 40.0 and rows["python"]["latency_p99_ms"] == 60.0
+    table = CliRunner().invoke(app, ["stats", "--db", str(tmp_path / "t.sqlite")])
+    assert "python" in table.stdout and "50.0%" in table.stdout
+
+
+def test_stats_without_a_database_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["stats", "--db", str(tmp_path / "none.sqlite")])
+    assert result.exit_code == 2 and "no telemetry database" in result.output
+
+
+def test_percentile_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile([], 50)) == (50.0, 99.0, 0.0)
+
+
+def test_complete_command_rejects_positions_outside_the_file_before_loading_a_model(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text("x = 1\n")
+    result = CliRunner().invoke(app, ["complete", str(source), "--line", "9", "--col", "1", "--model", "/nowhere"])
+    assert result.exit_code == 2 and "--line 9 is outside the file" in result.output
+    missing = CliRunner().invoke(app, ["complete", str(tmp_path / "gone.py"), "--line", "1", "--col", "1"])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+@pytest.mark.slow
+def test_complete_command_runs_the_pipeline_with_a_real_model(tmp_path, tiny_model_dir):
+    source = tmp_path / "m.py"
+    source.write_text("def add(a, b):\n    return a\n")
+    args = ["complete", str(source), "--line", "2", "--col", "13", "--model", str(tiny_model_dir), "--json"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (payload["line"], payload["column"], payload["language"], payload["multiline"]) == (2, 13, "python", False)
+    assert "\n" not in payload["text"]
+
+
+def test_lsp_command_rejects_a_bad_tcp_address():
+    result = CliRunner().invoke(app, ["lsp", "--tcp", "localhost"])
+    assert result.exit_code == 2 and "HOST:PORT" in result.output
+
+
+async def test_streaming_stops_once_the_single_line_is_complete(tmp_path, uri):
+    options = instant_options(tmp_path, text="return a + b\n    print(a)\n    print(b)\n")
+    async with lsp_session(options) as client:
+        open_document(client, uri, "def add(a, b):\n    x = 1\n    \n")  # a body exists: single line
+        assert await inline(client, uri, 2, 4) == ["return a + b"]
+        stats = await debug_stats(client)
+        assert stats["stopped_early"] == 1 and stats["engine_streams"]["closed_early"] == 1
+
+
+def test_minimal_edit_keeps_only_the_changed_middle():
+    text = "a = 1\nb = (2\nc = 3\n"
+    start, end = text.index("b"), text.index("c")
+    edit = minimal_edit(text, start, end, "b = (2)\n")
+    assert (text[: edit.start] + edit.new_text + text[edit.end :]) == "a = 1\nb = (2)\nc = 3\n"
+    assert edit.new_text == ")" and edit.start == edit.end
