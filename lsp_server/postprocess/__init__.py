@@ -6,6 +6,7 @@ from lsp_server.postprocess.base import Filter, FilterContext
 from lsp_server.postprocess.block_end import block_end
 from lsp_server.postprocess.brackets import brackets
 from lsp_server.postprocess.max_lines import max_lines
+from lsp_server.postprocess.repetition import repetition
 from lsp_server.postprocess.stop_sequences import stop_sequences
 from lsp_server.postprocess.suffix_overlap import suffix_overlap
 from lsp_server.postprocess.syntax_check import syntax_check
@@ -16,6 +17,7 @@ PIPELINE: tuple[Filter, ...] = (
     stop_sequences,
     max_lines,
     block_end,
+    repetition,
     suffix_overlap,
     brackets,
     trim,
@@ -44,5 +46,5 @@ def is_final(text: str, context: FilterContext) -> bool:
 
 __all__ = [
     "CUTTING", "PIPELINE", "Filter", "FilterContext", "is_final", "run_pipeline",
-    "block_end", "brackets", "max_lines", "stop_sequences", "suffix_overlap", "syntax_check", "trim",
+    "block_end", "brackets", "max_lines", "repetition", "stop_sequences", "suffix_overlap", "syntax_check", "trim",
 ]  # fmt: skip
