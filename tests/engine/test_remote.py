@@ -13,7 +13,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from server_helpers import ScriptedEngine, app_failing_mid_stream, free_port, metric_value, mimo_serve, serving
+from server_helpers import (
+    ScriptedEngine,
+    app_failing_mid_stream,
+    free_port,
+    metric_value,
+    mimo_serve,
+    serving,
+    vllm_serve,
+)
 from test_server import make_app
 
 from engine.api import (
@@ -236,3 +244,58 @@ async def test_an_error_inside_a_started_stream_is_raised_after_the_text_so_far(
                 texts.append(chunk.text)
         await engine.aclose()
     assert texts == ["par"]
+
+
+# ---- against vLLM's own OpenAI server -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vllm_url(tiny_model_dir):
+    pytest.importorskip("vllm")
+    with vllm_serve(tiny_model_dir) as (url, _):
+        yield url
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+async def test_against_vllm_serve_text_fim_and_errors_match_our_server(vllm_url, server_url):
+    vllm, ours = RemoteEngine(vllm_url), RemoteEngine(server_url)
+    local_fim = RemoteEngine(vllm_url, fim_template="mimo-code")
+    fim = FimParts(prefix="def area(r):\n    return ", suffix="\n\nprint(area(2))\n")
+    try:
+        assert (await vllm.check()).context_length == 1024
+        prompt = GenerationRequest(prompt="def add(a, b):", sampling=GREEDY)
+        assert (await collect(vllm, prompt)).texts == (await collect(ours, prompt)).texts
+        fim_request = GenerationRequest(fim=fim, sampling=GREEDY)
+        assert (await collect(local_fim, fim_request)).texts == (await collect(ours, fim_request)).texts
+        with pytest.raises(BadRequest, match="fim_template"):  # vLLM doesn't render `suffix`
+            await collect(vllm, fim_request)
+        with pytest.raises(PromptTooLong) as caught:
+            await collect(vllm, GenerationRequest(prompt="x = 1\n" * 700))
+        assert caught.value.context_length == 1024 and caught.value.prompt_tokens > 1024
+    finally:
+        for engine in (vllm, ours, local_fim):
+            await engine.aclose()
+
+
+@pytest.mark.slow
+@pytest.mark.vllm
+async def test_against_vllm_serve_unknown_models_and_cancel(vllm_url):
+    with pytest.raises(ModelNotFound, match="gpt-9"):
+        await collect(RemoteEngine(vllm_url, model="gpt-9"), GenerationRequest(prompt="x"))
+    engine = RemoteEngine(vllm_url)
+    finished = 'vllm:request_success_total{engine="0",finished_reason="length",model_name="%s"}'
+    finished %= (await engine.check()).model
+    before = metric_value(vllm_url, finished)
+    stream = engine.generate(GenerationRequest(prompt="x", sampling=SamplingParams(max_tokens=1000)))
+    async for chunk in stream:
+        if chunk.text:
+            break
+    await stream.aclose()
+    running = 'vllm:num_requests_running{engine="0",model_name="%s"}' % engine.info().model
+    deadline = time.monotonic() + 3  # 1000 tokens would take several seconds
+    while metric_value(vllm_url, running) > 0 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert metric_value(vllm_url, running) == 0
+    assert metric_value(vllm_url, finished) == before  # aborted, not run to its length
+    await engine.aclose()
