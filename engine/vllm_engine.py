@@ -155,13 +155,15 @@ class VllmEngine:
         num_speculative_tokens: int = 1,
         enforce_eager: bool | None = None,
         fim_template: str | None = None,
+        model_name: str | None = None,
         **options: Any,
     ):
         """``enforce_eager`` defaults to True on CPU (torch.compile warm-up costs half a minute and gains little
         there) and to vLLM's default elsewhere. ``fim_template`` overrides the template detected from the
-        tokenizer; ``options`` go to ``vllm.EngineArgs`` unchanged. vLLM reads its own environment variables
-        (docs/vllm.md): ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` keeps its core in this process (seconds to start on
-        CPU instead of half a minute), ``VLLM_CPU_KVCACHE_SPACE`` sizes the CPU KV cache in GiB.
+        tokenizer; ``model_name`` is the name ``info()`` reports (default: the checkpoint folder's); ``options``
+        go to ``vllm.EngineArgs`` unchanged. vLLM reads its own environment variables (docs/vllm.md):
+        ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` keeps its core in this process (seconds to start on CPU instead of
+        half a minute), ``VLLM_CPU_KVCACHE_SPACE`` sizes the CPU KV cache in GiB.
         """
         try:
             from vllm import EngineArgs
@@ -176,6 +178,7 @@ class VllmEngine:
         import engine.model  # noqa: F401  (registers model_type "mimo", so the tokenizer loads without remote code)
 
         self._model_path = Path(model_path)
+        self._model_name = model_name or self._model_path.name
         on_cpu = current_platform.is_cpu()
         self._mtp_layers = checkpoint_mtp_layers(self._model_path)
         arguments = engine_arguments(
@@ -203,7 +206,7 @@ class VllmEngine:
 
     def info(self) -> EngineInfo:
         return EngineInfo(
-            model=str(self._model_path),
+            model=self._model_name,
             backend="vllm",
             context_length=self._context_length,
             fim_template=self._fim.name if self._fim else None,

@@ -83,9 +83,10 @@ def build_cycle_model(source: Path, out_dir: Path) -> Path:
     the cycle's tokens and wrong for the other half, so verification both accepts and rejects drafts.
 
     Attention and MLP outputs are zeroed, so a position's hidden state is its token's embedding: cycle token i
-    embeds as the unit vector e_i, and the LM head maps e_i to token i+1. The MTP layer sees the next token's
-    embedding e_j through ``input_proj`` and predicts token j+1 where ``input_proj`` keeps e_j, token j+2 where
-    it maps e_j to e_{j+1}.
+    embeds as the unit vector e_i, and the LM head maps e_i to token i+1. The MTP layer reads the next token's
+    embedding e_j from the second half of ``input_proj``'s input (MiMo's [hidden, embedding] order) and predicts
+    token j+1 (right) for the first half of the cycle, token j+4 (wrong) for the rest. An implementation that
+    read the halves the other way round would draft from e_i and get every draft wrong.
     """
     import torch
     from transformers import AutoTokenizer
@@ -107,8 +108,8 @@ def build_cycle_model(source: Path, out_dir: Path) -> Path:
             model.lm_head.weight[cycle[(i + 1) % size]] = model.model.embed_tokens.weight[token]
         mtp = model.model.mtp_layers[0]
         mtp.input_proj.weight.zero_()
-        for j in range(size):  # the token half of input_proj: keep e_j (right draft) or move it to e_{j+1}
-            mtp.input_proj.weight[(j + j % 2) % size, hidden + j] = 1.0
+        for j in range(size):  # the token half of input_proj: keep e_j (right draft) or move it three on
+            mtp.input_proj.weight[j if j < size // 2 else (j + size // 2) % size, hidden + j] = 1.0
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return out_dir
@@ -197,6 +198,21 @@ async def test_mtp_drafts_are_accepted_and_the_output_is_unchanged(cycle_engine,
     proposed, accepted = result.timings.mtp_drafts_proposed, result.timings.mtp_drafts_accepted
     # Half the cycle's drafts are right by construction: some accepted, some rejected.
     assert 0 < accepted < proposed
+
+
+async def test_vllm_drafts_what_the_native_mtp_layer_drafts(cycle_engine, cycle_model_dir):
+    """Same MTP weights, same greedy drafts: vLLM's MiMo MTP reads our checkpoint as our model class does."""
+    from engine.native import NativeEngine
+
+    native = NativeEngine(cycle_model_dir, device="cpu", dtype="float32", threads=1)
+    try:
+        expected = await collect(native, GenerationRequest(prompt="QZX", sampling=greedy(24), use_mtp=True))
+    finally:
+        await native.aclose()
+    result = await collect(cycle_engine, GenerationRequest(prompt="QZX", sampling=greedy(24)))
+    assert result.texts == expected.texts
+    assert expected.timings.mtp_drafts_accepted > 0
+    assert result.timings.mtp_drafts_accepted == expected.timings.mtp_drafts_accepted
 
 
 async def test_closing_the_stream_aborts_the_vllm_request(cycle_engine):
