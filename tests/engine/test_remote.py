@@ -21,6 +21,7 @@ from server_helpers import (
     mimo_serve,
     serving,
     vllm_serve,
+    wait_for,
 )
 from test_server import make_app
 
@@ -156,6 +157,17 @@ async def test_connection_errors_are_retried_until_the_server_comes_up():
         thread.join()
         await engine.aclose()
     assert result.texts == ["Hello, world"] and len(scripted.requests) == 1
+
+
+async def test_stop_sequences_split_across_chunks_are_cut_here_and_the_stream_closed():
+    scripted = ScriptedEngine(("Hello", ",", " wor", "ld<|fim", "_pad|>", "more", "text"), stall_after=6)
+    with serving(make_app(scripted)) as url:
+        engine = RemoteEngine(url, model="tiny", fim_template="mimo-code")  # 9 control tokens as stops
+        result = await collect(engine, GenerationRequest(fim=FimParts(prefix="a", suffix="b")))
+        await engine.aclose()
+        assert result.texts == ["Hello, world"] and result.finish_reasons == ["stop"]
+        assert len(scripted.requests[0].sampling.stop) == 4  # OpenAI's limit; the rest are enforced here
+        assert wait_for(scripted.closed_early)  # the server stopped generating when the client closed
 
 
 def _app_answering(status: int, hits: list, headers: dict | None = None) -> FastAPI:
