@@ -7,6 +7,7 @@ an overloaded engine) still become a proper 400 / 503 on streaming requests.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from engine.server.protocol import (
     new_id,
 )
 
+log = logging.getLogger(__name__)
+
 
 class Admission:
     """Counts requests in the server (waiting or generating); past `capacity` new ones are turned away."""
@@ -75,7 +78,11 @@ class ServingContext:
         return self.model_names[0]
 
 
-def error_from_exception(exc: EngineError) -> ErrorResponse:
+def error_from_exception(exc: Exception) -> ErrorResponse:
+    """The OpenAI error for an engine error; anything else is a bug, logged with its traceback, and a 500."""
+    if not isinstance(exc, EngineError):
+        log.error("generation failed", exc_info=exc)
+        return error(500, f"internal error ({type(exc).__name__}: {exc}); see the server's log", "server_error")
     if isinstance(exc, BadRequest):
         return error(400, str(exc), "invalid_request_error", code=_code_of(exc))
     if isinstance(exc, Overloaded):
@@ -135,16 +142,20 @@ async def start(ctx: ServingContext, endpoint: str, request: GenerationRequest) 
     stream = ctx.engine.generate(request)
     try:
         first = await anext(stream, None)
-    except EngineError as exc:
+    except Exception as exc:
         await _release(ctx, stream)
         failure = error_from_exception(exc)
-        ctx.metrics.record_outcome(endpoint, "overloaded" if failure.status == 503 else "rejected")
+        ctx.metrics.record_outcome(endpoint, _outcome_of(failure))
         return failure
-    except BaseException:
+    except BaseException:  # cancelled: the client left
         await _release(ctx, stream)
         ctx.metrics.record_outcome(endpoint, "cancelled")
         raise
     return Started(ctx, endpoint, first, stream)
+
+
+def _outcome_of(failure: ErrorResponse) -> str:
+    return "overloaded" if failure.status == 503 else "error" if failure.status >= 500 else "rejected"
 
 
 async def _release(ctx: ServingContext, stream: AsyncIterator[Chunk]) -> None:
@@ -167,7 +178,7 @@ async def run(started: Started) -> AsyncIterator[Chunk]:
             usage, timings = chunk.usage or usage, chunk.timings or timings
             yield chunk
         outcome = "ok"
-    except EngineError:
+    except Exception:
         outcome = "error"
         raise
     finally:
@@ -194,7 +205,7 @@ async def gather(started: Started, n: int) -> Gathered | ErrorResponse:
             texts[chunk.index] += chunk.text
             reasons[chunk.index] = chunk.finish_reason or reasons[chunk.index]
             usage, timings = chunk.usage or usage, chunk.timings or timings
-    except EngineError as exc:
+    except Exception as exc:
         return error_from_exception(exc)
     finally:
         await chunks.aclose()
@@ -308,7 +319,7 @@ async def _sse_events(started: Started, shape: Callable, shape_usage: Callable,
                 yield sse(shape(chunk).model_dump_json())
         if include_usage:
             yield sse(shape_usage(usage, timings).model_dump_json())
-    except EngineError as exc:
+    except Exception as exc:
         # The status line is gone already: report the failure in-band, as OpenAI-compatible servers do.
         yield sse(error_from_exception(exc).model_dump_json())
     finally:

@@ -24,13 +24,15 @@ from engine.api import Chunk, EngineInfo, GenerationRequest, PromptTooLong, Timi
 
 class ScriptedEngine:
     """Yields `pieces` (one per token) for each sample. A prompt of more than `context_length` characters is
-    rejected with PromptTooLong (one character = one token here). `stall_after` pieces, it waits forever."""
+    rejected with PromptTooLong (one character = one token here). After `stall_after` pieces it waits forever;
+    after `fail_after` pieces it raises RuntimeError."""
 
     def __init__(self, pieces: tuple[str, ...] = ("Hello", ",", " world"), *, context_length: int = 100,
                  stall_after: int | None = None, first_delay_s: float = 0.0, model: str = "scripted",
-                 drafts: tuple[int, int] = (4, 3)):
+                 drafts: tuple[int, int] = (4, 3), fail_after: int | None = None):
         self.pieces, self.context_length, self.stall_after = pieces, context_length, stall_after
         self.first_delay_s, self.model, self.drafts = first_delay_s, model, drafts
+        self.fail_after = fail_after  # pieces, then a RuntimeError (a bug in the engine)
         self.requests: list[GenerationRequest] = []
         self.started = threading.Event()  # a generation began (set from the server's thread)
         self.closed_early = threading.Event()  # a generation was closed before it finished
@@ -65,6 +67,8 @@ class ScriptedEngine:
         for count, piece in enumerate(self.pieces[:limit]):
             if self.stall_after is not None and count >= self.stall_after:
                 await asyncio.Event().wait()
+            if self.fail_after is not None and count >= self.fail_after:
+                raise RuntimeError("the engine broke")
             yield Chunk(text=piece, index=index)
         produced = min(limit, len(self.pieces))
         proposed, accepted = self.drafts

@@ -130,6 +130,22 @@ def test_a_prompt_longer_than_the_context_is_a_400_naming_both_lengths(url, stre
     assert response.json()["error"]["code"] == "context_length_exceeded"
 
 
+@pytest.mark.parametrize("fail_after", [0, 1])
+def test_an_engine_bug_is_a_500_before_the_first_token_and_an_in_band_error_after(fail_after):
+    engine = ScriptedEngine(fail_after=fail_after)
+    with serving(make_app(engine)) as url:
+        plain = httpx.post(f"{url}/v1/completions", json={"prompt": "x"})
+        streamed = httpx.post(f"{url}/v1/completions", json={"prompt": "x", "stream": True})
+        metrics = httpx.get(f"{url}/metrics").text
+    assert plain.status_code == 500 and "the engine broke" in plain.json()["error"]["message"]
+    if fail_after == 0:
+        assert streamed.status_code == 500
+    else:
+        frames = streamed.text.split("\n\n")
+        assert streamed.status_code == 200 and "the engine broke" in frames[-3] and frames[-2] == "data: [DONE]"
+    assert 'mimo_requests_total{endpoint="completions",outcome="error"} 2.0' in metrics
+
+
 def test_an_unknown_model_name_is_a_404(url, engine):
     response = httpx.post(f"{url}/v1/completions", json={"model": "gpt-9", "prompt": "x"})
     assert response.status_code == 404
