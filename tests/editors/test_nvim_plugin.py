@@ -4,20 +4,37 @@ from __future__ import annotations
 
 import json
 
-from conftest import instant_settings, open_attached, setup_plugin, wait_lua
+import pytest
+
+from nvim_helpers import instant_settings, open_attached, setup_plugin, wait_lua
+
+# Each test starts a real Neovim and a real language server (3-15 s on a loaded 2-core machine).
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def test_server_attaches_with_popup_completion_on_0_11(nvim, tmp_path):
+# Lua: are completions on for the current buffer, in whichever mode the plugin chose?
+COMPLETION_ENABLED = """
+    local buf = vim.api.nvim_get_current_buf()
+    if require('mimo.completion').mode(require('mimo').config) == 'inline' then
+      return vim.lsp.inline_completion.is_enabled({ bufnr = buf })
+    end
+    return vim.fn.exists('#nvim.lsp.completion_' .. buf) == 1
+"""
+
+HAS_INLINE = "return vim.lsp.inline_completion ~= nil"
+
+
+def test_server_attaches_with_the_completion_mode_of_this_neovim(nvim, tmp_path):
     setup_plugin(nvim, tmp_path)
     open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    \n")
     mode = nvim.exec_lua("return require('mimo.completion').mode(require('mimo').config)")
-    assert mode == "popup"  # 0.11 has no vim.lsp.inline_completion
-    assert nvim.exec_lua("return vim.fn.exists('#nvim.lsp.completion_' .. vim.api.nvim_get_current_buf())") == 1
+    assert mode == ("inline" if nvim.exec_lua(HAS_INLINE) else "popup")  # 0.11 has no vim.lsp.inline_completion
+    assert nvim.exec_lua(COMPLETION_ENABLED)
 
 
 def test_popup_completion_from_the_server_is_accepted_into_the_buffer(nvim, tmp_path):
     nvim.options["completeopt"] = "menuone,noselect"  # show the popup even for one item
-    setup_plugin(nvim, tmp_path, text="return a + b")
+    setup_plugin(nvim, tmp_path, text="return a + b", inline=False)  # popup mode on 0.12 too
     open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    \n")
     nvim.input("2GA")  # insert mode at the end of the empty body line
     wait_lua(nvim, "vim.fn.mode() == 'i'")
@@ -33,7 +50,7 @@ def test_popup_completion_from_the_server_is_accepted_into_the_buffer(nvim, tmp_
 
 def test_multi_line_popup_completion_inserts_every_line(nvim, tmp_path):
     nvim.options["completeopt"] = "menuone,noselect"
-    setup_plugin(nvim, tmp_path, text="total = a + b\n    return total")
+    setup_plugin(nvim, tmp_path, text="total = a + b\n    return total", inline=False)
     open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    \n")
     nvim.input("2GA")
     wait_lua(nvim, "vim.fn.mode() == 'i'")
@@ -87,19 +104,19 @@ def test_mimo_status_shows_the_engine_state_and_model(nvim, tmp_path):
     assert "not attached" in command_output(nvim, "MimoStatus")
     open_attached(nvim, tmp_path / "calc.py", "x = 1\n")
     assert wait_lua(nvim, "require('mimo').status.state == 'ready'")
-    assert command_output(nvim, "MimoStatus") == "mimo: on | engine ready | model nano | completion popup"
+    mode = "inline" if nvim.exec_lua(HAS_INLINE) else "popup"
+    assert command_output(nvim, "MimoStatus") == f"mimo: on | engine ready | model nano | completion {mode}"
 
 
 def test_mimo_toggle_turns_completion_off_and_on_in_attached_buffers(nvim, tmp_path):
     setup_plugin(nvim, tmp_path)
     open_attached(nvim, tmp_path / "calc.py", "x = 1\n")
-    completion_enabled = "vim.fn.exists('#nvim.lsp.completion_' .. vim.api.nvim_get_current_buf()) == 1"
-    assert nvim.exec_lua(f"return {completion_enabled}")
+    assert nvim.exec_lua(COMPLETION_ENABLED)
     nvim.command("MimoToggle")
-    assert not nvim.exec_lua(f"return {completion_enabled}")
+    assert not nvim.exec_lua(COMPLETION_ENABLED)
     assert command_output(nvim, "MimoStatus").startswith("mimo: off")
     nvim.command("MimoToggle")
-    assert nvim.exec_lua(f"return {completion_enabled}")
+    assert nvim.exec_lua(COMPLETION_ENABLED)
     assert nvim.exec_lua("return require('mimo').client().initialized")  # the server kept running throughout
 
 
@@ -159,3 +176,34 @@ def test_connects_to_a_server_listening_on_tcp(nvim, tmp_path, tcp_server):
     )
     assert [item["insertText"] for item in reply["result"]["items"]] == ["return a + b"]
     assert "OK engine reachable" in checkhealth(nvim)
+
+
+def require_inline(nvim) -> None:
+    if not nvim.exec_lua(HAS_INLINE):
+        pytest.skip("ghost text needs Neovim 0.12+ (vim.lsp.inline_completion): set MIMO_NVIM to one")
+
+
+GHOST_TEXT = "#vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion'] or -1, 0, -1, {}) > 0"
+
+
+def test_ghost_text_appears_and_tab_accepts_it_on_0_12(nvim, tmp_path):
+    require_inline(nvim)
+    setup_plugin(nvim, tmp_path, text="return a + b")
+    open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    \n")
+    nvim.input("2GA")  # the inline handler drops answers outside insert mode
+    assert wait_lua(nvim, GHOST_TEXT), "no ghost text appeared"
+    nvim.input("<Tab>")
+    assert wait_lua(nvim, "vim.api.nvim_get_current_line() == '    return a + b'"), nvim.current.buffer[:]
+    nvim.input("<Esc>")
+    assert nvim.current.buffer[:] == ["def add(a, b):", "    return a + b"]
+
+
+def test_tab_without_ghost_text_is_a_tab_on_0_12(nvim, tmp_path):
+    require_inline(nvim)
+    setup_plugin(nvim, tmp_path, text="return a + b")
+    open_attached(nvim, tmp_path / "calc.py", "x = 1\n")
+    nvim.command("MimoToggle")  # completions off: no ghost text can appear
+    nvim.input("A<Tab><Esc>")
+    assert wait_lua(nvim, "vim.fn.mode() == 'n'")
+    line = nvim.current.buffer[0]
+    assert line != "x = 1" and line.rstrip() == "x = 1"  # a tab, or spaces where the ftplugin sets expandtab

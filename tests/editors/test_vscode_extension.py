@@ -57,6 +57,7 @@ E2E_DIR = Path(os.environ.get("MIMO_E2E_DIR", Path.home() / ".cache" / "mimo-e2e
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.skipif(
     not (E2E_DIR / "node_modules" / ".bin" / "code-server").exists() or not Path("/usr/bin/chromium").exists(),
     reason="no code-server/Chromium for the end-to-end run: editors/vscode/e2e/setup-code-server.sh installs them",

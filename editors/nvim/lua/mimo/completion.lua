@@ -22,8 +22,8 @@ local function set_inline_keymaps(bufnr, keymaps)
   end
   map(keymaps.accept, function()
     if not vim.lsp.inline_completion.get() then
-      -- Nothing shown: the key keeps its usual meaning.
-      vim.api.nvim_feedkeys(vim.keycode(keymaps.accept), "n", false)
+      -- Nothing shown: the key keeps its usual meaning, right where it was typed ("i": before pending keys).
+      vim.api.nvim_feedkeys(vim.keycode(keymaps.accept), "ni", false)
     end
   end, "mimo: accept suggestion")
   map(keymaps.next, function()
@@ -83,7 +83,9 @@ end
 function M.set(client, bufnr, config, enabled)
   local mode = M.mode(config)
   if mode == "inline" then
-    vim.lsp.inline_completion.enable(enabled, { bufnr = bufnr, client_id = client.id })
+    -- Per buffer, not per client: 0.12 records a client-scoped switch where is_enabled() and later toggles
+    -- do not see it for the buffer.
+    vim.lsp.inline_completion.enable(enabled, { bufnr = bufnr })
   elseif mode == "popup" then
     local opts = {
       autotrigger = true,
