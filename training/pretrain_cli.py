@@ -88,6 +88,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         data: Annotated[Path, typer.Option(help="Held-out files (a folder) to sample cursor points in.")] = ...,
         points: Annotated[int, typer.Option(help="Number of cursor points.")] = 200,
         seed: Annotated[int, typer.Option(help="Seed of the cursor-point sampling.")] = 0,
+        mtp_tokens: Annotated[int, typer.Option(help="Teacher-forced positions for MTP acceptance.")] = 16_384,
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
     ) -> None:
@@ -96,7 +97,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
 
         with user_errors():
             _set_threads(threads)
-            report = evaluate_completion(model, data, EvalOptions(points=points, seed=seed))
+            report = evaluate_completion(model, data, EvalOptions(points=points, seed=seed, acceptance_tokens=mtp_tokens))
         if as_json:
             typer.echo(json.dumps(report.as_dict(), indent=2))
         else:
