@@ -126,42 +126,17 @@ def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
 
 
 def _run(config, options, context: DistContext, model, optimizer, sampler, state: TrainState) -> TrainState:
-    trained = model
-    if context.enabled:
-        from torch.nn.parallel import DistributedDataParallel
-
-        # Every parameter, MTP layers included, takes part in the loss, so no unused-parameter search is needed.
-        trained = DistributedDataParallel(model, device_ids=[context.device] if context.device.type == "cuda" else None)
-    show = context.is_main and options.show_progress
-    log_dir = options.out_dir / "tensorboard" if (context.is_main and options.tensorboard) else None
-    monitor = None
-    if context.is_main:
-        monitor = Monitor(config.total_tokens, state.tokens_seen, log_dir, show_progress=show, log_every=config.log_every)
+    trained = _distributed_wrapper(model, context)
+    monitor = _monitor(config, options, context, state)
     rows = context.rows(config.batch_size)
     started = time.perf_counter() - state.seconds
     try:
         while state.tokens_seen < config.total_tokens:
-            progress = state.tokens_seen / config.total_tokens
-            lr = learning_rate(progress, config.optim)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            model.mtp_loss_weight = mtp_loss_weight(progress, config.mtp)
-            stage, batch = sampler.next_batch()
-            input_ids = torch.from_numpy(batch[rows]).to(context.device)
-            losses, grad_norm = train_step(trained, optimizer, input_ids, config.optim.grad_clip)
-            losses = context.mean(losses).tolist()
-            tokens = config.batch_size * stage.seq_len
-            state.step += 1
-            state.tokens_seen += tokens
+            record = _step(config, context, model, trained, optimizer, sampler, rows, state)
             state.seconds = time.perf_counter() - started
-            record = {
-                "step": state.step, "tokens": state.tokens_seen, "stage": stage.name, "seq_len": stage.seq_len,
-                "lr": lr, "mtp_loss_weight": model.mtp_loss_weight, "loss": losses[0], "main_loss": losses[1],
-                "mtp_loss": losses[2], "grad_norm": float(grad_norm),
-            }  # fmt: skip
             state.history.append(record)
             if monitor is not None:
-                monitor.log(record, tokens)
+                monitor.log(record, config.batch_size * record["seq_len"])
             stop_now = state.step == options.stop_at_step
             if state.step % config.checkpoint_every == 0 or stop_now or state.tokens_seen >= config.total_tokens:
                 if context.is_main:
@@ -173,6 +148,43 @@ def _run(config, options, context: DistContext, model, optimizer, sampler, state
         if monitor is not None:
             monitor.close()
     return state
+
+
+def _step(config, context: DistContext, model, trained, optimizer, sampler, rows: slice, state: TrainState) -> dict:
+    """Sets lr and λ from the progress so far, trains on this process's rows of the next batch, advances `state`."""
+    progress = state.tokens_seen / config.total_tokens
+    lr = learning_rate(progress, config.optim)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    model.mtp_loss_weight = mtp_loss_weight(progress, config.mtp)
+    stage, batch = sampler.next_batch()
+    input_ids = torch.from_numpy(batch[rows]).to(context.device)
+    losses, grad_norm = train_step(trained, optimizer, input_ids, config.optim.grad_clip)
+    loss, main_loss, mtp_loss = context.mean(losses).tolist()
+    state.step += 1
+    state.tokens_seen += config.batch_size * stage.seq_len
+    return {
+        "step": state.step, "tokens": state.tokens_seen, "stage": stage.name, "seq_len": stage.seq_len, "lr": lr,
+        "mtp_loss_weight": model.mtp_loss_weight, "loss": loss, "main_loss": main_loss, "mtp_loss": mtp_loss,
+        "grad_norm": float(grad_norm),
+    }  # fmt: skip
+
+
+def _distributed_wrapper(model, context: DistContext):
+    if not context.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Every parameter, MTP layers included, takes part in the loss, so no unused-parameter search is needed.
+    return DistributedDataParallel(model, device_ids=[context.device] if context.device.type == "cuda" else None)
+
+
+def _monitor(config, options: RunOptions, context: DistContext, state: TrainState) -> Monitor | None:
+    if not context.is_main:
+        return None
+    log_dir = options.out_dir / "tensorboard" if options.tensorboard else None
+    show = options.show_progress
+    return Monitor(config.total_tokens, state.tokens_seen, log_dir, show_progress=show, log_every=config.log_every)
 
 
 def export_model(model, tokenizer, out_dir: Path, dtype: str) -> Path:
