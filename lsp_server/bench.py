@@ -34,6 +34,7 @@ class LatencyFigures:
     p99_ms: float
     mean_ms: float
     engine_calls: int
+    server_cpu_ms: float  # the server process's CPU time per round (edit + request + undo), load-independent
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,9 +117,8 @@ class BenchSession:
         items = result.items if isinstance(result, lsp.InlineCompletionList) else (result or [])
         return elapsed_ms, bool(items)
 
-    async def engine_calls(self) -> int:
-        stats = await self.client.protocol.send_request_async("mimo/debugStats", None)
-        return int(stats.engine_calls)
+    async def stats(self) -> Any:
+        return await self.client.protocol.send_request_async("mimo/debugStats", None)
 
     async def wait_until_ready(self, timeout_s: float = 600.0) -> None:
         """Waits for the model to load; raises when it failed to (the figures would be empty)."""
@@ -139,10 +139,12 @@ async def _measure(
 ) -> LatencyFigures:
     """Each round inserts the line ``line_text(round)`` gives, times a completion at its end, then removes it
     again (so the file keeps its layout and every round asks at a new place: no cache hits)."""
-    latencies, answered = [], 0
+    latencies, answered, cpu_start = [], 0, 0.0
     async with BenchSession(options, synthetic_file()) as session:
         await session.wait_until_ready()
         for round_index in range(warmup + rounds):
+            if round_index == warmup:
+                cpu_start = (await session.stats()).cpu_s
             line, text = line_text(round_index)
             session.insert(line, 0, text + "\n")
             elapsed_ms, got = await session.timed_completion(line, len(text))
@@ -151,11 +153,11 @@ async def _measure(
                 latencies.append(elapsed_ms)
                 answered += got
                 on_round()
-        calls = await session.engine_calls()
+        final = await session.stats()
     latencies.sort()
     return LatencyFigures(
         name, rounds, answered, percentile(latencies, 50), percentile(latencies, 90), percentile(latencies, 99),
-        sum(latencies) / len(latencies), calls,
+        sum(latencies) / len(latencies), int(final.engine_calls), (final.cpu_s - cpu_start) * 1000 / rounds,
     )  # fmt: skip
 
 

@@ -117,6 +117,7 @@ def bench_lsp_command(
         return
     for f in figures:
         typer.echo(
-            f"{f.name}: p50 {f.p50_ms:.1f} ms, p90 {f.p90_ms:.1f} ms, p99 {f.p99_ms:.1f} ms "
+            f"{f.name}: p50 {f.p50_ms:.1f} ms, p90 {f.p90_ms:.1f} ms, p99 {f.p99_ms:.1f} ms, "
+            f"server CPU {f.server_cpu_ms:.1f} ms/request "
             f"({f.requests} requests, {f.answered} answered, {f.engine_calls} engine calls)"
         )

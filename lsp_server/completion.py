@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from engine.api import Engine, FimParts, GenerationRequest, SamplingParams
@@ -97,29 +98,36 @@ def _body_is_empty(document: Document, row: int, opener_line: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class CacheHit:
+    text: str  # what is left to insert ("" when the model had nothing to offer here)
+    completion_id: str  # the id of the suggestion first shown, so typing into it and accepting counts once
+
+
 class CompletionCache:
     """An LRU of cleaned completions by (document, prefix, suffix) that also serves typed-ahead requests:
     when the new prefix is an old prefix plus the start of its suggestion, the rest of it is the answer."""
 
     def __init__(self, capacity: int = 128):
         self.capacity = capacity
-        self._entries: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str], CacheHit] = OrderedDict()
 
-    def store(self, uri: str, prefix: str, suffix: str, text: str) -> None:
-        self._entries[(uri, prefix, suffix)] = text
+    def store(self, uri: str, prefix: str, suffix: str, text: str, completion_id: str = "") -> None:
+        self._entries[(uri, prefix, suffix)] = CacheHit(text, completion_id)
         self._entries.move_to_end((uri, prefix, suffix))
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
-    def lookup(self, uri: str, prefix: str, suffix: str) -> str | None:
-        for (entry_uri, entry_prefix, entry_suffix), text in reversed(self._entries.items()):
-            typed = len(prefix) - len(entry_prefix)
+    def lookup(self, uri: str, prefix: str, suffix: str) -> CacheHit | None:
+        for key, entry in reversed(self._entries.items()):
+            entry_uri, entry_prefix, entry_suffix = key
+            text, typed = entry.text, len(prefix) - len(entry_prefix)
             if entry_uri != uri or typed < 0 or typed > len(text) or len(entry_suffix) != len(suffix):
                 continue  # cheap length checks first: prefixes of big files are long
             if (typed < len(text) or typed == 0) and entry_suffix == suffix and prefix.startswith(entry_prefix):
                 if text.startswith(prefix[len(entry_prefix) :]):
-                    self._entries.move_to_end((entry_uri, entry_prefix, entry_suffix))
-                    return text[typed:]
+                    self._entries.move_to_end(key)
+                    return CacheHit(text[typed:], entry.completion_id)
         return None
 
 
@@ -156,9 +164,15 @@ class CompletionService:
         self.debouncer.min_s, self.debouncer.max_s = settings.debounce_ms / 1000, settings.max_debounce_ms / 1000
 
     async def complete(
-        self, engine_future, document: Document, offset: int, sources: list[ctx.Source], invoked: bool = False
+        self,
+        get_engine: Callable[[], Awaitable[Engine | None]],
+        document: Document,
+        offset: int,
+        sources: list[ctx.Source],
+        invoked: bool = False,
     ) -> Completion | None:
-        """The cleaned completion at ``offset``, or None. ``engine_future`` is awaited only on a cache miss."""
+        """The cleaned completion at ``offset``, or None. ``get_engine`` (which may wait for the model to load)
+        is called only on a cache miss."""
         started = time.perf_counter()
         self.counters.requests += 1
         mode = decide_mode(document, offset)
@@ -168,19 +182,21 @@ class CompletionService:
         cached = self.cache.lookup(document.uri, prefix, suffix)
         if cached is not None:
             self.counters.cache_hits += 1
-            return _completion(cached, offset, True, started) if cached else None
+            return _completion(cached.text, offset, True, started, cached.completion_id) if cached.text else None
+        text_asked = document.text  # compared by identity: any edit makes a new string
         await asyncio.sleep(self.debouncer.delay(document.uri, started, invoked))
-        engine: Engine | None = await engine_future()
-        if engine is None:
-            return None
+        engine = await get_engine()
+        if engine is None or document.text is not text_asked:
+            return None  # no model, or the user typed meanwhile: this position is stale
         filter_context = FilterContext(
             prefix, suffix, document.language, mode.multiline, self.settings.max_lines, tree=document.tree
         )
         fim = ctx.build_fim(document, offset, sources, self.settings.context_tokens)
         raw = await self._stream(engine, fim, filter_context)
         cleaned = run_pipeline(raw, filter_context) or ""
-        self.cache.store(document.uri, prefix, suffix, cleaned)
-        return _completion(cleaned, offset, False, started) if cleaned else None
+        completion = _completion(cleaned, offset, False, started)
+        self.cache.store(document.uri, prefix, suffix, cleaned, completion.id)
+        return completion if cleaned else None
 
     async def _stream(self, engine: Engine, fim: FimParts, filter_context: FilterContext) -> str:
         max_tokens = self.settings.multi_line_tokens if filter_context.multiline else self.settings.single_line_tokens
@@ -202,6 +218,6 @@ class CompletionService:
         return text
 
 
-def _completion(text: str, offset: int, from_cache: bool, started: float) -> Completion:
+def _completion(text: str, offset: int, from_cache: bool, started: float, completion_id: str = "") -> Completion:
     latency_ms = (time.perf_counter() - started) * 1000
-    return Completion(uuid.uuid4().hex, text, offset, from_cache, latency_ms)
+    return Completion(completion_id or uuid.uuid4().hex, text, offset, from_cache, latency_ms)

@@ -64,11 +64,11 @@ async def complete_in_file(engine: Engine, path: Path, line: int, column: int, s
     offset = cursor_offset(document, line, column)
     service = CompletionService(settings.completion)
 
-    async def engine_future() -> Engine:
+    async def get_engine() -> Engine:
         return engine
 
     mode = decide_mode(document, offset)
-    result = await service.complete(engine_future, document, offset, import_sources(document), invoked=True)
+    result = await service.complete(get_engine, document, offset, import_sources(document), invoked=True)
     return ShellCompletion(
         path=str(path), line=line, column=column, language=document.language,
         multiline=mode.multiline if mode else None, text=result.text if result else "",

@@ -2,8 +2,9 @@
 Nothing leaves the machine; `mimo stats` reads it back.
 
 LSP has no "shown" or "dismissed" events, so: a completion returned to the editor counts as shown; the item's
-`command` (run by the editor on accept) marks it accepted; a shown completion replaced by a newer request for
-the same document without being accepted counts as dismissed.
+`command` (run by the editor on accept) marks it accepted; a shown completion replaced by a different one for
+the same document without being accepted counts as dismissed. Typing into a suggestion keeps it the same
+suggestion (the cache hands back its id), so accepting it after typing its first characters counts once.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Telemetry:
     def shown(
         self, completion_id: str, uri: str, language: str, kind: str, text: str, latency_ms: float, from_cache: bool
     ) -> None:
+        if self._pending.get(uri) == completion_id:
+            return  # the same suggestion again, while the user types into it
         previous = self._pending.pop(uri, None)
         if previous is not None:
             self._set_outcome(previous, "dismissed")

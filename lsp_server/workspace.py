@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from typing import Any
 
@@ -279,6 +280,7 @@ class MimoServer(LanguageServer):
         counters = getattr(engine, "counters", None)
         stats: dict[str, Any] = dict(vars(self.completions.counters))
         stats["engine_state"] = self._engine_state()
+        stats["cpu_s"] = time.process_time()  # the server's CPU time: what a request costs, whatever the load
         stats["engine_error"] = self.engine_host.error
         if counters is not None:
             stats["engine_streams"] = dict(vars(counters))

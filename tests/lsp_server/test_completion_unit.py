@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.completion import CompletionCache, Debouncer, decide_mode
+from lsp_server.completion import CacheHit, CompletionCache, Debouncer, decide_mode
 from lsp_server.documents import Document
 
 CURSOR = "║"
@@ -39,9 +39,9 @@ def test_no_completion_inside_a_word():
 
 def test_cache_serves_typed_ahead_text_and_nothing_else():
     cache = CompletionCache()
-    cache.store("u", "x = ", "\n", "compute(a)")
-    assert cache.lookup("u", "x = ", "\n") == "compute(a)"
-    assert cache.lookup("u", "x = comp", "\n") == "ute(a)"
+    cache.store("u", "x = ", "\n", "compute(a)", "id1")
+    assert cache.lookup("u", "x = ", "\n") == CacheHit("compute(a)", "id1")
+    assert cache.lookup("u", "x = comp", "\n") == CacheHit("ute(a)", "id1")
     assert cache.lookup("u", "x = cx", "\n") is None  # typed something else
     assert cache.lookup("u", "x = comp", "\n\n") is None  # the suffix changed
     assert cache.lookup("other", "x = ", "\n") is None
@@ -52,7 +52,7 @@ def test_cache_forgets_the_least_recently_used():
     cache = CompletionCache(capacity=2)
     for i in range(3):
         cache.store("u", f"p{i}", "", "x")
-    assert cache.lookup("u", "p0", "") is None and cache.lookup("u", "p2", "") == "x"
+    assert cache.lookup("u", "p0", "") is None and cache.lookup("u", "p2", "").text == "x"
 
 
 def test_debounce_waits_longer_while_typing_fast_but_never_past_the_bounds():

@@ -104,3 +104,13 @@ def test_minimal_edit_keeps_only_the_changed_middle():
     edit = minimal_edit(text, start, end, "b = (2)\n")
     assert (text[: edit.start] + edit.new_text + text[edit.end :]) == "a = 1\nb = (2)\nc = 3\n"
     assert edit.new_text == ")" and edit.start == edit.end
+
+
+@pytest.mark.slow
+def test_bench_lsp_measures_answered_cache_missing_requests():
+    result = CliRunner().invoke(app, ["bench", "lsp", "--rounds", "5", "--model-rounds", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    (overhead,) = json.loads(result.stdout)
+    assert overhead["requests"] == 5 and overhead["answered"] == 5
+    assert overhead["engine_calls"] == 5 + 10  # every round (and warm-up) asked the engine: no cache hits
+    assert 0 < overhead["p50_ms"] <= overhead["p90_ms"] <= overhead["p99_ms"]
