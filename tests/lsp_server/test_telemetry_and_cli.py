@@ -38,6 +38,26 @@ async def test_accept_command_and_superseded_suggestions_are_recorded(tmp_path, 
     assert python.acceptance_rate == pytest.approx(1 / 3)
 
 
+async def test_typing_into_a_suggestion_then_accepting_counts_one_accepted_suggestion(tmp_path, uri):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "def add(a, b):\n    \n")
+        assert await inline(client, uri, 1, 4) == ["return a + b"]
+        edit(client, uri, 2, 1, 4, "ret")
+        result = await client.text_document_inline_completion_async(
+            lsp.InlineCompletionParams(
+                text_document=lsp.TextDocumentIdentifier(uri), position=lsp.Position(1, 7),
+                context=lsp.InlineCompletionContext(trigger_kind=lsp.InlineCompletionTriggerKind.Automatic),
+            )
+        )  # fmt: skip
+        (item,) = result.items
+        assert item.insert_text == "urn a + b"
+        await client.workspace_execute_command_async(
+            lsp.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
+        )
+    (python,) = read_stats(tmp_path / "telemetry.sqlite")
+    assert (python.shown, python.accepted, python.dismissed) == (1, 1, 0)
+
+
 def test_stats_command_prints_rates_per_language(tmp_path):
     store = Telemetry(tmp_path / "t.sqlite")
     for index, (language, latency) in enumerate([("python", 40.0), ("python", 60.0), ("go", 90.0)]):
