@@ -168,6 +168,7 @@ class VllmEngine:
         try:
             from vllm import EngineArgs
             from vllm.config import StructuredOutputsConfig
+            from vllm.exceptions import VLLMClientError
             from vllm.platforms import current_platform
         except ImportError as error:
             raise EngineUnavailable(
@@ -177,6 +178,7 @@ class VllmEngine:
 
         import engine.model  # noqa: F401  (registers model_type "mimo", so the tokenizer loads without remote code)
 
+        self._client_error = VLLMClientError  # what vLLM raises for a request it refuses
         self._model_path = Path(model_path)
         self._model_name = model_name or self._model_path.name
         on_cpu = current_platform.is_cpu()
@@ -235,7 +237,10 @@ class VllmEngine:
                 "or open the vLLM engine with num_speculative_tokens=0 (docs/vllm.md)"
             )
         prompt_ids = self._prompt_ids(request)
-        params = vllm_sampling_params(request.sampling, self._stop_token_ids)
+        try:
+            params = vllm_sampling_params(request.sampling, self._stop_token_ids)
+        except (ValueError, self._client_error) as error:  # vLLM's validation: "top_p must be in (0, 1]..."
+            raise BadRequest(str(error)) from None
         request_id = f"{request.request_id}-{next(self._ids)}"
         progress = _SampleProgress(prompt_tokens=len(prompt_ids))
         outputs = self._loop.submit(request_id, {"prompt_token_ids": prompt_ids}, params)

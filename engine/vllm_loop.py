@@ -100,9 +100,11 @@ class EngineLoop:
         return commands
 
     def _add(self, request_id: str, prompt: dict, params, sink: Sink) -> bool:
+        from vllm.exceptions import VLLMClientError
+
         try:
             self._engine.add_request(request_id, prompt, params)
-        except (ValueError, TypeError) as error:  # vLLM's validation of the prompt or the parameters
+        except (ValueError, TypeError, VLLMClientError) as error:  # vLLM's validation of the request
             sink(BadRequest(str(error)))
         else:
             self._sinks[request_id] = sink

@@ -304,6 +304,18 @@ async def test_a_prompt_longer_than_the_context_is_refused_with_both_lengths(cyc
         await collect(cycle_engine, GenerationRequest(prompt="Q" * (CONTEXT + 10), sampling=greedy(4)))
 
 
+@pytest.mark.parametrize(
+    ("sampling", "message"),
+    [
+        (SamplingParams(max_tokens=4, top_p=0.0, temperature=0.5), "top_p"),
+        (SamplingParams(max_tokens=4, n=2), "greedy"),  # vLLM: n greedy samples would all be the same
+    ],
+)
+async def test_parameters_vllm_rejects_are_a_bad_request_naming_them(cycle_plain_engine, sampling, message):
+    with pytest.raises(BadRequest, match=message):
+        await collect(cycle_plain_engine, GenerationRequest(prompt="QZX", sampling=sampling))
+
+
 async def test_an_empty_prompt_is_a_bad_request(cycle_engine):
     with pytest.raises(BadRequest, match="empty"):
         await collect(cycle_engine, GenerationRequest(prompt="", sampling=greedy(4)))
