@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -207,3 +208,22 @@ def test_tab_without_ghost_text_is_a_tab_on_0_12(nvim, tmp_path):
     assert wait_lua(nvim, "vim.fn.mode() == 'n'")
     line = nvim.current.buffer[0]
     assert line != "x = 1" and line.rstrip() == "x = 1"  # a tab, or spaces where the ftplugin sets expandtab
+
+
+def test_empty_lua_tables_in_settings_reach_the_server_as_objects(nvim, tmp_path):
+    # Written in Lua, where {} is ambiguous (JSON decoding in the other tests keeps objects as objects).
+    nvim.exec_lua(
+        """
+        local python, telemetry = ...
+        require('mimo').setup({
+          cmd = { python, '-m', 'lsp_server' },
+          settings = { engine = { backend = 'instant' }, languages = {}, telemetry = { path = telemetry } },
+        })
+        """,
+        sys.executable,
+        str(tmp_path / "telemetry.sqlite"),
+    )
+    open_attached(nvim, tmp_path / "calc.py", "x = 1\n")
+    assert wait_lua(nvim, "require('mimo').status.state == 'ready'")
+    messages = command_output(nvim, "messages")  # the server's window/showMessage warnings are echoed here
+    assert "MiMo settings" not in messages

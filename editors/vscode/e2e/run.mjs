@@ -1,6 +1,7 @@
 // End to end in a real VS Code extension host: code-server 4.100.3 (VS Code 1.100.3) driven by playwright-core and
 // Debian's Chromium. Installs mimo-code.vsix, opens calc.py, waits for ghost text from the real `mimo lsp` server
-// (instant backend: a fixed answer), accepts it with Tab, then applies a MiMo quick fix in fix.py.
+// (instant backend: a fixed answer), accepts it with Tab, applies a MiMo quick fix in fix.py, and checks that
+// MiMo: Toggle completions turns ghost text off and on again.
 // Setup once with e2e/setup-code-server.sh; then: node e2e/run.mjs [--screenshots DIR]
 // Env: MIMO_E2E_DIR (code-server install, default ~/.cache/mimo-e2e), MIMO_PYTHON (the interpreter with the project
 // installed, default ../../.venv/bin/python), CHROMIUM (default /usr/bin/chromium).
@@ -92,16 +93,16 @@ const editorText = (page) =>
 async function runCommand(page, title) {
   await page.keyboard.press("F1");
   await page.keyboard.type(title);
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 15000 });
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 30000 });
   await page.keyboard.press("Enter");
 }
 
 async function openFile(page, name) {
   await page.keyboard.press("Control+P");
   await page.keyboard.type(name);
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 15000 });
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 30000 });
   await page.keyboard.press("Enter");
-  await page.locator(`.tab.active:has-text("${name}")`).waitFor({ timeout: 15000 });
+  await page.locator(`.tab.active:has-text("${name}")`).waitFor({ timeout: 30000 });
   await page.locator(".editor-instance .view-lines").first().click();
 }
 
@@ -151,6 +152,28 @@ async function quickFixApplied(page) {
   log("quick fix applied");
 }
 
+async function ghostTextShows(page, timeout) {
+  await runCommand(page, "MiMo: Trigger completion");
+  try {
+    await page.locator(".ghost-text-decoration, .ghost-text").first().waitFor({ timeout });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function toggleSwitchesCompletionsOffAndOn(page) {
+  await openFile(page, "calc.py");
+  await goTo(page, 3);
+  await runCommand(page, "MiMo: Toggle completions");
+  if (await ghostTextShows(page, 4000)) throw new Error("ghost text appeared with completions toggled off");
+  await page.keyboard.press("Escape");
+  await runCommand(page, "MiMo: Toggle completions");
+  if (!(await ghostTextShows(page, 30000))) throw new Error("no ghost text after toggling completions back on");
+  await page.keyboard.press("Escape");
+  log("toggle turned completions off and on");
+}
+
 async function main() {
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
   const root = mkdtempSync(join(tmpdir(), "mimo-e2e-"));
@@ -168,11 +191,12 @@ async function main() {
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"],
     });
     const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}`);
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}`, { timeout: 120000 });
     await page.locator(".monaco-workbench").waitFor({ timeout: 60000 });
     log("workbench loaded");
     await ghostTextAccepted(page);
     await quickFixApplied(page);
+    await toggleSwitchesCompletionsOffAndOn(page);
     log("PASS");
   } finally {
     await browser?.close();

@@ -1,10 +1,17 @@
 // MiMo Code for VS Code: wires the language client (client.ts), the status bar (statusBar.ts) and the commands.
 // Completions, quick fixes and review all come from the `mimo lsp` server; the extension holds no model logic.
 import * as vscode from "vscode";
-import { type LanguageClient, State } from "vscode-languageclient/node";
+import {
+  type Diagnostic,
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  type ExecuteCommandParams,
+  type LanguageClient,
+  State,
+} from "vscode-languageclient/node";
 import { createClient } from "./client";
 import { parseReviewAnswer, REVIEW_COMMAND, reviewSummary } from "./review";
-import { RESTART_KEYS, type SettingReader, serverLaunch, serverOptions, SettingsError } from "./settings";
+import { RESTART_KEYS, type ServerLaunch, type SettingReader, serverLaunch, serverOptions, SettingsError } from "./settings";
 import { applyNotification } from "./status";
 import { StatusBar } from "./statusBar";
 
@@ -22,16 +29,21 @@ function completionsEnabled(): boolean {
   return vscode.workspace.getConfiguration(SECTION).get("enable", true);
 }
 
-async function startClient(): Promise<void> {
-  let launch;
+/** Where the server is, or null after telling the person which setting is wrong. */
+function launchOrReport(): ServerLaunch | null {
   try {
-    launch = serverLaunch(reader());
+    return serverLaunch(reader());
   } catch (error) {
     if (!(error instanceof SettingsError)) throw error;
     statusBar.update((s) => ({ ...s, engine: "error", message: error.message }));
     void vscode.window.showErrorMessage(error.message);
-    return;
+    return null;
   }
+}
+
+async function startClient(): Promise<void> {
+  const launch = launchOrReport();
+  if (!launch) return;
   const hooks = {
     isEnabled: completionsEnabled,
     onLatency: (ms: number) => statusBar.update((s) => ({ ...s, lastLatencyMs: ms })),
@@ -62,20 +74,23 @@ async function toggle(): Promise<void> {
 
 async function reviewChanges(): Promise<void> {
   const editor = vscode.window.activeTextEditor;
-  if (!editor || !client?.isRunning()) {
+  const running = client;
+  if (!editor || !running?.isRunning()) {
     void vscode.window.showWarningMessage("MiMo: open a file with the server running to review its changes");
     return;
   }
-  const document = editor.document;
+  const uri = editor.document.uri;
+  const params: ExecuteCommandParams = { command: REVIEW_COMMAND, arguments: [uri.toString()] };
   const result = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: "MiMo: reviewing changes…" },
-    () => client!.sendRequest("workspace/executeCommand", { command: REVIEW_COMMAND, arguments: [document.uri.toString()] }),
+    () => running.sendRequest(ExecuteCommandRequest.type, params),
   );
   const answer = parseReviewAnswer(result);
-  const diagnostics = await client.protocol2CodeConverter.asDiagnostics(answer.diagnostics as never);
-  reviewDiagnostics.set(document.uri, diagnostics.map((d) => Object.assign(d, { source: d.source ?? "mimo review" })));
+  const diagnostics = await running.protocol2CodeConverter.asDiagnostics(answer.diagnostics as Diagnostic[]);
+  for (const diagnostic of diagnostics) diagnostic.source ??= "mimo review";
+  reviewDiagnostics.set(uri, diagnostics);
   await vscode.commands.executeCommand("workbench.actions.view.problems");
-  void vscode.window.showInformationMessage(reviewSummary(answer, vscode.workspace.asRelativePath(document.uri)));
+  void vscode.window.showInformationMessage(reviewSummary(answer, vscode.workspace.asRelativePath(uri)));
 }
 
 function showError(action: () => Promise<void>): () => Promise<void> {
@@ -95,7 +110,7 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
     await stopClient();
     await startClient();
   } else if (client?.isRunning()) {
-    await client.sendNotification("workspace/didChangeConfiguration", { settings: serverOptions(reader()) });
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: serverOptions(reader()) });
   }
 }
 

@@ -36,6 +36,22 @@ local function is_list_of_strings(value)
   return true
 end
 
+--- The settings as the server must see them: Lua's empty tables encode as JSON arrays, and the server wants
+--- objects (`languages = {}` would otherwise be rejected with a warning), so they become vim.empty_dict().
+---@param settings table
+---@return table
+function M.server_settings(settings)
+  if vim.tbl_isempty(settings) then
+    return vim.empty_dict()
+  end
+  local converted = {}
+  for key, value in pairs(settings) do
+    converted[key] = type(value) == "table" and not vim.islist(value) and M.server_settings(value)
+      or (type(value) == "table" and vim.tbl_isempty(value) and vim.empty_dict() or value)
+  end
+  return converted
+end
+
 ---@param opts table|nil
 ---@return mimo.Config
 function M.resolve(opts)

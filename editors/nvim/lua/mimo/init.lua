@@ -22,12 +22,13 @@ function M.setup(opts)
     return
   end
   M.config = require("mimo.config").resolve(opts)
+  local settings = require("mimo.config").server_settings(M.config.settings)
   vim.lsp.config(M.NAME, {
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
     root_markers = M.config.root_markers,
-    init_options = M.config.settings,
-    settings = { mimo = M.config.settings },
+    init_options = settings,
+    settings = { mimo = settings },
     on_attach = on_attach,
     handlers = { ["mimo/status"] = on_status },
   })
