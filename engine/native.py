@@ -30,6 +30,7 @@ from engine.api import (
     Timings,
     Usage,
 )
+from engine.cpu_layout import pretranspose_linears
 from engine.formats import control_tokens, detect_fim_template, has_chatml, render_chat
 from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
 from engine.scheduler import RoundRobinScheduler
@@ -47,7 +48,10 @@ class NativeEngine:
         max_requests: int = 64,
         model_name: str | None = None,
         threads: int | None = None,
+        pretranspose: bool | None = None,
     ):
+        """``pretranspose`` (default: on CPU) stores linear weights transposed for fast one- and two-row
+        matmuls (see ``cpu_layout``); ``threads`` caps torch's intra-op threads for the decode thread."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -60,7 +64,10 @@ class NativeEngine:
         torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device == "cuda" else torch.float32)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch_dtype, attn_implementation="sdpa")
-        self.lm = CausalModel(model.to(device).eval())
+        model = model.to(device).eval()
+        if pretranspose if pretranspose is not None else device == "cpu":
+            pretranspose_linears(model)
+        self.lm = CausalModel(model)
         self.fim_template = detect_fim_template(self.tokenizer, fim_template)
         self.stop_ids = frozenset(control_tokens(self.tokenizer, self.fim_template).values())
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)

@@ -162,3 +162,20 @@ async def test_a_short_request_is_not_starved_by_a_long_one(engine):
     assert finished == ["short"]
     await long
     assert finished == ["short", "long"]
+
+
+def test_pretransposed_linears_compute_the_same_logits(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from engine.cpu_layout import pretranspose_linears
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    linears = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
+    ids = torch.tensor([list(range(10, 40))])
+    with torch.inference_mode():
+        before = model(input_ids=ids, labels=ids)
+        assert pretranspose_linears(model) == linears > 0
+        after = model(input_ids=ids, labels=ids)
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
+    assert torch.allclose(before.logits, after.logits, atol=1e-5)
+    assert torch.allclose(before.mtp_logits[0], after.mtp_logits[0], atol=1e-5)
