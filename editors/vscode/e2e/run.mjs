@@ -75,7 +75,7 @@ function codeServerArgs(root) {
   ];
 }
 
-async function waitForHttp(url, child, timeoutMs = 60000) {
+async function waitForHttp(url, child, timeoutMs = 120000) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`code-server exited with ${child.exitCode}`);

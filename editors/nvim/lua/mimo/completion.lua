@@ -62,8 +62,11 @@ end
 ---@return table  fields that override the default complete-item
 function M.popup_item(item, client_id)
   local text = item.textEdit and item.textEdit.newText or item.insertText or item.label
-  if item.insertTextFormat == 2 or not text:find("\n") then
-    return item.insertTextFormat == 2 and {} or { word = text }
+  if item.insertTextFormat == 2 then
+    return {} -- already a snippet: Neovim expands all of it
+  end
+  if not text:find("\n") then
+    return { word = text }
   end
   local snippet = vim.deepcopy(item)
   snippet.insertTextFormat = 2
