@@ -9,6 +9,7 @@ within one decode step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -33,6 +34,9 @@ class EngineLoop:
         if isinstance(llm_engine.engine_core, InprocClient):
             _open_in_process.add(self)
         self._commands: queue.SimpleQueue[Callable[[], bool]] = queue.SimpleQueue()
+        # Held while enqueueing, so no request can be queued behind the stop command (it would never be served).
+        self._enqueue = threading.Lock()
+        self._stopping = False
         self._sinks: dict[str, Sink] = {}
         self._thread = threading.Thread(target=self._run, name="vllm-engine-loop", daemon=True)
         self._thread.start()
@@ -59,8 +63,6 @@ class EngineLoop:
 
     def submit(self, request_id: str, prompt: dict, params) -> AsyncIterator[Any]:
         """Queues a request; returns its outputs (vllm ``RequestOutput`` deltas) as they come, until finished."""
-        if not self._thread.is_alive():
-            raise EngineUnavailable("the vLLM engine has stopped; open a new one")
         outputs: asyncio.Queue = asyncio.Queue()
         loop = asyncio.get_running_loop()
 
@@ -70,7 +72,10 @@ class EngineLoop:
             except RuntimeError:  # the consumer's event loop has closed; nobody is listening
                 pass
 
-        self._commands.put(lambda: self._add(request_id, prompt, params, sink))
+        with self._enqueue:
+            if self._stopping or not self._thread.is_alive():
+                raise EngineUnavailable("the vLLM engine has stopped; open a new one")
+            self._commands.put(lambda: self._add(request_id, prompt, params, sink))
         return _drain(outputs)
 
     def abort(self, request_id: str) -> None:
@@ -78,16 +83,19 @@ class EngineLoop:
 
     def stop(self) -> None:
         """Fails every open request, shuts the engine down and waits for the thread to end (idempotent)."""
-        if self._thread.is_alive():
-            self._commands.put(lambda: False)
-            self._thread.join()
+        with self._enqueue:
+            if not self._stopping:
+                self._stopping = True
+                self._commands.put(lambda: False)
+        self._thread.join()
 
     def _run(self) -> None:
         running = True
         while running:
             idle = not self._engine.has_unfinished_requests()
             for command in self._pending(block=idle):
-                running = running and command() is not False
+                if command() is False:  # stop; the requests queued before it are failed by _shutdown
+                    running = False
             if running and self._engine.has_unfinished_requests():
                 running = self._step()
         self._shutdown()
@@ -133,7 +141,8 @@ class EngineLoop:
 
     def _fail_all(self, error: Exception) -> None:
         if self._sinks:
-            self._engine.abort_request(list(self._sinks))
+            with contextlib.suppress(Exception):  # a broken engine may fail this too; the waiters come first
+                self._engine.abort_request(list(self._sinks))
         for sink in self._sinks.values():
             sink(error)
         self._sinks.clear()

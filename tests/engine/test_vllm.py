@@ -17,6 +17,7 @@ import pytest
 
 from engine.api import (
     BadRequest,
+    EngineUnavailable,
     FimParts,
     GenerationRequest,
     Message,
@@ -314,6 +315,15 @@ async def test_a_prompt_longer_than_the_context_is_refused_with_both_lengths(cyc
 async def test_parameters_vllm_rejects_are_a_bad_request_naming_them(cycle_plain_engine, sampling, message):
     with pytest.raises(BadRequest, match=message):
         await collect(cycle_plain_engine, GenerationRequest(prompt="QZX", sampling=sampling))
+
+
+async def test_a_closed_engine_says_so_and_the_others_keep_serving(cycle_model_dir, cycle_engine):
+    engine = open_vllm(cycle_model_dir, num_speculative_tokens=0)
+    await engine.aclose()
+    with pytest.raises(EngineUnavailable, match="stopped"):
+        await collect(engine, GenerationRequest(prompt="QZX", sampling=greedy(4)))
+    # vLLM's shutdown tears down state every in-process engine shares; the backend defers it to the last close.
+    assert (await collect(cycle_engine, GenerationRequest(prompt="QZX", sampling=greedy(3)))).texts == ["JVK"]
 
 
 async def test_an_empty_prompt_is_a_bad_request(cycle_engine):
