@@ -61,7 +61,7 @@ class NativeEngine:
         self.model_name = model_name or self.model_path.name
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device == "cuda" else torch.float32)
+        torch_dtype = _torch_dtype(dtype, device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch_dtype, attn_implementation="sdpa")
         model = model.to(device).eval()
@@ -222,6 +222,18 @@ class _RequestJob:
     def _emit(self, item: Chunk | BaseException) -> None:
         with contextlib.suppress(RuntimeError):  # the consumer's loop has closed: nobody is listening
             self.loop.call_soon_threadsafe(self.chunks.put_nowait, item)
+
+
+def _torch_dtype(name: str | None, device: str):
+    """float32 on CPU (exact greedy comparisons, no bf16 matmul emulation), bfloat16 on CUDA, unless named."""
+    import torch
+
+    if not name or name == "auto":
+        return torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise BadRequest(f"unknown dtype {name!r}; use float32, bfloat16 or float16")
+    return dtype
 
 
 @contextlib.contextmanager

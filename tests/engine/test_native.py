@@ -179,3 +179,21 @@ def test_pretransposed_linears_compute_the_same_logits(tiny_model_dir):
     assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
     assert torch.allclose(before.logits, after.logits, atol=1e-5)
     assert torch.allclose(before.mtp_logits[0], after.mtp_logits[0], atol=1e-5)
+
+
+def test_streamed_text_never_releases_part_of_a_stop_string(engine):
+    from engine.text_stream import TextStream
+
+    ids = engine.tokenizer.encode("value = compute(x)\nreturn value")
+    stream = TextStream(engine.tokenizer, stop=("\nreturn",))
+    released = ""
+    for token in ids:
+        released += stream.add([token])
+        assert "\n" not in released  # the newline may start the stop string, so it is held back
+        if stream.stopped:
+            break
+    assert stream.stopped and released == "value = compute(x)"
+
+    unstopped = TextStream(engine.tokenizer, stop=("\nraise",))
+    text = "".join(unstopped.add([token]) for token in ids) + unstopped.flush()
+    assert text == "value = compute(x)\nreturn value" and not unstopped.stopped
