@@ -72,3 +72,25 @@ def test_end_to_end_in_code_server_ghost_text_tab_and_quick_fix():
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Tab accepted the completion" in result.stderr
     assert "quick fix applied" in result.stderr
+
+
+def test_every_setting_the_extension_sends_is_one_the_server_accepts(tmp_path):
+    """The options object built from package.json's defaults, read by the server's own settings parser."""
+    from lsp_server.settings import settings_from_options
+
+    bundle = tmp_path / "settings.js"
+    result = npm("exec", "--", "esbuild", "src/settings.ts", "--bundle", "--format=cjs", "--platform=node", f"--outfile={bundle}")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((EXTENSION / "package.json").read_text())
+    defaults = {
+        key.removeprefix("mimo."): spec["default"]
+        for key, spec in manifest["contributes"]["configuration"]["properties"].items()
+    }
+    script = (
+        f"const s = require({json.dumps(str(bundle))}); const d = {json.dumps(defaults)};"
+        "process.stdout.write(JSON.stringify(s.serverOptions((k, f) => (k in d ? d[k] : f))));"
+    )
+    options = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
+    settings, problems = settings_from_options(options)
+    assert problems == []
+    assert settings.engine.model == "nano" and settings.completion.multi_line_tokens == 192

@@ -10,8 +10,23 @@ export type ServerLaunch =
 
 /** The server's options object, nested by section with camelCase keys, as lsp_server/settings.py reads it. */
 export interface ServerOptionsObject {
-  engine: { model: string; url: string | null; backend: string; instantText: string };
-  completion: { debounceMs: number; maxDebounceMs: number; maxLines: number; contextTokens: number };
+  engine: {
+    model: string;
+    url: string | null;
+    backend: string;
+    remoteModel: string | null;
+    remoteFimTemplate: string;
+    threads: number;
+    instantText: string;
+  };
+  completion: {
+    debounceMs: number;
+    maxDebounceMs: number;
+    maxLines: number;
+    contextTokens: number;
+    singleLineTokens: number;
+    multiLineTokens: number;
+  };
   languages: Record<string, boolean>;
   diagnostics: { enabled: boolean };
   telemetry: { enabled: boolean; path: string | null };
@@ -57,6 +72,9 @@ export function serverOptions(get: SettingReader): ServerOptionsObject {
       model: get("engine.model", "nano"),
       url: emptyToNull(get<string | null>("engine.url", null)),
       backend: get("engine.backend", "native"),
+      remoteModel: emptyToNull(get<string | null>("engine.remoteModel", null)),
+      remoteFimTemplate: get("engine.remoteFimTemplate", "mimo-code"),
+      threads: get("engine.threads", 0),
       instantText: get("engine.instantText", "pass"),
     },
     completion: {
@@ -64,6 +82,8 @@ export function serverOptions(get: SettingReader): ServerOptionsObject {
       maxDebounceMs: get("completion.maxDebounceMs", 400),
       maxLines: get("completion.maxLines", 12),
       contextTokens: get("completion.contextTokens", 1536),
+      singleLineTokens: get("completion.singleLineTokens", 48),
+      multiLineTokens: get("completion.multiLineTokens", 192),
     },
     languages: { ...get<Record<string, boolean>>("languages", {}) },
     diagnostics: { enabled: get("diagnostics.enabled", true) },

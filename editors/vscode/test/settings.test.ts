@@ -51,8 +51,16 @@ describe("serverOptions", () => {
       }),
     );
     assert.deepEqual(options, {
-      engine: { model: "/models/nano", url: "http://127.0.0.1:8000/v1", backend: "native", instantText: "pass" },
-      completion: { debounceMs: 75, maxDebounceMs: 400, maxLines: 3, contextTokens: 1536 },
+      engine: {
+        model: "/models/nano",
+        url: "http://127.0.0.1:8000/v1",
+        backend: "native",
+        remoteModel: null,
+        remoteFimTemplate: "mimo-code",
+        threads: 0,
+        instantText: "pass",
+      },
+      completion: { debounceMs: 75, maxDebounceMs: 400, maxLines: 3, contextTokens: 1536, singleLineTokens: 48, multiLineTokens: 192 },
       languages: { markdown: false },
       diagnostics: { enabled: true },
       telemetry: { enabled: false, path: null },
