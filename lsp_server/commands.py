@@ -45,7 +45,9 @@ def complete_command(
     line: Annotated[int, typer.Option("--line", "-l", help="1-based line of the cursor.")],
     col: Annotated[int, typer.Option("--col", "-c", help="1-based column of the cursor (in characters).")],
     model: Annotated[str, typer.Option(help="'nano', a checkpoint directory or a cached Hugging Face id.")] = "nano",
-    url: Annotated[str | None, typer.Option(help="An OpenAI-compatible server; the local model is the fallback.")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="An OpenAI-compatible server; the local model is the fallback.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of the text.")] = False,
 ) -> None:
     """Complete FILE at a position with the editor's pipeline and print the completion."""

@@ -87,7 +87,8 @@ async def compute_fix(engine: Engine, document: Document, request: FixRequest) -
     if request.last_line >= document.line_count:
         return FixOutcome(None, "the diagnostic is outside the document")
     start = document.offset_at_row(request.first_line)
-    end = document.offset_at_row(request.last_line + 1) if request.last_line + 1 < document.line_count else len(document.text)
+    after_last = request.last_line + 1
+    end = document.offset_at_row(after_last) if after_last < document.line_count else len(document.text)
     reason = "the model's answers did not parse"
     for sampling in _ATTEMPTS:
         replacement = await _ask(engine, document, request, start, end, sampling)
@@ -114,7 +115,8 @@ async def _ask(
         result = await collect(engine, GenerationRequest(fim=FimParts(prefix, suffix, header), sampling=sampling))
         text = _cut_at_stop(result.texts[0])
     else:
-        result = await collect(engine, GenerationRequest(messages=_chat(document, request, start, end), sampling=sampling))
+        messages = _chat(document, request, start, end)
+        result = await collect(engine, GenerationRequest(messages=messages, sampling=sampling))
         match = _FENCE.search(result.texts[0])
         if match is None:
             return None

@@ -27,7 +27,7 @@ def _invalid(exc: Exception) -> JsonRpcInvalidParams:
 
 @SERVER.feature(lsp.INITIALIZE)
 def initialize(ls: MimoServer, params: lsp.InitializeParams) -> None:
-    ls.apply_options(params.initialization_options, root_uri=params.root_uri)
+    ls.apply_options(params.initialization_options)
 
 
 @SERVER.feature(lsp.INITIALIZED)
@@ -108,7 +108,9 @@ async def completion(ls: MimoServer, params: lsp.CompletionParams) -> lsp.Comple
         detail="MiMo",
         filter_text=typed + result.text,
         sort_text="0",
-        text_edit=lsp.TextEdit(lsp.Range(lsp.Position(start.line, start.character), params.position), typed + result.text),
+        text_edit=lsp.TextEdit(
+            lsp.Range(lsp.Position(start.line, start.character), params.position), typed + result.text
+        ),
         insert_text_format=lsp.InsertTextFormat.PlainText,
         command=lsp.Command(title="MiMo: accepted", command=ACCEPT_COMMAND, arguments=[result.id]),
     )

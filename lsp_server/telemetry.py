@@ -78,7 +78,8 @@ class Telemetry:
 
     def _set_outcome(self, completion_id: str, outcome: str, overwrite: bool = False) -> bool:
         condition = "" if overwrite else " AND outcome IS NULL"
-        cursor = self._db.execute(f"UPDATE completions SET outcome = ? WHERE id = ?{condition}", (outcome, completion_id))
+        statement = f"UPDATE completions SET outcome = ? WHERE id = ?{condition}"
+        cursor = self._db.execute(statement, (outcome, completion_id))
         return cursor.rowcount > 0
 
     def close(self) -> None:

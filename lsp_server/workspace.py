@@ -49,7 +49,7 @@ class MimoServer(LanguageServer):
         self._imports: dict[str, tuple[float, str]] = {}
 
     # -- settings and lifecycle ------------------------------------------------------------------------------
-    def apply_options(self, options: Any, root_uri: str | None = None) -> None:
+    def apply_options(self, options: Any) -> None:
         self.settings, self._problems = settings_from_options(options)
         self.engine_host.configure(self.settings.engine)
         self.completions.configure(self.settings.completion)

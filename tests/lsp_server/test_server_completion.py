@@ -41,3 +41,15 @@ async def test_popup_completion_item_inserts_the_suggestion(tmp_path, uri):
         (item,) = result.items
         assert item.text_edit.new_text == "return a + b"
         assert item.command.command == "mimo.acceptCompletion"
+
+
+async def test_full_document_sync_replaces_the_text(tmp_path, uri):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "x = 1\n")
+        client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                text_document=lsp.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[lsp.TextDocumentContentChangeWholeDocument(text="def add(a, b):\n    \n")],
+            )
+        )
+        assert await inline(client, uri, 1, 4) == ["return a + b"]
