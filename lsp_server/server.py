@@ -89,7 +89,7 @@ async def inline_completion(ls: MimoServer, params: lsp.InlineCompletionParams) 
     return lsp.InlineCompletionList(items=[item])
 
 
-@SERVER.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "(", " "]))
+@SERVER.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[".", "("]))
 async def completion(ls: MimoServer, params: lsp.CompletionParams) -> lsp.CompletionList:
     try:
         document, offset = ls.locate(params.text_document.uri, params.position)

@@ -3,7 +3,10 @@ streaming early stop."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
+import sys
 
 import pytest
 from lsp_helpers import debug_stats, edit, inline, instant_options, lsp_session, open_document
@@ -134,3 +137,30 @@ def test_bench_lsp_measures_answered_cache_missing_requests():
     assert overhead["requests"] == 5 and overhead["answered"] == 5
     assert overhead["engine_calls"] == 5 + 10  # every round (and warm-up) asked the engine: no cache hits
     assert 0 < overhead["p50_ms"] <= overhead["p90_ms"] <= overhead["p99_ms"]
+
+
+async def test_lsp_over_tcp_answers_initialize():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mimo.cli", "lsp", "--tcp", f"127.0.0.1:{port}", stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        for _ in range(200):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+        writer.write(f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+        await writer.drain()
+        header = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        length = int(header.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        answer = json.loads(await reader.readexactly(length))
+        assert answer["id"] == 1 and "inlineCompletionProvider" in answer["result"]["capabilities"]
+        writer.close()
+    finally:
+        server.kill()
+        await server.wait()
