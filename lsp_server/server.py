@@ -157,9 +157,15 @@ def accept_completion(ls: MimoServer, *arguments: Any) -> bool:
     return ls.accept(str(arguments[0])) if arguments else False
 
 
+def engine_status(ls: MimoServer, *arguments: Any) -> dict[str, Any]:
+    """The engine's state, as in the last `mimo/status` notification (for health checks)."""
+    return ls.engine_status()
+
+
 # workspace/executeCommand: command name -> function(ls, *arguments). Extend this table to add a command.
 COMMANDS: dict[str, Callable[..., Any]] = {
     ACCEPT_COMMAND: accept_completion,
+    "mimo.status": engine_status,
 }
 
 

@@ -275,6 +275,17 @@ class MimoServer(LanguageServer):
         return action
 
     # -- introspection ---------------------------------------------------------------------------------------------
+    def engine_status(self) -> dict[str, Any]:
+        engine = self.engine_host.current()
+        info = engine.info() if engine is not None else None
+        return {
+            "state": self._engine_state(),
+            "model": self.engine_host.settings.model,
+            "message": self.engine_host.error or (info.fallback_reason if info else None),
+            "backend": info.backend if info else None,
+            "fallback_reason": info.fallback_reason if info else None,
+        }
+
     def debug_stats(self) -> dict[str, Any]:
         engine = self.engine_host.current()
         counters = getattr(engine, "counters", None)

@@ -53,3 +53,11 @@ async def test_full_document_sync_replaces_the_text(tmp_path, uri):
             )
         )
         assert await inline(client, uri, 1, 4) == ["return a + b"]
+
+
+async def test_status_command_reports_the_engine_state(tmp_path, uri):
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "x = 1\n")
+        await inline(client, uri, 0, 5)  # the engine has loaded once this answers
+        status = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(command="mimo.status"))
+        assert (status["state"], status["backend"], status["fallback_reason"]) == ("ready", "instant", None)
