@@ -42,6 +42,7 @@ function makeWorkspace(root) {
   mkdirSync(folder);
   writeFileSync(join(folder, "calc.py"), "def add(a, b):\n    \n");
   writeFileSync(join(folder, "fix.py"), "a, b = 1, 2\nreturn a +\n");
+  writeFileSync(join(folder, "toggle.py"), "def add(a, b):\n    \n");
   const user = join(root, "user-data", "User");
   mkdirSync(user, { recursive: true });
   writeFileSync(
@@ -87,22 +88,38 @@ async function waitForHttp(url, child, timeoutMs = 120000) {
   throw new Error(`code-server did not answer at ${url}`);
 }
 
+/** Starts code-server; retried because its parent/child handshake gives up after 10 s on a loaded machine. */
+async function startCodeServer(args, folder, attempts = 3) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const server = spawn(CODE_SERVER, [...args, "--bind-addr", `127.0.0.1:${port}`, folder], { stdio: "inherit" });
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/healthz`, server);
+      return { server, port };
+    } catch (error) {
+      server.kill("SIGTERM");
+      if (attempt >= attempts) throw error;
+      log(`code-server did not start (${error.message}); trying again`);
+    }
+  }
+}
+
 const editorText = (page) =>
   page.locator(".editor-instance .view-lines").first().innerText().then((text) => text.replace(/\u00a0/g, " "));
 
 async function runCommand(page, title) {
   await page.keyboard.press("F1");
   await page.keyboard.type(title);
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 30000 });
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 60000 });
   await page.keyboard.press("Enter");
 }
 
 async function openFile(page, name) {
   await page.keyboard.press("Control+P");
   await page.keyboard.type(name);
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 30000 });
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: name }).first().waitFor({ timeout: 60000 });
   await page.keyboard.press("Enter");
-  await page.locator(`.tab.active:has-text("${name}")`).waitFor({ timeout: 30000 });
+  await page.locator(`.tab.active:has-text("${name}")`).waitFor({ timeout: 60000 });
   await page.locator(".editor-instance .view-lines").first().click();
 }
 
@@ -119,11 +136,11 @@ async function shot(page, name) {
 
 async function ghostTextAccepted(page) {
   await openFile(page, "calc.py");
-  await page.locator(".statusbar-item", { hasText: "MiMo" }).first().waitFor({ timeout: 30000 });
+  await page.locator(".statusbar-item", { hasText: "MiMo" }).first().waitFor({ timeout: 60000 });
   await goTo(page, 2);
   await runCommand(page, "MiMo: Trigger completion");
   const ghost = page.locator(".ghost-text-decoration, .ghost-text");
-  await ghost.first().waitFor({ timeout: 30000 });
+  await ghost.first().waitFor({ timeout: 60000 });
   const shown = (await ghost.allInnerTexts()).join("").replace(/\u00a0/g, " ");
   log(`ghost text shown: ${JSON.stringify(shown)}`);
   if (!shown.includes(ANSWER)) throw new Error(`ghost text ${JSON.stringify(shown)} is not the server's answer`);
@@ -140,13 +157,13 @@ async function ghostTextAccepted(page) {
 async function quickFixApplied(page) {
   await openFile(page, "fix.py");
   await goTo(page, 2);
-  await page.locator(".squiggly-error").first().waitFor({ timeout: 30000 });
+  await page.locator(".squiggly-error").first().waitFor({ timeout: 60000 });
   await page.keyboard.press("Control+.");
   const action = page.locator(".action-widget .monaco-list-row", { hasText: "Fix with MiMo" }).first();
-  await action.waitFor({ timeout: 30000 });
+  await action.waitFor({ timeout: 60000 });
   await shot(page, "vscode-quick-fix.png");
   await page.keyboard.press("Enter"); // the MiMo fix is the focused row; a click is swallowed by the menu's overlay
-  await page.waitForFunction(() => !document.querySelector(".squiggly-error"), null, { timeout: 30000 });
+  await page.waitForFunction(() => !document.querySelector(".squiggly-error"), null, { timeout: 60000 });
   const text = await editorText(page);
   if (!text.includes(ANSWER)) throw new Error(`the quick fix did not apply; the editor shows:\n${text}`);
   log("quick fix applied");
@@ -163,12 +180,14 @@ async function ghostTextShows(page, timeout) {
 }
 
 async function toggleSwitchesCompletionsOffAndOn(page) {
-  await openFile(page, "calc.py");
-  await goTo(page, 3);
+  await openFile(page, "toggle.py"); // a fresh place where the server does answer (calc.py is complete now)
+  await goTo(page, 2);
   await runCommand(page, "MiMo: Toggle completions");
+  await page.locator(".statusbar-item .codicon-circle-slash").waitFor({ timeout: 60000 });
   if (await ghostTextShows(page, 4000)) throw new Error("ghost text appeared with completions toggled off");
   await page.keyboard.press("Escape");
   await runCommand(page, "MiMo: Toggle completions");
+  await page.locator(".statusbar-item .codicon-sparkle").waitFor({ timeout: 60000 });
   if (!(await ghostTextShows(page, 30000))) throw new Error("no ghost text after toggling completions back on");
   await page.keyboard.press("Escape");
   log("toggle turned completions off and on");
@@ -180,11 +199,9 @@ async function main() {
   const folder = makeWorkspace(root);
   const args = codeServerArgs(root);
   execFileSync(CODE_SERVER, [...args, "--install-extension", join(EXTENSION, "mimo-code.vsix")], { stdio: "inherit" });
-  const port = await freePort();
-  const server = spawn(CODE_SERVER, [...args, "--bind-addr", `127.0.0.1:${port}`, folder], { stdio: "inherit" });
+  const { server, port } = await startCodeServer(args, folder);
   let browser;
   try {
-    await waitForHttp(`http://127.0.0.1:${port}/healthz`, server);
     log(`code-server on port ${port}`);
     browser = await chromium.launch({
       executablePath: CHROMIUM,

@@ -19,14 +19,21 @@ const SECTION = "mimo";
 let client: LanguageClient | undefined;
 let statusBar: StatusBar;
 let reviewDiagnostics: vscode.DiagnosticCollection;
+// Completions on or off: kept here so a toggle takes effect at once; the `mimo.enable` setting persists it.
+let enabled = true;
 
 function reader(): SettingReader {
   const config = vscode.workspace.getConfiguration(SECTION);
   return <T>(key: string, fallback: T): T => config.get<T>(key, fallback);
 }
 
-function completionsEnabled(): boolean {
+function enabledSetting(): boolean {
   return vscode.workspace.getConfiguration(SECTION).get("enable", true);
+}
+
+function setEnabled(value: boolean): void {
+  enabled = value;
+  statusBar.update((s) => ({ ...s, enabled }));
 }
 
 /** Where the server is, or null after telling the person which setting is wrong. */
@@ -45,7 +52,7 @@ async function startClient(): Promise<void> {
   const launch = launchOrReport();
   if (!launch) return;
   const hooks = {
-    isEnabled: completionsEnabled,
+    isEnabled: () => enabled,
     onLatency: (ms: number) => statusBar.update((s) => ({ ...s, lastLatencyMs: ms })),
   };
   client = createClient(launch, serverOptions(reader()), hooks);
@@ -69,7 +76,8 @@ async function stopClient(): Promise<void> {
 }
 
 async function toggle(): Promise<void> {
-  await vscode.workspace.getConfiguration(SECTION).update("enable", !completionsEnabled(), vscode.ConfigurationTarget.Global);
+  setEnabled(!enabled);
+  await vscode.workspace.getConfiguration(SECTION).update("enable", enabled, vscode.ConfigurationTarget.Global);
 }
 
 async function reviewChanges(): Promise<void> {
@@ -105,7 +113,7 @@ function showError(action: () => Promise<void>): () => Promise<void> {
 
 async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): Promise<void> {
   if (!event.affectsConfiguration(SECTION)) return;
-  statusBar.update((s) => ({ ...s, enabled: completionsEnabled() }));
+  if (event.affectsConfiguration(`${SECTION}.enable`)) setEnabled(enabledSetting());
   if (RESTART_KEYS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`))) {
     await stopClient();
     await startClient();
@@ -115,7 +123,8 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
 }
 
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
-  statusBar = new StatusBar(completionsEnabled());
+  enabled = enabledSetting();
+  statusBar = new StatusBar(enabled);
   reviewDiagnostics = vscode.languages.createDiagnosticCollection("mimo review");
   context.subscriptions.push(
     statusBar,
@@ -139,7 +148,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
 function statusBarSummary(): string {
   const s = statusBar.current;
-  return `MiMo: completions ${s.enabled ? "on" : "off"}, engine ${s.engine}, model ${s.model ?? "unknown"}` +
+  return `MiMo: completions ${enabled ? "on" : "off"}, engine ${s.engine}, model ${s.model ?? "unknown"}` +
     (s.message ? `, ${s.message}` : "");
 }
 
