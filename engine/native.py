@@ -49,9 +49,11 @@ class NativeEngine:
         model_name: str | None = None,
         threads: int | None = None,
         pretranspose: bool | None = None,
+        draft_vocab: int | None = None,
     ):
         """``pretranspose`` (default: on CPU) stores linear weights transposed for fast one- and two-row
-        matmuls (see ``cpu_layout``); ``threads`` caps torch's intra-op threads for the decode thread."""
+        matmuls (see ``cpu_layout``); ``threads`` caps torch's intra-op threads for the decode thread;
+        ``draft_vocab`` is how many of the first token ids MTP drafts choose from (``CausalModel.restrict_drafts``)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -68,6 +70,8 @@ class NativeEngine:
         if pretranspose if pretranspose is not None else device == "cpu":
             pretranspose_linears(model)
         self.lm = CausalModel(model)
+        if self.lm.mtp_layers:
+            self.lm.restrict_drafts(draft_vocab)
         self.fim_template = detect_fim_template(self.tokenizer, fim_template)
         self.stop_ids = frozenset(control_tokens(self.tokenizer, self.fim_template).values())
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)

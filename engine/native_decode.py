@@ -52,6 +52,23 @@ class CausalModel:
         self.layers = config.num_hidden_layers
         self._rope: tuple[torch.Tensor, torch.Tensor] | None = None  # (1, positions, head_dim) cos and sin
         self._columns = torch.arange(0, device=self.device)
+        self.draft_vocab = 0
+        self._draft_head: torch.Tensor | None = None  # (hidden, draft_vocab): x @ it gives draft logits
+
+    def restrict_drafts(self, draft_vocab: int | None = None) -> None:
+        """Drafts choose among the first ``draft_vocab`` token ids only (default: a quarter of the vocabulary,
+        at least 2048).
+
+        The LM head is a large share of a small model's step, and the draft pays for a second one. BPE
+        vocabularies are in merge order, which is roughly frequency order, so the first ids cover most tokens
+        (FR-Spec's observation, arXiv 2502.14856). Output is unchanged: a draft outside the subset is simply
+        never proposed, and sampling uses the restricted distribution as ``q`` in the acceptance rule.
+        """
+        vocab = self.model.config.vocab_size
+        self.draft_vocab = min(vocab, draft_vocab or max(2048, vocab // 4))
+        head = self.model.lm_head
+        weight_t = head.weight_t if hasattr(head, "weight_t") else head.weight.t()
+        self._draft_head = weight_t[:, : self.draft_vocab].contiguous()
 
     def new_cache(self, capacity: int, layers: int | None = None):
         if not self.is_mimo:
@@ -77,12 +94,15 @@ class CausalModel:
         return logits, hidden
 
     def mtp(self, hidden: torch.Tensor, next_ids: list[int], cache: KVBuffer) -> torch.Tensor:
-        """Feeds pairs (hidden_t, x_{t+1}) to MTP layer 0; returns its logits at the last pair (1, vocab)."""
+        """Feeds pairs (hidden_t, x_{t+1}) to MTP layer 0; returns its logits at the last pair over the
+        first ``draft_vocab`` token ids (1, draft_vocab)."""
+        if self._draft_head is None:
+            self.restrict_drafts()
         layer = self.model.model.mtp_layers[0]
         embeds = self.model.model.embed_tokens(self.ids(next_ids))
         past, q = cache.get_seq_length(0), len(next_ids)
         out = layer(hidden, embeds, self._mask(past, q), self._rotary(past, q), past_key_values=cache)
-        return self.model.mtp_logits(0, out[0, -1:])
+        return layer.final_layernorm(out[0, -1:]) @ self._draft_head
 
     def _run(self, layers, hidden: torch.Tensor, cache: KVBuffer) -> torch.Tensor:
         past, q = cache.get_seq_length(), hidden.shape[1]
@@ -160,6 +180,8 @@ class SequenceDecoder:
         if draft_probs is None:
             verdict = greedy_verdict(draft, target_logits)
         else:
+            missing = target_logits.shape[-1] - draft_probs.shape[-1]  # ids the draft never proposes: q = 0
+            draft_probs = torch.nn.functional.pad(draft_probs, (0, missing))
             verdict = sampling_verdict(draft, draft_probs, self._probs(target_logits), self.generator)
         accepted = [int(draft)] * verdict.accepted + [verdict.next_token]
         self.cache.truncate(past + len(accepted))

@@ -92,14 +92,17 @@ async def test_greedy_mtp_output_is_identical_to_plain_decoding(trained_model_di
     assert proposed - accepted > 10
 
 
-async def test_random_mtp_layer_still_gives_plain_greedy_output(tiny_model_dir):
-    engine = NativeEngine(tiny_model_dir, threads=1)
+@pytest.mark.parametrize("draft_vocab", [None, 300])
+async def test_random_mtp_layer_still_gives_plain_greedy_output(tiny_model_dir, draft_vocab):
+    engine = NativeEngine(tiny_model_dir, threads=1, draft_vocab=draft_vocab)
     try:
         for prompt in ["def main():\n", "x = {", "return self."]:
             plain, _ = await decode(engine, prompt, use_mtp=False)
             mtp, timings = await decode(engine, prompt, use_mtp=True)
             assert mtp == plain
             assert timings.mtp_drafts_proposed > 0
+        sampled, _ = await decode(engine, "x = {", use_mtp=True, temperature=1.0, seed=0)
+        assert len(sampled) > 0
     finally:
         await engine.aclose()
 
@@ -158,7 +161,9 @@ def test_the_lean_mtp_forward_matches_the_model_definition(tiny_model_dir):
         hidden = model(input_ids=torch.tensor([ids])).pre_norm_hidden_state
         reference = model.mtp_logits(0, model.model.mtp_forward(0, hidden[:, :19], torch.tensor([ids[1:20]])))
         cache = lm.new_cache(64, layers=1)
+        lm.restrict_drafts(300)  # drafts choose among token ids 0..299
         first = lm.mtp(hidden[:, :10], ids[1:11], cache)  # pairs (h_t, x_{t+1}) for t = 0..9
         second = lm.mtp(hidden[:, 10:19], ids[11:20], cache)  # t = 10..18, reading the cached 0..9
-    assert torch.allclose(first[0], reference[0, 9], atol=1e-5)
-    assert torch.allclose(second[0], reference[0, 18], atol=1e-5)
+    assert first.shape == (1, 300)
+    assert torch.allclose(first[0], reference[0, 9, :300], atol=1e-5)
+    assert torch.allclose(second[0], reference[0, 18, :300], atol=1e-5)
