@@ -162,7 +162,8 @@ def record_notifications(nvim) -> None:
 def test_connects_to_a_server_listening_on_tcp(nvim, tmp_path, tcp_server):
     settings = json.dumps(instant_settings(tmp_path, "return a + b"))
     nvim.exec_lua(
-        "require('mimo').setup({ cmd = vim.lsp.rpc.connect('127.0.0.1', ...), settings = vim.json.decode(select(2, ...)) })",
+        "local port, settings = ...\n"
+        "require('mimo').setup({ cmd = vim.lsp.rpc.connect('127.0.0.1', port), settings = vim.json.decode(settings) })",
         tcp_server,
         settings,
     )
@@ -184,7 +185,10 @@ def require_inline(nvim) -> None:
         pytest.skip("ghost text needs Neovim 0.12+ (vim.lsp.inline_completion): set MIMO_NVIM to one")
 
 
-GHOST_TEXT = "#vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion'] or -1, 0, -1, {}) > 0"
+GHOST_TEXT = (
+    "#vim.api.nvim_buf_get_extmarks(0, vim.api.nvim_get_namespaces()['nvim.lsp.inline_completion'] or -1, 0, -1, {})"
+    " > 0"
+)
 
 
 def test_ghost_text_appears_and_tab_accepts_it_on_0_12(nvim, tmp_path):

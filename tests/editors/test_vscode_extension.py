@@ -67,7 +67,7 @@ def test_end_to_end_in_code_server_ghost_text_tab_and_quick_fix():
     assert npm("run", "package").returncode == 0
     env = {**os.environ, "MIMO_E2E_DIR": str(E2E_DIR), "MIMO_PYTHON": sys.executable}
     result = subprocess.run(
-        ["node", "e2e/run.mjs"], cwd=EXTENSION, env=env, capture_output=True, text=True, timeout=240
+        ["node", "e2e/run.mjs"], cwd=EXTENSION, env=env, capture_output=True, text=True, timeout=480
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Tab accepted the completion" in result.stderr
@@ -79,7 +79,8 @@ def test_every_setting_the_extension_sends_is_one_the_server_accepts(tmp_path):
     from lsp_server.settings import settings_from_options
 
     bundle = tmp_path / "settings.js"
-    result = npm("exec", "--", "esbuild", "src/settings.ts", "--bundle", "--format=cjs", "--platform=node", f"--outfile={bundle}")
+    esbuild = ["esbuild", "src/settings.ts", "--bundle", "--format=cjs", "--platform=node", f"--outfile={bundle}"]
+    result = npm("exec", "--", *esbuild)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((EXTENSION / "package.json").read_text())
     defaults = {

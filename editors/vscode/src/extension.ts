@@ -11,7 +11,14 @@ import {
 } from "vscode-languageclient/node";
 import { createClient } from "./client";
 import { parseReviewAnswer, REVIEW_COMMAND, reviewSummary } from "./review";
-import { RESTART_KEYS, type ServerLaunch, type SettingReader, serverLaunch, serverOptions, SettingsError } from "./settings";
+import {
+  RESTART_KEYS,
+  type ServerLaunch,
+  type SettingReader,
+  serverLaunch,
+  serverOptions,
+  SettingsError,
+} from "./settings";
 import { applyNotification } from "./status";
 import { StatusBar } from "./statusBar";
 

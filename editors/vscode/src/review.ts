@@ -17,7 +17,8 @@ function isDiagnostic(value: unknown): value is LspDiagnosticLike {
   if (typeof value !== "object" || value === null) return false;
   const item = value as Record<string, unknown>;
   const range = item.range as Record<string, unknown> | undefined;
-  return typeof item.message === "string" && typeof range === "object" && range !== null && "start" in range && "end" in range;
+  const hasRange = typeof range === "object" && range !== null && "start" in range && "end" in range;
+  return typeof item.message === "string" && hasRange;
 }
 
 /** null, a list of diagnostics, or {diagnostics?, notes?} → the findings and notes; malformed entries are dropped. */

@@ -87,7 +87,10 @@ export function serverOptions(get: SettingReader): ServerOptionsObject {
     },
     languages: { ...get<Record<string, boolean>>("languages", {}) },
     diagnostics: { enabled: get("diagnostics.enabled", true) },
-    telemetry: { enabled: get("telemetry.enabled", true), path: emptyToNull(get<string | null>("telemetry.path", null)) },
+    telemetry: {
+      enabled: get("telemetry.enabled", true),
+      path: emptyToNull(get<string | null>("telemetry.path", null)),
+    },
   };
 }
 

@@ -27,7 +27,8 @@ export function applyNotification(status: StatusState, params: unknown): StatusS
     return status;
   }
   const raw = params as Record<string, unknown>;
-  const engine = typeof raw.state === "string" && KNOWN_STATES.includes(raw.state) ? (raw.state as EngineState) : status.engine;
+  const known = typeof raw.state === "string" && KNOWN_STATES.includes(raw.state);
+  const engine = known ? (raw.state as EngineState) : status.engine;
   return {
     ...status,
     engine,
