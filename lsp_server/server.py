@@ -127,10 +127,11 @@ async def code_action(ls: MimoServer, params: lsp.CodeActionParams) -> list[lsp.
     except UnknownDocument as exc:
         raise _invalid(exc) from None
     requests = ls.fix_requests(document, params.range, params.context.diagnostics)
+    review_fixes = ls.review_actions(document.uri, params.range)  # already checked when the review ran
     if ls.client_resolves_edits():
-        return [ls.unresolved_action(request) for request in requests]
+        return [*(ls.unresolved_action(request) for request in requests), *review_fixes]
     actions = [await ls.resolve_fix(request) for request in requests]  # no resolve support: check them now
-    return [action for action in actions if action.edit is not None]
+    return [*(action for action in actions if action.edit is not None), *review_fixes]
 
 
 @SERVER.feature(lsp.CODE_ACTION_RESOLVE)
@@ -162,10 +163,22 @@ def engine_status(ls: MimoServer, *arguments: Any) -> dict[str, Any]:
     return ls.engine_status()
 
 
+async def review_changes(ls: MimoServer, *arguments: Any) -> dict[str, Any]:
+    """"MiMo: review changes" for the document whose URI is the first argument."""
+    if not arguments or not isinstance(arguments[0], str):
+        raise JsonRpcInvalidParams("mimo.review needs the document's URI as its first argument")
+    try:
+        result = await ls.review(arguments[0])
+    except UnknownDocument as exc:
+        raise _invalid(exc) from None
+    return {"findings": len(result.diagnostics), "model": result.model, "notes": list(result.notes)}
+
+
 # workspace/executeCommand: command name -> function(ls, *arguments). Extend this table to add a command.
 COMMANDS: dict[str, Callable[..., Any]] = {
     ACCEPT_COMMAND: accept_completion,
     "mimo.status": engine_status,
+    "mimo.review": review_changes,
 }
 
 

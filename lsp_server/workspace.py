@@ -9,6 +9,8 @@ import logging
 import os
 import time
 import uuid
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types as lsp
@@ -19,6 +21,7 @@ from lsp_server import diagnostics, fixits
 from lsp_server.completion import Completion, CompletionService
 from lsp_server.documents import Document, DocumentStore, Pos
 from lsp_server.engine_host import EngineHost
+from lsp_server.review.editor import EditorReview, review_document
 from lsp_server.settings import Settings, settings_from_options
 from lsp_server.telemetry import Telemetry
 
@@ -47,6 +50,7 @@ class MimoServer(LanguageServer):
         self._progress_token: str | None = None
         self._progress_lock = asyncio.Lock()  # begin and end reach the client in order
         self._imports: dict[str, tuple[float, str]] = {}
+        self._reviews: dict[str, EditorReview] = {}  # uri -> the last "review changes" result
 
     # -- settings and lifecycle ------------------------------------------------------------------------------
     def apply_options(self, options: Any) -> None:
@@ -222,6 +226,8 @@ class MimoServer(LanguageServer):
         except KeyError:
             return
         found = diagnostics.syntax_diagnostics(document) if self.settings.diagnostics else []
+        review = self._reviews.get(uri)
+        found += review.diagnostics if review is not None else []
         if not found and uri not in self._with_diagnostics and not self.settings.diagnostics:
             return  # nothing to show and nothing to clear
         self._with_diagnostics.discard(uri)
@@ -231,6 +237,7 @@ class MimoServer(LanguageServer):
         self.text_document_publish_diagnostics(params)
 
     def clear_diagnostics(self, uri: str) -> None:
+        self._reviews.pop(uri, None)
         pending = self._diagnostic_tasks.pop(uri, None)
         if pending is not None:
             pending.cancel()
@@ -274,6 +281,29 @@ class MimoServer(LanguageServer):
         action.edit = lsp.WorkspaceEdit(changes={request.uri: [edit]})
         return action
 
+    # -- review ---------------------------------------------------------------------------------------------------
+    async def review(self, uri: str) -> EditorReview:
+        """Reviews the document's uncommitted changes (buffer vs HEAD); findings are published with the syntax
+        diagnostics and their checked suggestions become quick fixes, until the next review of the document.
+
+        The built-in nano model only runs the deterministic checks: a model review needs a larger model."""
+        document = self.documents.get(uri)
+        local_nano = self.settings.engine.url is None and self.settings.engine.model == "nano"
+        engine = None if local_nano else await self.engine_host.get()
+        result = await review_document(Path(document.path), document.text, engine, uri=uri)
+        if local_nano:
+            note = "checks only: model reviews need a larger model (set engine.url, e.g. a MiMo-7B-RL server)"
+            result = replace(result, notes=(*result.notes, note))
+        self._reviews[uri] = result
+        self.schedule_diagnostics(uri)
+        return result
+
+    def review_actions(self, uri: str, area: lsp.Range) -> list[lsp.CodeAction]:
+        review = self._reviews.get(uri)
+        if review is None:
+            return []
+        return [action for action in review.code_actions if _overlaps(action.diagnostics[0].range, area)]
+
     # -- introspection ---------------------------------------------------------------------------------------------
     def engine_status(self) -> dict[str, Any]:
         engine = self.engine_host.current()
@@ -300,3 +330,10 @@ class MimoServer(LanguageServer):
 
 def _range(start: Pos, end: Pos) -> lsp.Range:
     return lsp.Range(lsp.Position(start.line, start.character), lsp.Position(end.line, end.character))
+
+
+def _overlaps(a: lsp.Range, b: lsp.Range) -> bool:
+    def key(position: lsp.Position) -> tuple[int, int]:
+        return position.line, position.character
+
+    return key(a.start) <= key(b.end) and key(b.start) <= key(a.end)
