@@ -20,6 +20,7 @@ falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,10 @@ def preset_path(name: str) -> Path:
 
 def load_model_sections(path: Path) -> tuple[ModelDims, OptimConfig]:
     """Only the [model] and [optim] tables of a config (benchmarks build the model without data)."""
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib
 
     table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     return _section(table.get("model", {}), ModelDims, "model"), _section(table.get("optim", {}), OptimConfig, "optim")
@@ -103,7 +107,10 @@ def load_model_sections(path: Path) -> tuple[ModelDims, OptimConfig]:
 
 def load_pretrain_config(path: Path, data_dir: Path | None = None) -> PretrainConfig:
     """Reads a TOML config; `data_dir` (if given) is the base for its relative paths."""
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib
 
     path = Path(path)
     if not path.is_file():

@@ -5,7 +5,12 @@ without it (a plain re-parse); both must agree."""
 
 from __future__ import annotations
 
-import tomllib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 import pytest

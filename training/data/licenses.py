@@ -8,6 +8,8 @@ root or a wheel's dist-info); for repositories also pyproject.toml / package.jso
 
 from __future__ import annotations
 
+import sys
+
 import json
 import re
 from dataclasses import dataclass
@@ -128,7 +130,10 @@ def from_directory(root: Path) -> License:
 def _from_pyproject(path: Path) -> str | None:
     if not path.is_file():
         return None
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib
 
     try:
         project = tomllib.loads(path.read_text(encoding="utf-8")).get("project", {})
