@@ -160,6 +160,10 @@ def check_fix(document: Document, request: FixRequest, start: int, end: int, rep
         return "the fixed lines still have syntax errors"
     if is_ours(request.diagnostic) and len(after) >= len(before):
         return "the syntax error is still there"
+    if document.language == "python":  # tree-sitter does not see indentation errors; CPython does
+        problem = syntax.python_compile_error(edited)
+        if problem is not None and first <= problem.start_row <= last:
+            return f"the fixed lines do not compile ({problem.message})"
     return None
 
 

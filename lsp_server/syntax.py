@@ -6,6 +6,7 @@ Positions are 0-based rows and UTF-8 byte columns, as tree-sitter reports them; 
 
 from __future__ import annotations
 
+import ast
 import importlib
 from dataclasses import dataclass
 from functools import cache
@@ -141,8 +142,24 @@ def error_count(text: str, language: str) -> int:
 
 
 def adds_syntax_errors(before: str, after: str, language: str) -> bool:
-    """True when ``after`` has more syntax problems than ``before`` (a completion or fix that breaks the file)."""
-    return error_count(after, language) > error_count(before, language)
+    """True when ``after`` has more syntax problems than ``before`` (a completion or fix that breaks the file).
+
+    For Python, code that stops compiling counts too: tree-sitter accepts bad indentation, CPython does not."""
+    if error_count(after, language) > error_count(before, language):
+        return True
+    return language == "python" and python_compile_error(before) is None and python_compile_error(after) is not None
+
+
+def python_compile_error(text: str) -> SyntaxIssue | None:
+    """CPython's own verdict (indentation included), without running anything; None when the text compiles."""
+    try:
+        ast.parse(text)
+    except SyntaxError as error:  # IndentationError is a SyntaxError
+        row = max((error.lineno or 1) - 1, 0)
+        return SyntaxIssue(row, 0, row, 0, f"{type(error).__name__}: {error.msg}")
+    except ValueError as error:  # e.g. a NUL byte
+        return SyntaxIssue(0, 0, 0, 0, f"cannot compile: {error}")
+    return None
 
 
 def insertion_adds_errors(tree: Tree, prefix: str, inserted: str, suffix: str, language: str) -> bool:

@@ -57,3 +57,12 @@ def test_a_range_ending_at_column_zero_does_not_take_the_next_line():
     diagnostic = lsp.Diagnostic(range=lsp.Range(lsp.Position(2, 0), lsp.Position(4, 0)), message="m")
     request = request_for("file:///f.py", diagnostic)
     assert (request.first_line, request.last_line) == (2, 3)
+
+
+async def test_a_fix_that_loses_the_indentation_is_not_offered():
+    """tree-sitter parses `return x + 1` at column 0 inside a def; CPython (and the check) does not."""
+    document = Document(uri="file:///t.py", language="python", text=BROKEN)
+    outcome = await compute_fix(ChatEngine("```python\nreturn x + 1\n```"), document, _request(document))
+    assert outcome.edit is None and "do not compile" in outcome.reason
+    indented = await compute_fix(ChatEngine("```python\n    return x + 1\n```"), document, _request(document))
+    assert indented.edit is not None

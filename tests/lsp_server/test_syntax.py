@@ -45,3 +45,12 @@ def test_language_detection_by_extension_and_editor_id():
     assert syntax.normalize_language(None, "main.rs") == "rust"
     with pytest.raises(ValueError, match="no tree-sitter grammar"):
         syntax.ts_language("cobol")
+
+
+def test_python_indentation_errors_count_though_tree_sitter_accepts_them():
+    valid = "def f(a):\n    return a\n"
+    dedented = "def f(a):\nreturn a\n"
+    assert syntax.python_compile_error(valid) is None
+    assert syntax.python_compile_error(dedented).start_row == 1
+    assert syntax.adds_syntax_errors(valid, dedented, "python")
+    assert not syntax.adds_syntax_errors(valid, "def f(a):\n    return a + 1\n", "python")
