@@ -121,6 +121,8 @@ class RemoteEngine:
         stop = list(sampling.stop)
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        if sampling.json_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": sampling.json_schema}}
         if not request.use_mtp:
             body["use_mtp"] = False  # our server's extension; others ignore unknown fields
         if request.messages is not None:

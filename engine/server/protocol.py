@@ -36,6 +36,9 @@ class _SamplingFields(BaseModel):
     stream_options: StreamOptions | None = None
     # Our extension: switch MTP speculative decoding off for one request (benchmarks, A/B checks).
     use_mtp: bool = True
+    # OpenAI's structured output: {"type": "json_schema", "json_schema": {"name": ..., "schema": {...}}}.
+    # Backends with structured decoding (vLLM) enforce the schema; the native backend ignores it.
+    response_format: dict | None = None
     # Not supported; declared so that asking for them is a clear 400 rather than silently ignored.
     logprobs: int | bool | None = None
     echo: bool = False
@@ -44,6 +47,7 @@ class _SamplingFields(BaseModel):
     def _nothing_unsupported(self):
         if self.logprobs or self.echo:
             raise ValueError("logprobs and echo are not supported by mimo serve; leave them out")
+        _json_schema(self.response_format)  # a malformed response_format is a 400 here, not an error later
         return self
 
     def sampling(self, max_tokens: int) -> SamplingParams:
@@ -55,7 +59,17 @@ class _SamplingFields(BaseModel):
             seed=self.seed,
             stop=stop,
             n=self.n,
+            json_schema=_json_schema(self.response_format),
         )
+
+
+def _json_schema(response_format: dict | None) -> dict | None:
+    if not response_format or response_format.get("type") != "json_schema":
+        return None
+    schema = (response_format.get("json_schema") or {}).get("schema")
+    if not isinstance(schema, dict):
+        raise ValueError("response_format json_schema needs a 'schema' object")
+    return schema
 
 
 class CompletionRequest(_SamplingFields):

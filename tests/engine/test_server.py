@@ -7,6 +7,7 @@ import asyncio
 import json
 
 import httpx
+import pydantic
 import pytest
 from server_helpers import ScriptedEngine, serving, wait_for
 
@@ -245,3 +246,14 @@ def test_the_official_openai_client_reads_our_answers_and_errors(url):
         client.completions.create(model="tiny", prompt="x" * 150)
     with pytest.raises(openai.NotFoundError):
         client.completions.create(model="gpt-9", prompt="x")
+
+
+def test_response_format_json_schema_reaches_the_engine_and_a_malformed_one_is_a_400():
+    from engine.server.protocol import CompletionRequest
+
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+    request = CompletionRequest(prompt="x", response_format={"type": "json_schema", "json_schema": {"schema": schema}})
+    assert request.sampling(8).json_schema == schema
+    assert CompletionRequest(prompt="x", response_format={"type": "text"}).sampling(8).json_schema is None
+    with pytest.raises(pydantic.ValidationError, match="schema"):
+        CompletionRequest(prompt="x", response_format={"type": "json_schema", "json_schema": {}})
