@@ -5,13 +5,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+NODE_DEPS := editors/vscode/node_modules/.installed
+
 .PHONY: setup system-packages run test test-fast clean
 
-setup: system-packages $(STAMP)
+setup: system-packages $(STAMP) $(NODE_DEPS)
 
 system-packages:
-	@command -v bwrap >/dev/null && command -v git >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap git >/dev/null)
+	@command -v bwrap >/dev/null && command -v git >/dev/null && command -v npm >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap git nodejs npm >/dev/null)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,9 +25,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $(STAMP)
 
+# The VS Code extension's type check, unit tests and packaging run in `make test` (tests/editors).
+$(NODE_DEPS): editors/vscode/package-lock.json
+	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The main job on the built-in model: a completion through the editor pipeline, plain vs MTP decoding,
+# and the model card's held-out evaluation.
 run: setup
-	$(BIN)/mimo complete examples/demo.py --line 4 --col 5
-	$(BIN)/mimo eval completion --model nano --json
+	$(BIN)/mimo complete examples/demo.py --line 11 --col 5 --json
+	$(BIN)/mimo bench decode --model nano --tokens 64 --json
+	$(BIN)/mimo eval completion --model nano --data training/assets/nano-heldout --points 50 --json
 
 test: setup
 	$(BIN)/python -m pytest -q

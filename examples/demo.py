@@ -1,0 +1,11 @@
+import os
+
+
+def read_lines(path):
+    """Return the lines of the file at path, without trailing newlines."""
+    with open(path) as handle:
+        return [line.rstrip("\n") for line in handle]
+
+
+def count_words(text):
+    
