@@ -61,5 +61,6 @@ def test_speculative_sampling_emits_the_target_distribution():
 def test_a_draft_that_matches_the_target_is_always_accepted():
     generator = torch.Generator().manual_seed(0)
     probs = torch.softmax(torch.randn(2, 5, generator=generator), dim=-1)
-    accepted = [sampling_verdict(sample(probs[:1], generator), probs[:1], probs, generator).accepted for _ in range(200)]
+    drafts = [sample(probs[:1], generator) for _ in range(200)]
+    accepted = [sampling_verdict(draft, probs[:1], probs, generator).accepted for draft in drafts]
     assert accepted == [1] * 200
