@@ -197,3 +197,17 @@ def test_streamed_text_never_releases_part_of_a_stop_string(engine):
     unstopped = TextStream(engine.tokenizer, stop=("\nraise",))
     text = "".join(unstopped.add([token]) for token in ids) + unstopped.flush()
     assert text == "value = compute(x)\nreturn value" and not unstopped.stopped
+
+
+async def test_more_requests_than_the_engine_holds_are_refused_with_a_retry_hint(tiny_model_dir):
+    from engine.api import EngineUnavailable, Overloaded
+
+    small = NativeEngine(tiny_model_dir, threads=1, max_requests=1)
+    long = small.generate(greedy("class A:\n", max_tokens=500, use_mtp=False))
+    await long.__anext__()  # the first request is decoding
+    with pytest.raises(Overloaded, match="busy with 1 requests"):
+        await collect(small, greedy("x"))
+    await long.aclose()
+    await small.aclose()
+    with pytest.raises(EngineUnavailable, match="closed"):
+        await collect(small, greedy("x"))
