@@ -52,6 +52,8 @@ _compose()
 
 
 def main() -> None:
+    # vLLM logs to stdout by default, which would mix its lines into `--json` output.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     app()
 
 
