@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from engine.api import BadRequest, FimParts, Message
+from engine.api import BadRequest, FimParts, GenerationRequest, Message, PromptTooLong
 from engine.special_tokens import IM_END, IM_START, SPECIAL_TOKENS
 
 
@@ -172,3 +172,31 @@ def render_chat(messages: Sequence[Message], add_generation_prompt: bool = True)
 def has_chatml(tokenizer: TokenizerLike) -> bool:
     vocab = tokenizer.get_vocab()
     return IM_START in vocab and IM_END in vocab
+
+
+def render_request(request: GenerationRequest, tokenizer, fim: FimTemplate | None, model_name: str) -> str:
+    """The prompt text a backend feeds its model: raw, FIM with the model's template, or chat (ChatML when the
+    tokenizer has its tokens, else the tokenizer's own chat template)."""
+    if request.prompt is not None:
+        return request.prompt
+    if request.fim is not None:
+        if fim is None:
+            raise BadRequest(f"model {model_name} has no fill-in-the-middle tokens; send a plain prompt")
+        return fim.render(request.fim)
+    messages = request.messages or ()
+    if has_chatml(tokenizer):
+        return render_chat(messages)
+    if getattr(tokenizer, "chat_template", None):
+        turns = [{"role": m.role, "content": m.content} for m in messages]
+        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
+    raise BadRequest(f"model {model_name} has no chat template; send a plain prompt")
+
+
+def prompt_token_ids(tokenizer, text: str, context_length: int) -> list[int]:
+    """Tokenises a rendered prompt (with the tokenizer's own BOS, if it has one) and checks it fits."""
+    ids = tokenizer.encode(text)
+    if not ids:
+        raise BadRequest("the prompt is empty")
+    if len(ids) >= context_length:
+        raise PromptTooLong(len(ids), context_length)
+    return ids

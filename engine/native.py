@@ -26,12 +26,11 @@ from engine.api import (
     EngineInfo,
     FinishReason,
     GenerationRequest,
-    PromptTooLong,
     Timings,
     Usage,
 )
 from engine.cpu_layout import pretranspose_linears
-from engine.formats import control_tokens, detect_fim_template, has_chatml, render_chat
+from engine.formats import control_tokens, detect_fim_template, prompt_token_ids, render_request
 from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
@@ -105,26 +104,8 @@ class NativeEngine:
         await asyncio.to_thread(self.scheduler.close)
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
-        ids = self.tokenizer.encode(self.render(request))
-        if not ids:
-            raise BadRequest("the prompt is empty")
-        if len(ids) >= self.context_length:
-            raise PromptTooLong(len(ids), self.context_length)
-        return ids
-
-    def render(self, request: GenerationRequest) -> str:
-        if request.prompt is not None:
-            return request.prompt
-        if request.fim is not None:
-            if self.fim_template is None:
-                raise BadRequest(f"model {self.model_name} has no fill-in-the-middle tokens; send a plain prompt")
-            return self.fim_template.render(request.fim)
-        if has_chatml(self.tokenizer):
-            return render_chat(request.messages)
-        if getattr(self.tokenizer, "chat_template", None):
-            messages = [{"role": m.role, "content": m.content} for m in request.messages]
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        raise BadRequest(f"model {self.model_name} has no chat template; send a plain prompt")
+        text = render_request(request, self.tokenizer, self.fim_template, self.model_name)
+        return prompt_token_ids(self.tokenizer, text, self.context_length)
 
 
 class _Sample:

@@ -31,12 +31,11 @@ from engine.api import (
     EngineUnavailable,
     FinishReason,
     GenerationRequest,
-    PromptTooLong,
     SamplingParams,
     Timings,
     Usage,
 )
-from engine.formats import control_tokens, detect_fim_template, has_chatml, render_chat
+from engine.formats import control_tokens, detect_fim_template, prompt_token_ids, render_request
 from engine.vllm_loop import EngineLoop
 
 MTP_ARCHITECTURE = "MiMoForCausalLM"
@@ -268,26 +267,8 @@ class VllmEngine:
         )
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
-        ids = self._tokenizer.encode(self._render(request), add_special_tokens=False)
-        if not ids:
-            raise BadRequest("the prompt is empty")
-        if len(ids) >= self._context_length:
-            raise PromptTooLong(len(ids), self._context_length)
-        return ids
-
-    def _render(self, request: GenerationRequest) -> str:
-        if request.prompt is not None:
-            return request.prompt
-        if request.fim is not None:
-            if self._fim is None:
-                raise BadRequest(f"{self._model_path.name} has no FIM tokens; send a plain prompt instead")
-            return self._fim.render(request.fim)
-        if has_chatml(self._tokenizer):
-            return render_chat(request.messages or ())
-        if getattr(self._tokenizer, "chat_template", None):
-            messages = [{"role": m.role, "content": m.content} for m in request.messages or ()]
-            return self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        raise BadRequest(f"{self._model_path.name} has no chat template; send a plain prompt instead")
+        text = render_request(request, self._tokenizer, self._fim, self._model_path.name)
+        return prompt_token_ids(self._tokenizer, text, self._context_length)
 
     async def aclose(self) -> None:
         """Aborts every running request and shuts vLLM down (off the event loop: it joins a thread)."""

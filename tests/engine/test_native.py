@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 import torch
 
 from engine.api import BadRequest, FimParts, GenerationRequest, Message, PromptTooLong, SamplingParams, collect
+from engine.formats import render_request
 from engine.native import NativeEngine
 
 
@@ -99,8 +101,10 @@ async def test_a_prompt_longer_than_the_context_is_refused_with_both_lengths(eng
 async def test_fim_and_chat_requests_render_with_the_detected_formats(engine):
     fim = GenerationRequest(fim=FimParts(prefix="def f(", suffix="):\n"), sampling=SamplingParams(max_tokens=4))
     chat = GenerationRequest(messages=(Message("user", "hi"),), sampling=SamplingParams(max_tokens=4))
-    assert engine.render(fim) == "<|fim_prefix|>def f(<|fim_suffix|>):\n<|fim_middle|>"
-    assert engine.render(chat) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    render = partial(render_request, tokenizer=engine.tokenizer, fim=engine.fim_template, model_name="tiny")
+    assert render(fim) == "<|fim_prefix|>def f(<|fim_suffix|>):\n<|fim_middle|>"
+    assert render(chat) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert engine.prompt_ids(chat) == engine.tokenizer.encode(render(chat))
     assert (await collect(engine, fim)).usage.completion_tokens > 0
 
 
