@@ -34,7 +34,7 @@ $(NODE_DEPS): editors/vscode/package-lock.json
 # and the model card's held-out evaluation.
 run: setup
 	$(BIN)/mimo complete examples/demo.py --line 11 --col 5 --json
-	$(BIN)/mimo bench decode --model nano --tokens 64 --json
+	$(BIN)/mimo bench decode --model nano --tokens 64 --threads 1 --json
 	$(BIN)/mimo eval completion --model nano --data training/assets/nano-heldout --points 50 --json
 
 test: setup
