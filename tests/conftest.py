@@ -23,24 +23,13 @@ def _stdlib_sample(limit_bytes: int = 400_000) -> list[str]:
 def build_tiny_mimo(out_dir: Path, *, vocab_size: int = 512, mtp_layers: int = 1, seed: int = 0) -> Path:
     """Saves a random MiMo checkpoint (head_dim 32, as vLLM's CPU attention needs) plus tokenizer to out_dir."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from transformers import AutoTokenizer
 
     from engine.model import MiMoConfig, MiMoForCausalLM
-    from engine.special_tokens import CHAT_TEMPLATE, END_OF_TEXT, SPECIAL_TOKENS
+    from training.tokenizer import save_hf, train_bpe
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(_stdlib_sample(), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=END_OF_TEXT, pad_token=END_OF_TEXT)
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(out_dir)
+    save_hf(train_bpe(_stdlib_sample(), vocab_size=vocab_size), out_dir)  # the same code as `mimo train tokenizer`
+    tokenizer = AutoTokenizer.from_pretrained(out_dir)
 
     torch.manual_seed(seed)
     config = MiMoConfig(
