@@ -12,15 +12,8 @@ from engine.api import BadRequest, FimParts, GenerationRequest, Message, PromptT
 from engine.formats import render_request
 from engine.native import NativeEngine
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a shared, oversubscribed CPU, spinning OpenMP threads make small-model steps many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):

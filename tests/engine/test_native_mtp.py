@@ -26,15 +26,8 @@ def repeating_stream(vocab_low: int = 9, vocab_high: int = 500, seed: int = 0) -
     cycle = alphabet[torch.randint(0, 12, (CYCLE_LENGTH,), generator=generator)]
     return cycle.repeat(12)
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """On a shared, oversubscribed CPU, spinning OpenMP threads make small-model steps many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 @pytest.fixture(scope="module")
 def trained_model_dir(tiny_model_dir, tmp_path_factory):
