@@ -118,8 +118,7 @@ class MiMoModel(Qwen2Model):
         if use_cache and past_key_values is None:
             past_key_values = DynamicCache(config=self.config)
         if position_ids is None:
-            seen = past_key_values.get_seq_length() if past_key_values is not None else 0
-            position_ids = (torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + seen).unsqueeze(0)
+            position_ids = _next_positions(inputs_embeds, past_key_values, layer_idx=0)
 
         mask = self.causal_mask(inputs_embeds, attention_mask, past_key_values, position_ids)
         position_embeddings = self.rotary_emb(inputs_embeds, position_ids)
@@ -158,8 +157,7 @@ class MiMoModel(Qwen2Model):
         layer = self.mtp_layers[layer_index]
         embeds = self.embed_tokens(next_token_ids)
         if position_ids is None:
-            seen = past_key_values.get_seq_length(layer_index) if past_key_values is not None else 0
-            position_ids = (torch.arange(embeds.shape[1], device=embeds.device) + seen).unsqueeze(0)
+            position_ids = _next_positions(embeds, past_key_values, layer_idx=layer_index)
         mask = create_causal_mask(
             config=self.config,
             inputs_embeds=embeds,
@@ -248,6 +246,12 @@ class MiMoForCausalLM(Qwen2PreTrainedModel, GenerationMixin):
             all_logits.append(logits)
             losses.append(shifted_cross_entropy(logits, labels, shift=k + 2))
         return tuple(all_logits), torch.stack(losses).mean()
+
+
+def _next_positions(embeds: torch.Tensor, cache: Cache | None, layer_idx: int) -> torch.Tensor:
+    """Positions of new tokens that follow what the cache (one layer of it) has already seen."""
+    seen = cache.get_seq_length(layer_idx) if cache is not None else 0
+    return (torch.arange(embeds.shape[1], device=embeds.device) + seen).unsqueeze(0)
 
 
 def shifted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, shift: int) -> torch.Tensor:
