@@ -119,6 +119,36 @@ def test_mtp_layer_reads_pre_norm_hidden_then_next_token_embedding_and_predicts_
     assert torch.allclose(out.mtp_loss, expected_loss, atol=1e-6)
 
 
+def test_distilled_mtp_target_is_the_main_models_own_prediction_of_the_same_token():
+    torch.manual_seed(0)
+    model = MiMoForCausalLM(tiny_config())
+    ids = torch.randint(0, 97, (1, 10))
+    labels = ids.clone()
+    labels[0, 8:] = -100
+    model.mtp_distill_weight = 1.0
+    out = model(input_ids=ids, labels=labels)
+    # MTP at position t predicts token t+2; the main model predicts the same token at position t+1.
+    teacher = out.logits[0, 1:7].detach().softmax(dim=-1)
+    expected = -(teacher * out.mtp_logits[0][0, :6].log_softmax(dim=-1)).sum(dim=-1).mean()
+    assert torch.allclose(out.mtp_loss, expected, atol=1e-5)
+
+    data_loss = torch.nn.functional.cross_entropy(out.mtp_logits[0][0, :6], ids[0, 2:8])
+    model.mtp_distill_weight = 0.25
+    mixed = model(input_ids=ids, labels=labels).mtp_loss
+    assert torch.allclose(mixed, 0.75 * data_loss + 0.25 * expected, atol=1e-5)
+
+
+def test_distillation_trains_the_draft_head_not_the_main_models_prediction():
+    torch.manual_seed(0)
+    model = MiMoForCausalLM(tiny_config())
+    ids = torch.randint(0, 97, (2, 12))
+    model.mtp_distill_weight = 1.0
+    model(input_ids=ids, labels=ids).mtp_loss.backward()
+    # The teacher is detached: the MTP term gives the final norm (which only the main logits read) no gradient.
+    assert model.model.norm.weight.grad is None or not model.model.norm.weight.grad.abs().sum() > 0
+    assert model.model.mtp_layers[0].final_layernorm.weight.grad.abs().sum() > 0
+
+
 def test_padding_labels_are_ignored_by_both_losses():
     torch.manual_seed(0)
     model = MiMoForCausalLM(tiny_config())
