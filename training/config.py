@@ -41,6 +41,7 @@ class ModelDims:
     num_nextn_predict_layers: int = 1
     max_position_embeddings: int = 2048
     rope_theta: float = 10000.0
+    rms_norm_eps: float = 1e-5  # MiMo-7B's value (Qwen2's default is 1e-6)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class MtpConfig:
     loss_weight: float = 0.3
     late_loss_weight: float = 0.1
     switch_fraction: float = 0.4  # of total tokens
+    # Self-distillation of the draft head (not in MiMo's recipe, off by default): from `distill_from` of the
+    # tokens on, this share of each MTP layer's target is the main model's own prediction (see
+    # MiMoForCausalLM.mtp_distill_weight). It raises draft acceptance, which is what the MTP layer is for.
+    distill_weight: float = 0.0
+    distill_from: float = 1.0  # of total tokens
 
 
 @dataclass(frozen=True)
@@ -76,14 +82,18 @@ class PretrainConfig:
     checkpoint_every: int = 100
     log_every: int = 10
     save_dtype: str = "bfloat16"  # dtype of the exported safetensors
+    precision: str = "auto"  # compute: "auto" = bf16 autocast on CUDA, float32 on CPU; or "float32", "bfloat16"
     model: ModelDims = field(default_factory=ModelDims)
     optim: OptimConfig = field(default_factory=OptimConfig)
     mtp: MtpConfig = field(default_factory=MtpConfig)
 
 
 _SECTIONS = {"model": ModelDims, "optim": OptimConfig, "mtp": MtpConfig}
-_SCALARS = {"tokenizer", "batch_size", "total_tokens", "seed", "checkpoint_every", "log_every", "save_dtype"}
+_SCALARS = {
+    "tokenizer", "batch_size", "total_tokens", "seed", "checkpoint_every", "log_every", "save_dtype", "precision",
+}  # fmt: skip
 _SAVE_DTYPES = ("bfloat16", "float16", "float32")
+_PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def preset_path(name: str) -> Path:
@@ -175,6 +185,8 @@ def validate(config: PretrainConfig) -> None:
             raise ConfigError(f"{key} must be a positive integer, got {value!r}")
     if config.save_dtype not in _SAVE_DTYPES:
         raise ConfigError(f"save_dtype must be one of {', '.join(_SAVE_DTYPES)}, got {config.save_dtype!r}")
+    if config.precision not in _PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(_PRECISIONS)}, got {config.precision!r}")
     dims = config.model
     if dims.hidden_size % dims.num_attention_heads or dims.num_attention_heads % dims.num_key_value_heads:
         raise ConfigError("[model] hidden_size must divide by num_attention_heads, and heads by num_key_value_heads")
@@ -185,5 +197,6 @@ def validate(config: PretrainConfig) -> None:
     fractions = (optim.warmup_fraction, optim.decay_fraction)
     if min(fractions) < 0 or sum(fractions) > 1:
         raise ConfigError("[optim] warmup_fraction + decay_fraction must lie in [0, 1]")
-    if not 0 <= config.mtp.switch_fraction <= 1:
-        raise ConfigError("[mtp] switch_fraction must lie in [0, 1]")
+    for key in ("switch_fraction", "distill_weight", "distill_from"):
+        if not 0 <= getattr(config.mtp, key) <= 1:
+            raise ConfigError(f"[mtp] {key} must lie in [0, 1]")

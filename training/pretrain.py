@@ -8,6 +8,7 @@ the end of the run exports a Hugging Face checkpoint (safetensors + tokenizer) t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import time
@@ -20,7 +21,7 @@ from training.checkpoint import TrainState, load_checkpoint, save_checkpoint
 from training.config import ModelDims, OptimConfig, PretrainConfig
 from training.distributed import DistContext, init_distributed, shutdown_distributed
 from training.errors import UserError
-from training.schedule import learning_rate, mtp_loss_weight
+from training.schedule import learning_rate, mtp_distill_weight, mtp_loss_weight
 from training.train_monitor import Monitor
 
 MODEL_SUBDIR = "model"
@@ -66,6 +67,7 @@ def build_model(dims: ModelDims, tokenizer, seed: int):
         num_nextn_predict_layers=dims.num_nextn_predict_layers,
         max_position_embeddings=dims.max_position_embeddings,
         rope_theta=dims.rope_theta,
+        rms_norm_eps=dims.rms_norm_eps,
         tie_word_embeddings=False,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -86,13 +88,25 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
     return torch.optim.AdamW(groups, lr=optim.lr, betas=(optim.beta1, optim.beta2), fused=True)
 
 
-def train_step(model, optimizer, input_ids: torch.Tensor, grad_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for `precision` on `device`, or None for plain float32."""
+    if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
+        return torch.bfloat16
+    return None
+
+
+def train_step(
+    model, optimizer, input_ids: torch.Tensor, grad_clip: float, autocast: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimiser step on `input_ids` (labels are the inputs, shifted inside the model).
 
     Returns the (loss, main_loss, mtp_loss) tensor and the gradient norm before clipping. `logits_to_keep=1`
-    skips the full-vocabulary logits the loss does not need a second time.
+    skips the full-vocabulary logits the loss does not need a second time. With `autocast` the forward runs in
+    that dtype while the weights and optimiser stay float32 (mixed precision).
     """
-    output = model(input_ids=input_ids, labels=input_ids, logits_to_keep=1)
+    precision = torch.autocast(input_ids.device.type, dtype=autocast) if autocast else contextlib.nullcontext()
+    with precision:
+        output = model(input_ids=input_ids, labels=input_ids, logits_to_keep=1)
     output.loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
@@ -105,6 +119,8 @@ def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
     from training.data.mixture import MixtureSampler
 
     context = init_distributed()
+    if context.device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # the float32 parts (optimiser, norms) on tensor cores
     try:
         tokenizer = load_tokenizer(config.tokenizer)
         model = build_model(config.model, tokenizer, config.seed).to(context.device)
@@ -159,15 +175,18 @@ def _step(config, context: DistContext, model, trained, optimizer, sampler, rows
     for group in optimizer.param_groups:
         group["lr"] = lr
     model.mtp_loss_weight = mtp_loss_weight(progress, config.mtp)
+    model.mtp_distill_weight = mtp_distill_weight(progress, config.mtp)
     stage, batch = sampler.next_batch()
-    input_ids = torch.from_numpy(batch[rows]).to(context.device)
-    losses, grad_norm = train_step(trained, optimizer, input_ids, config.optim.grad_clip)
+    input_ids = torch.from_numpy(batch[rows]).to(context.device, non_blocking=True)
+    autocast = autocast_dtype(config.precision, context.device)
+    losses, grad_norm = train_step(trained, optimizer, input_ids, config.optim.grad_clip, autocast)
     loss, main_loss, mtp_loss = context.mean(losses).tolist()
     state.step += 1
     state.tokens_seen += config.batch_size * stage.seq_len
     return {
         "step": state.step, "tokens": state.tokens_seen, "stage": stage.name, "seq_len": stage.seq_len, "lr": lr,
-        "mtp_loss_weight": model.mtp_loss_weight, "loss": loss, "main_loss": main_loss, "mtp_loss": mtp_loss,
+        "mtp_loss_weight": model.mtp_loss_weight, "mtp_distill_weight": model.mtp_distill_weight, "loss": loss,
+        "main_loss": main_loss, "mtp_loss": mtp_loss,
         "grad_norm": float(grad_norm),
     }  # fmt: skip
 

@@ -29,6 +29,17 @@ def user_errors():
         raise typer.Exit(2) from None
 
 
+def with_total_tokens(config, total_tokens: int):
+    """`config` with another run length; schedules are fractions of it, so they scale along."""
+    import dataclasses
+
+    from training.config import validate
+
+    config = dataclasses.replace(config, total_tokens=total_tokens)
+    validate(config)
+    return config
+
+
 def _set_threads(threads: int) -> None:
     if threads > 0:
         import torch
@@ -49,6 +60,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         stop_at_step: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step.")] = None,
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
         progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+        total_tokens: Annotated[Optional[int], typer.Option(help="Override the config's run length (tokens).")] = None,
     ) -> None:
         """Pretrain a MiMo model (trunk + MTP) on a staged data mixture; resumable; torchrun for several processes."""
         from training.config import load_pretrain_config, preset_path
@@ -59,6 +71,8 @@ def register(groups: dict[str, typer.Typer]) -> None:
                 raise UserError("give exactly one of --config FILE or --preset NAME")
             config_path = config if config is not None else preset_path(preset)
             run_config = load_pretrain_config(config_path, data_dir=data)
+            if total_tokens is not None:
+                run_config = with_total_tokens(run_config, total_tokens)
             _set_threads(threads)
             result = pretrain(run_config, RunOptions(out, resume=resume, stop_at_step=stop_at_step, show_progress=progress))
         where = result.model_dir or out / "checkpoint.pt"
@@ -69,6 +83,8 @@ def register(groups: dict[str, typer.Typer]) -> None:
         work: Annotated[Path, typer.Option(help="Folder for tokenizer/, shards/ and run/.")] = Path("runs/nano"),
         out: Annotated[Path, typer.Option(help="Where the trained checkpoint is copied.")] = Path("engine/assets/nano"),
         threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+        total_tokens: Annotated[Optional[int], typer.Option(help="Override the preset's run length (the shipped "
+                                                                 "nano trained on a GPU; a CPU needs far fewer).")] = None,
     ) -> None:
         """The whole mimo-nano recipe: tokenizer, data, pretraining (resumes if started), copy to OUT."""
         import subprocess
@@ -76,7 +92,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         from training.nano_recipe import run_recipe
 
         try:
-            model_dir = run_recipe(work, out, threads)
+            model_dir = run_recipe(work, out, threads, total_tokens)
         except subprocess.CalledProcessError as error:
             raise typer.Exit(error.returncode) from None
         typer.echo(f"mimo-nano: {model_dir}; evaluate with: mimo eval completion --model {model_dir} "

@@ -26,3 +26,8 @@ def learning_rate(progress: float, optim: OptimConfig) -> float:
 def mtp_loss_weight(progress: float, mtp: MtpConfig) -> float:
     """MiMo's two-step λ: the early weight until `switch_fraction` of the tokens, the late one after."""
     return mtp.loss_weight if progress < mtp.switch_fraction else mtp.late_loss_weight
+
+
+def mtp_distill_weight(progress: float, mtp: MtpConfig) -> float:
+    """The draft head's self-distillation share α: 0 before `distill_from` of the tokens, `distill_weight` after."""
+    return mtp.distill_weight if progress >= mtp.distill_from else 0.0

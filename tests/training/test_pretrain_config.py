@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from training.config import MtpConfig, OptimConfig, load_pretrain_config, preset_path
 from training.errors import ConfigError
-from training.schedule import learning_rate, mtp_loss_weight
+from training.schedule import learning_rate, mtp_distill_weight, mtp_loss_weight
 
 MINIMAL = """
 tokenizer = "tokenizer"
@@ -58,6 +58,10 @@ def test_wrong_types_and_sizes_are_rejected(tmp_path):
         load_pretrain_config(write_config(tmp_path, '[optim]\nlr = "fast"'))
     with pytest.raises(ConfigError, match="max_position_embeddings"):
         load_pretrain_config(write_config(tmp_path, "[model]\nmax_position_embeddings = 8"))
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        load_pretrain_config(write_config(tmp_path, 'precision = "fp8"'))
+    with pytest.raises(ConfigError, match="distill_weight must lie in"):
+        load_pretrain_config(write_config(tmp_path, "[mtp]\ndistill_weight = 1.5"))
 
 
 def test_presets_load(tmp_path):
@@ -93,3 +97,39 @@ def test_learning_rate_warms_up_holds_then_decays_by_cosine():
 def test_mtp_weight_switches_at_the_configured_fraction():
     mtp = MtpConfig(loss_weight=0.3, late_loss_weight=0.1, switch_fraction=0.25)
     assert [mtp_loss_weight(p, mtp) for p in (0.0, 0.24, 0.25, 0.9)] == [0.3, 0.3, 0.1, 0.1]
+
+
+def test_draft_head_distillation_starts_at_its_fraction_and_is_off_by_default():
+    mtp = MtpConfig(distill_weight=0.8, distill_from=0.5)
+    assert [mtp_distill_weight(p, mtp) for p in (0.0, 0.49, 0.5, 1.0)] == [0.0, 0.0, 0.8, 0.8]
+    assert mtp_distill_weight(1.0, MtpConfig()) == 0.0  # MiMo's recipe: the data's tokens only
+
+
+def test_precision_autocasts_to_bf16_on_cuda_only_unless_named():
+    import torch
+
+    from training.pretrain import autocast_dtype
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype("auto", cpu) is None and autocast_dtype("auto", cuda) is torch.bfloat16
+    assert autocast_dtype("bfloat16", cpu) is torch.bfloat16 and autocast_dtype("float32", cuda) is None
+
+
+def test_total_tokens_override_keeps_the_schedules_relative_and_is_validated(tmp_path):
+    from training.pretrain_cli import with_total_tokens
+
+    config = with_total_tokens(load_pretrain_config(preset_path("nano"), data_dir=tmp_path), 2_000_000)
+    assert config.total_tokens == 2_000_000 and config.mtp.distill_from == 0.5
+    with pytest.raises(ConfigError, match="total_tokens must be a positive integer"):
+        with_total_tokens(config, 0)
+
+
+def test_nano_recipe_tokenizes_on_the_first_sources_and_trains_on_more(tmp_path):
+    from training.nano_recipe import DATA_ONLY_PACKAGES, nano_commands
+
+    tokenizer_step, data_step, pretrain_step = nano_commands(tmp_path, threads=2, total_tokens=1000)
+    tokenizer_sources = [a for a in tokenizer_step if a.startswith("installed:")]
+    data_sources = [a for a in data_step if a.startswith("installed:")]
+    assert data_sources[: len(tokenizer_sources)] == tokenizer_sources  # first copies win near-dedup
+    assert data_sources[len(tokenizer_sources) :] == [f"installed:{name}" for name in DATA_ONLY_PACKAGES]
+    assert pretrain_step[-2:] == ["--total-tokens", "1000"]
