@@ -21,7 +21,7 @@ from engine.special_tokens import END_OF_TEXT
 from training.data.collect import Document, Source, collect, list_files
 from training.data.dedup import DEFAULT_THRESHOLD, Deduplicator
 from training.data.filters import DEFAULT_MAX_BYTES
-from training.data.fim import FimConfig, Segments, Special, apply_fim
+from training.data.fim import FimConfig, Segments, Special, fim_pieces
 from training.data.licenses import DEFAULT_ALLOWED, from_directory, is_allowed
 from training.data.pack import Block, pack_repository
 from training.data.progress import progress_bar
@@ -143,7 +143,7 @@ def _split(documents: list[Document], options: BuildOptions) -> tuple[list[Docum
 def _fim_body(options: BuildOptions, document: Document) -> Segments:
     """The file's FIM transform, from a generator seeded by the file itself (independent of corpus order)."""
     rng = np.random.default_rng((options.seed, zlib.crc32(f"{document.source}\0{document.path}".encode())))
-    return apply_fim(document.text, rng, options.fim)
+    return [segment for piece in fim_pieces(document.text, rng, options.fim) for segment in piece]
 
 
 def _tokenise(
@@ -223,7 +223,7 @@ def _manifest(
     return {
         "tokenizer": str(Path(options.tokenizer).resolve()),
         "seed": options.seed,
-        "fim": {"rate": options.fim.rate, "spm_rate": options.fim.spm_rate},
+        "fim": {"rate": options.fim.rate, "spm_rate": options.fim.spm_rate, "chunk_chars": options.fim.chunk_chars},
         "dedup_threshold": options.dedup_threshold,
         "licenses_allowed": sorted(options.licenses),
         "files": sum(report.files for report in reports.values()),

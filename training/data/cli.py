@@ -69,6 +69,9 @@ def register(groups: dict[str, typer.Typer]) -> None:
         licenses: Annotated[Optional[str], typer.Option(help="Comma-separated SPDX ids to allow.")] = None,
         fim_rate: Annotated[float, typer.Option(help="Fraction of files given the FIM transform.")] = 0.5,
         spm_rate: Annotated[float, typer.Option(help="Of FIM files, the fraction in SPM order.")] = 0.5,
+        fim_chunk_chars: Annotated[int, typer.Option(help="FIM each line-aligned piece of at most this many "
+                                                     "characters on its own (fit it to the training window); "
+                                                     "0: whole files.")] = 1600,
         seed: Annotated[int, typer.Option(help="Seed of FIM and the held-out split.")] = 0,
         holdout_fraction: Annotated[float, typer.Option(help="Fraction of files held out for evaluation.")] = 0.02,
         dedup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard above which files are copies.")] = 0.8,
@@ -87,7 +90,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
                 out=out,
                 tokenizer=tokenizer,
                 licenses=frozenset(_split_list(licenses) if licenses else DEFAULT_ALLOWED),
-                fim=FimConfig(rate=fim_rate, spm_rate=spm_rate),
+                fim=FimConfig(rate=fim_rate, spm_rate=spm_rate, chunk_chars=fim_chunk_chars),
                 seed=seed,
                 holdout_fraction=holdout_fraction,
                 dedup_threshold=dedup_threshold,

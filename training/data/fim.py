@@ -8,6 +8,11 @@ happens to contain "<|fim_prefix|>" literally is never mistaken for one). Format
     SPM:  P S suffix M prefix middle      (the model continues from prefix straight into middle)
 
 `defim` inverts either: it gives back the original text.
+
+Long files are cut into line-aligned pieces of at most `chunk_chars` characters first, each transformed on its
+own (context-level FIM, Bavarian et al. 2022). A whole-file PSM example longer than the training window loses
+its prefix from view before the middle starts; mimo-nano trained that way never learnt PSM (edit similarity
+0.12 in PSM against 0.39 in SPM on its held-out lines).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ PREFIX, SUFFIX, MIDDLE = Special(FIM_PREFIX), Special(FIM_SUFFIX), Special(FIM_M
 class FimConfig:
     rate: float = 0.5  # fraction of documents transformed
     spm_rate: float = 0.5  # of those, fraction in SPM order (the rest PSM)
+    chunk_chars: int = 1600  # FIM each piece of at most this many characters (~480 tokens); 0: whole files
 
 
 def split_points(length: int, rng: np.random.Generator) -> tuple[int, int]:
@@ -55,6 +61,24 @@ def apply_fim(text: str, rng: np.random.Generator, config: FimConfig = FimConfig
     start, end = split_points(len(text), rng)
     parts = text[:start], text[start:end], text[end:]
     return spm(*parts) if rng.random() < config.spm_rate else psm(*parts)
+
+
+def fim_pieces(text: str, rng: np.random.Generator, config: FimConfig = FimConfig()) -> list[Segments]:
+    """The document cut into pieces of at most `chunk_chars` (at line ends), each through `apply_fim`."""
+    return [apply_fim(piece, rng, config) for piece in line_chunks(text, config.chunk_chars)]
+
+
+def line_chunks(text: str, limit: int) -> list[str]:
+    """`text` as consecutive pieces of whole lines, each at most `limit` characters unless one line is longer."""
+    if limit <= 0 or len(text) <= limit:
+        return [text]
+    pieces, current = [], ""
+    for line in text.splitlines(keepends=True):
+        if current and len(current) + len(line) > limit:
+            pieces.append(current)
+            current = ""
+        current += line
+    return pieces + [current] if current else pieces
 
 
 def defim(segments: Segments) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from engine.special_tokens import FILE_SEP, FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, REPO_NAME
 from training.data.collect import Document
-from training.data.fim import FimConfig, Special, apply_fim, defim, psm, spm
+from training.data.fim import FimConfig, Special, apply_fim, defim, fim_pieces, line_chunks, psm, spm
 from training.data.pack import dependency_graph, import_order, pack_repository
 
 CODE = "def area(r):\n    return 3.14159 * r * r\n\nprint(area(2))  # <|fim_prefix|> in a comment stays text\n"
@@ -23,6 +23,25 @@ def test_defim_gives_back_the_original(seed):
     rng = np.random.default_rng(seed)
     text = CODE * (seed % 3 + 1) if seed % 5 else ""
     assert defim(apply_fim(text, rng, FimConfig(rate=1.0, spm_rate=0.5))) == text
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_long_files_are_transformed_piece_by_piece_and_defim_gives_them_back(seed):
+    rng = np.random.default_rng(seed)
+    text = CODE * 40  # ~3,600 characters
+    pieces = fim_pieces(text, rng, FimConfig(rate=1.0, chunk_chars=500))
+    assert len(pieces) > 6 and all(piece[0] == FIM_PREFIX for piece in pieces)
+    assert all(len(defim(piece)) <= 500 for piece in pieces)
+    assert "".join(defim(piece) for piece in pieces) == text
+
+
+def test_line_chunks_cut_at_line_ends_and_keep_overlong_lines_whole():
+    text = "a = 1\n" * 10 + "x" * 50 + "\n" + "b = 2\n" * 3
+    chunks = line_chunks(text, 20)
+    assert "".join(chunks) == text
+    assert all(chunk.endswith("\n") for chunk in chunks)
+    assert max(len(chunk) for chunk in chunks) == 51  # the one long line, alone
+    assert line_chunks(text, 0) == [text]
 
 
 def test_rates_are_followed_and_both_orders_appear():
