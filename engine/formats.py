@@ -20,7 +20,9 @@ from engine.special_tokens import IM_END, IM_START, SPECIAL_TOKENS
 class FimTemplate:
     """How one model family spells a fill-in-the-middle prompt.
 
-    ``order`` is "psm" (prefix, suffix, middle) or "spm" (suffix first, as Codestral's ``[SUFFIX]…[PREFIX]…``).
+    ``order`` is "psm" (``P prefix S suffix M``), "spm" (``P S suffix M prefix``: the suffix first, so the
+    middle continues straight from the prefix; StarCoder's and our data pipeline's SPM) or "suffix-prefix"
+    (Codestral's ``[SUFFIX]…[PREFIX]…``, no middle token).
     ``prefix_token`` etc. are the strings written into the prompt; ``markers`` are the tokens that identify the
     family. SentencePiece vocabularies may store a token with a leading "▁" (CodeLlama's ``▁<PRE>``); both
     spellings count.
@@ -32,13 +34,15 @@ class FimTemplate:
     middle_token: str
     markers: tuple[str, ...]
     control_tokens: tuple[str, ...]
-    order: Literal["psm", "spm"] = "psm"
+    order: Literal["psm", "spm", "suffix-prefix"] = "psm"
     # CodeLlama's format puts a space after <PRE> and before <SUF>/<MID> (its tokenizer was trained that way).
     padded: bool = False
 
     def render(self, fim: FimParts) -> str:
         """The prompt text for ``fim``; the header (file path, cross-file snippets) comes before the FIM block."""
         if self.order == "spm":
+            return f"{fim.header}{self.prefix_token}{self.suffix_token}{fim.suffix}{self.middle_token}{fim.prefix}"
+        if self.order == "suffix-prefix":
             return f"{fim.header}{self.suffix_token}{fim.suffix}{self.prefix_token}{fim.prefix}"
         if self.padded:
             return f"{fim.header}{self.prefix_token} {fim.prefix} {self.suffix_token}{fim.suffix} {self.middle_token}"
@@ -49,11 +53,14 @@ _QWEN_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 
 # Detection tries these in order; the first whose markers are all in the vocabulary wins. "mimo-code" (our own
 # tokenizer: the special tokens at ids 0..8) is told apart from the Qwen2 family, which spells them the same.
+# Our models are prompted in SPM order: they see both orders in training, but a PSM example longer than the
+# training window loses its prefix from view before the middle starts, while in SPM the middle always follows
+# the prefix directly. On mimo-nano's held-out lines SPM gave edit similarity 0.37 against PSM's 0.12.
 FIM_TEMPLATES: dict[str, FimTemplate] = {
     t.name: t
     for t in (
         FimTemplate(
-            "mimo-code", *_QWEN_TOKENS, markers=SPECIAL_TOKENS, control_tokens=SPECIAL_TOKENS
+            "mimo-code", *_QWEN_TOKENS, markers=SPECIAL_TOKENS, control_tokens=SPECIAL_TOKENS, order="spm"
         ),
         FimTemplate(
             "qwen",
@@ -98,7 +105,7 @@ FIM_TEMPLATES: dict[str, FimTemplate] = {
             "[MIDDLE]",
             markers=("[PREFIX]", "[SUFFIX]"),
             control_tokens=("[PREFIX]", "[SUFFIX]", "[MIDDLE]", "</s>"),
-            order="spm",
+            order="suffix-prefix",
         ),
     )
 }

@@ -74,7 +74,7 @@ class NativeEngine:
         self.fim_template = detect_fim_template(self.tokenizer, fim_template)
         self.stop_ids = frozenset(control_tokens(self.tokenizer, self.fim_template).values())
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
-        self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=lambda: _worker_context(threads))
+        self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=lambda: _worker_context(threads, device))
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -222,15 +222,30 @@ def _torch_dtype(name: str | None, device: str):
 
 
 @contextlib.contextmanager
-def _worker_context(threads: int | None):
+def _worker_context(threads: int | None, device: str = "cpu"):
     """The decode thread's torch settings. ``threads`` caps intra-op threads: on a shared CPU, spinning OpenMP
     threads that outnumber free cores make small-model decoding many times slower."""
     import torch
 
     if threads:
         torch.set_num_threads(threads)
-    with torch.inference_mode():
+    with torch.inference_mode(), decode_attention_backends(device):
         yield
+
+
+def decode_attention_backends(device: str):
+    """On CUDA, scaled-dot-product attention without the cuDNN backend.
+
+    cuDNN attention builds an execution plan per new key length, and decoding brings a new length every step:
+    on an H200 (torch 2.11) each such call took 57 ms against 0.04–0.55 ms for the other backends, and bf16
+    decoding ran 12× slower with it than without (docs/benchmarks.md). The setting is process-wide while the
+    engine's decode thread runs.
+    """
+    if not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def _settings(request: GenerationRequest, index: int) -> DecodeSettings:

@@ -26,7 +26,8 @@ class EngineSettings:
     url: str | None = None  # an OpenAI-compatible server; the local model becomes the fallback
     backend: str = "native"  # "native", "vllm", or "instant" (a fixed answer, for benchmarks and tests)
     remote_model: str | None = None  # the model name on the remote server; None: the first it lists
-    remote_fim_template: str = "mimo-code"  # how to render FIM for the remote server (vLLM has no `suffix`)
+    # How to render FIM for the remote server (vLLM has no `suffix`): MiMo-7B has a Qwen2-family tokenizer.
+    remote_fim_template: str = "qwen"
     threads: int = 0  # CPU threads for the local model; 0: the engine's default
     instant_text: str = "pass"  # what the instant backend answers
     instant_delay_ms: float = 0.0  # the instant backend's pause between streamed characters

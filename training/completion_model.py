@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.special_tokens import FIM_MIDDLE, FIM_PREFIX, FIM_SUFFIX, SPECIAL_TOKENS
+from engine.special_tokens import SPECIAL_TOKENS
+from training.errors import UserError
 
 
 @dataclass
@@ -33,14 +34,17 @@ class CompletionModel:
         return self.tokenizer.convert_tokens_to_ids(token)
 
     def fim_prompt(self, prefix: str, suffix: str, prefix_tokens: int, suffix_tokens: int) -> list[int]:
-        """PSM prompt <|fim_prefix|>prefix<|fim_suffix|>suffix<|fim_middle|>, trimmed to the nearest tokens."""
-        return (
-            [self._special(FIM_PREFIX)]
-            + self._ids(prefix)[-prefix_tokens:]
-            + [self._special(FIM_SUFFIX)]
-            + self._ids(suffix)[:suffix_tokens]
-            + [self._special(FIM_MIDDLE)]
-        )
+        """The FIM prompt the engine would render for this tokenizer (engine.formats), with the prefix and suffix
+        trimmed to their nearest ``prefix_tokens`` / ``suffix_tokens`` tokens."""
+        from engine.api import FimParts
+        from engine.formats import detect_fim_template
+
+        template = detect_fim_template(self.tokenizer)
+        if template is None:
+            raise UserError("this model's tokenizer has no fill-in-the-middle tokens; next-line eval needs them")
+        prefix = self.tokenizer.decode(self._ids(prefix)[-prefix_tokens:])
+        suffix = self.tokenizer.decode(self._ids(suffix)[:suffix_tokens])
+        return self._ids(template.render(FimParts(prefix=prefix, suffix=suffix)))
 
     @torch.inference_mode()
     def complete_line(self, point, options) -> str:

@@ -88,7 +88,8 @@ FIM = FimParts(prefix="def f(x):\n    return ", suffix="\n", header="# path: a.p
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("mimo-code", "# path: a.py\n<|fim_prefix|>def f(x):\n    return <|fim_suffix|>\n<|fim_middle|>"),
+        ("mimo-code", "# path: a.py\n<|fim_prefix|><|fim_suffix|>\n<|fim_middle|>def f(x):\n    return "),
+        ("qwen", "# path: a.py\n<|fim_prefix|>def f(x):\n    return <|fim_suffix|>\n<|fim_middle|>"),
         ("starcoder", "# path: a.py\n<fim_prefix>def f(x):\n    return <fim_suffix>\n<fim_middle>"),
         ("deepseek-coder", "# path: a.py\n<｜fim▁begin｜>def f(x):\n    return <｜fim▁hole｜>\n<｜fim▁end｜>"),
         ("codellama", "# path: a.py\n<PRE> def f(x):\n    return  <SUF>\n <MID>"),

@@ -95,7 +95,7 @@ async def test_fim_and_chat_requests_render_with_the_detected_formats(engine):
     fim = GenerationRequest(fim=FimParts(prefix="def f(", suffix="):\n"), sampling=SamplingParams(max_tokens=4))
     chat = GenerationRequest(messages=(Message("user", "hi"),), sampling=SamplingParams(max_tokens=4))
     render = partial(render_request, tokenizer=engine.tokenizer, fim=engine.fim_template, model_name="tiny")
-    assert render(fim) == "<|fim_prefix|>def f(<|fim_suffix|>):\n<|fim_middle|>"
+    assert render(fim) == "<|fim_prefix|><|fim_suffix|>):\n<|fim_middle|>def f("  # SPM: the middle follows the prefix
     assert render(chat) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     assert engine.prompt_ids(chat) == engine.tokenizer.encode(render(chat))
     assert (await collect(engine, fim)).usage.completion_tokens > 0
@@ -208,3 +208,18 @@ async def test_more_requests_than_the_engine_holds_are_refused_with_a_retry_hint
     await small.aclose()
     with pytest.raises(EngineUnavailable, match="closed"):
         await collect(small, greedy("x"))
+
+
+def test_cuda_decoding_keeps_attention_off_cudnn_and_restores_the_setting():
+    """cuDNN attention re-plans for every new key length, i.e. every decode step (12x slower on an H200)."""
+    import torch
+
+    from engine.native import decode_attention_backends
+
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    with decode_attention_backends("cuda"):
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+        assert torch.backends.cuda.flash_sdp_enabled() and torch.backends.cuda.mem_efficient_sdp_enabled()
+    assert torch.backends.cuda.cudnn_sdp_enabled() == before
+    with decode_attention_backends("cpu"):
+        assert torch.backends.cuda.cudnn_sdp_enabled() == before
