@@ -182,6 +182,11 @@ class MiMoForCausalLM(Qwen2PreTrainedModel, GenerationMixin):
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         # λ in L = L_main + λ·L_mtp. Training schedules change it (MiMo: 0.3, then 0.1).
         self.mtp_loss_weight = 0.3
+        # α: how much of each MTP layer's target is the main model's own (detached) prediction of the same
+        # token rather than the data's token. 0 is MiMo's recipe; > 0 self-distils the draft head toward what
+        # the main model will verify (EAGLE's and Medusa-2's observation: drafts that imitate the target are
+        # accepted more often).
+        self.mtp_distill_weight = 0.0
         self.post_init()
 
     @property
@@ -225,26 +230,32 @@ class MiMoForCausalLM(Qwen2PreTrainedModel, GenerationMixin):
             return result
         if input_ids is None:
             raise ValueError("training with labels needs input_ids (the MTP layers embed future tokens)")
-        result.main_loss = shifted_cross_entropy(self.lm_head(outputs.last_hidden_state), labels, shift=1)
+        main_logits = self.lm_head(outputs.last_hidden_state)
+        result.main_loss = shifted_cross_entropy(main_logits, labels, shift=1)
         result.loss = result.main_loss
         if self.num_mtp_layers:
             result.mtp_logits, result.mtp_loss = self._mtp_training_loss(
-                outputs.pre_norm_hidden_state, input_ids, labels, attention_mask
+                outputs.pre_norm_hidden_state, input_ids, labels, attention_mask, main_logits.detach()
             )
             result.loss = result.main_loss + self.mtp_loss_weight * result.mtp_loss
         return result
 
-    def _mtp_training_loss(self, trunk_hidden, input_ids, labels, attention_mask):
-        """Mean cross-entropy over MTP layers; layer ``k`` at position ``t`` predicts token ``t+2+k``."""
+    def _mtp_training_loss(self, trunk_hidden, input_ids, labels, attention_mask, main_logits):
+        """Mean loss over MTP layers; layer ``k`` at position ``t`` predicts token ``t+2+k``: cross-entropy
+        against the data's token, mixed with the main model's distribution for it by ``mtp_distill_weight``."""
         previous = trunk_hidden
         all_logits, losses = [], []
+        alpha = self.mtp_distill_weight
         for k in range(self.num_mtp_layers):
             # Token t+1+k at position t; the wrapped-around tail is never a target (labels are masked there).
             next_ids = torch.roll(input_ids, shifts=-(k + 1), dims=1)
             previous = self.model.mtp_forward(k, previous, next_ids, attention_mask=attention_mask)
             logits = self.mtp_logits(k, previous)
             all_logits.append(logits)
-            losses.append(shifted_cross_entropy(logits, labels, shift=k + 2))
+            loss = shifted_cross_entropy(logits, labels, shift=k + 2) if alpha < 1 else 0.0
+            if alpha > 0:
+                loss = (1 - alpha) * loss + alpha * shifted_distillation(logits, main_logits, labels, shift=k + 2)
+            losses.append(loss)
         return tuple(all_logits), torch.stack(losses).mean()
 
 
@@ -260,3 +271,16 @@ def shifted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, shift: int
     predicted = logits[:, :-shift, :].reshape(-1, vocab).float()
     targets = labels[:, shift:].reshape(-1).to(predicted.device)
     return F.cross_entropy(predicted, targets, ignore_index=IGNORE_INDEX)
+
+
+def shifted_distillation(
+    logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, shift: int
+) -> torch.Tensor:
+    """Cross-entropy of ``logits[:, t]`` against the teacher's distribution for the same token, token
+    ``t + shift``, which the teacher predicts at ``t + shift - 1``; positions whose label is ignored are skipped."""
+    vocab = logits.shape[-1]
+    predicted = logits[:, :-shift, :].reshape(-1, vocab).float()
+    teacher = teacher_logits[:, shift - 1 : -1, :].reshape(-1, vocab).float().softmax(dim=-1)
+    kept = (labels[:, shift:].reshape(-1) != IGNORE_INDEX).to(predicted.device)
+    per_position = -(teacher * predicted.log_softmax(dim=-1)).sum(dim=-1)
+    return (per_position * kept).sum() / kept.sum().clamp(min=1)
