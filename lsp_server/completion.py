@@ -9,6 +9,7 @@ stream closes it, so the engine stops generating for a request nobody waits for.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from lsp_server.settings import CompletionSettings
 
 _BLOCK_OPENERS = (":", "{", "then", "do", "=>", "->", "else")
 _CLOSING_ONLY = set(")]}>\"'`;:,. \t")
+MAX_LINE_CHARS = 120  # a single-line suggestion is not worth generating past this column
+MIN_LINE_TOKENS = 16  # past that column, still room for a short continuation
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,13 @@ def decide_mode(document: Document, offset: int) -> Mode | None:
     before = text[line_start:offset]
     row = document.position_at(offset).line
     if before.strip():
-        return Mode(multiline=_opens_block(document, row, before))
+        return Mode(multiline=_opens_block(document, offset, row, before))
     previous = _previous_code_row(document, row)
     if previous is None:
         return Mode(multiline=True)  # an empty file: write the first lines
     opener_line = document.line(previous)
-    return Mode(multiline=_opens_block(document, previous, opener_line) and _body_is_empty(document, row, opener_line))
+    opens = _opens_block(document, offset, previous, opener_line)
+    return Mode(multiline=opens and _body_is_empty(document, row, opener_line))
 
 
 def _previous_code_row(document: Document, row: int) -> int | None:
@@ -76,15 +80,16 @@ def _previous_code_row(document: Document, row: int) -> int | None:
     return None
 
 
-def _opens_block(document: Document, row: int, line: str) -> bool:
-    """True when the line ends with a block opener that is code (per the tree), not a string or comment."""
+def _opens_block(document: Document, offset: int, row: int, line: str) -> bool:
+    """True when the line (``row``, near the cursor at ``offset``) ends with a block opener that is code (per
+    the tree), not a string or comment."""
     stripped = line.rstrip()
     if not stripped.endswith(_BLOCK_OPENERS):
         return False
-    if document.tree is None:
+    near = document.syntax_near(offset)
+    if near is None:
         return True
-    column = len(stripped.encode("utf-8")) - 1
-    node = document.tree.root_node.descendant_for_point_range((row, column), (row, column))
+    node = near.node_at(row, len(stripped.encode("utf-8")) - 1)
     return node is not None and "string" not in node.type and "comment" not in node.type
 
 
@@ -104,30 +109,42 @@ class CacheHit:
     completion_id: str  # the id of the suggestion first shown, so typing into it and accepting counts once
 
 
+@dataclass(frozen=True)
+class _CacheEntry:
+    prefix: str
+    suffix: str
+    hit: CacheHit
+
+
 class CompletionCache:
     """An LRU of cleaned completions by (document, prefix, suffix) that also serves typed-ahead requests:
-    when the new prefix is an old prefix plus the start of its suggestion, the rest of it is the answer."""
+    when the new prefix is an old prefix plus the start of its suggestion, the rest of it is the answer.
+
+    Entries are keyed by the lengths of prefix and suffix, not by the texts: hashing a big file's prefix on every
+    request costs more than the rest of the lookup. Of two texts with the same lengths the newest is kept."""
 
     def __init__(self, capacity: int = 128):
         self.capacity = capacity
-        self._entries: OrderedDict[tuple[str, str, str], CacheHit] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int, int], _CacheEntry] = OrderedDict()
 
     def store(self, uri: str, prefix: str, suffix: str, text: str, completion_id: str = "") -> None:
-        self._entries[(uri, prefix, suffix)] = CacheHit(text, completion_id)
-        self._entries.move_to_end((uri, prefix, suffix))
+        key = (uri, len(prefix), len(suffix))
+        self._entries[key] = _CacheEntry(prefix, suffix, CacheHit(text, completion_id))
+        self._entries.move_to_end(key)
         while len(self._entries) > self.capacity:
             self._entries.popitem(last=False)
 
     def lookup(self, uri: str, prefix: str, suffix: str) -> CacheHit | None:
+        prefix_length, suffix_length = len(prefix), len(suffix)
         for key, entry in reversed(self._entries.items()):
-            entry_uri, entry_prefix, entry_suffix = key
-            text, typed = entry.text, len(prefix) - len(entry_prefix)
-            if entry_uri != uri or typed < 0 or typed > len(text) or len(entry_suffix) != len(suffix):
-                continue  # cheap length checks first: prefixes of big files are long
-            if (typed < len(text) or typed == 0) and entry_suffix == suffix and prefix.startswith(entry_prefix):
-                if text.startswith(prefix[len(entry_prefix) :]):
+            entry_uri, entry_prefix_length, entry_suffix_length = key
+            text, typed = entry.hit.text, prefix_length - entry_prefix_length
+            if entry_uri != uri or entry_suffix_length != suffix_length or typed < 0 or typed > len(text):
+                continue  # cheap checks first: prefixes of big files are long
+            if (typed < len(text) or typed == 0) and entry.suffix == suffix and prefix.startswith(entry.prefix):
+                if text.startswith(prefix[entry_prefix_length:]):
                     self._entries.move_to_end(key)
-                    return CacheHit(text[typed:], entry.completion_id)
+                    return CacheHit(text[typed:], entry.hit.completion_id)
         return None
 
 
@@ -189,7 +206,7 @@ class CompletionService:
         if engine is None or document.text is not text_asked:
             return None  # no model, or the user typed meanwhile: this position is stale
         filter_context = FilterContext(
-            prefix, suffix, document.language, mode.multiline, self.settings.max_lines, tree=document.tree
+            prefix, suffix, document.language, mode.multiline, self.settings.max_lines, document.syntax_near(offset)
         )
         fim = ctx.build_fim(document, offset, sources, self.settings.context_tokens)
         raw = await self._stream(engine, fim, filter_context)
@@ -199,7 +216,7 @@ class CompletionService:
         return completion if cleaned else None
 
     async def _stream(self, engine: Engine, fim: FimParts, filter_context: FilterContext) -> str:
-        max_tokens = self.settings.multi_line_tokens if filter_context.multiline else self.settings.single_line_tokens
+        max_tokens = token_budget(filter_context, self.settings)
         request = GenerationRequest(fim=fim, sampling=SamplingParams(max_tokens=max_tokens, stop=STOP_TOKENS))
         self.counters.engine_calls += 1
         stream = engine.generate(request)
@@ -216,6 +233,16 @@ class CompletionService:
         finally:
             await stream.aclose()  # stops the engine for an early stop or a cancelled request
         return text
+
+
+def token_budget(context: FilterContext, settings: CompletionSettings) -> int:
+    """The tokens to ask for. A single line gets what the rest of its line can hold (up to MAX_LINE_CHARS,
+    never more than the setting): a small model that seldom writes a line break would otherwise spend the whole
+    limit on one line, at milliseconds a token on a CPU."""
+    if context.multiline:
+        return settings.multi_line_tokens
+    room = MAX_LINE_CHARS - len(context.line_before.expandtabs(4))
+    return min(settings.single_line_tokens, max(MIN_LINE_TOKENS, math.ceil(room / ctx.CHARS_PER_TOKEN)))
 
 
 def _completion(text: str, offset: int, from_cache: bool, started: float, completion_id: str = "") -> Completion:

@@ -12,9 +12,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 from engine.api import FimParts
 from lsp_server.documents import Document
+from lsp_server.syntax import LocalSyntax
 
 # Code averages about 3.5 characters per BPE token; the budget is in tokens, cuts are in characters.
 CHARS_PER_TOKEN = 3.5
@@ -28,13 +30,6 @@ _BOUNDARY_SCAN_LINES = 60
 IMPORT_SCAN_CHARS = 8000
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BLOCK_TYPES = frozenset(
-    {
-        "module", "program", "source_file", "translation_unit", "chunk",  # roots
-        "block", "compound_statement", "statement_block", "class_body", "interface_body", "enum_body",
-        "declaration_list", "field_declaration_list", "switch_block",
-    }
-)  # fmt: skip
 _COMMENT = {"python": "#", "lua": "--"}
 
 
@@ -66,9 +61,10 @@ def build_fim(document: Document, offset: int, sources: list[Source], budget_tok
     prefix_budget = int(left * PREFIX_SHARE)
     suffix_budget = left - prefix_budget + max(0, prefix_budget - len(prefix))  # unused prefix room goes to suffix
     prefix_budget += max(0, suffix_budget - len(suffix))
+    near = document.syntax_near(offset)
     return FimParts(
-        prefix=cut_prefix(document, prefix, prefix_budget),
-        suffix=cut_suffix(document, offset, suffix, suffix_budget),
+        prefix=cut_prefix(document, prefix, prefix_budget, near),
+        suffix=cut_suffix(document, offset, suffix, suffix_budget, near),
         header=header,
     )
 
@@ -82,6 +78,7 @@ def render_header(document: Document, snippets: list[Snippet]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@cache  # the server's working directory does not change, and relpath costs more than the rest of the header
 def _display_path(path: str) -> str:
     try:
         relative = os.path.relpath(path)
@@ -90,42 +87,36 @@ def _display_path(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def is_boundary(document: Document, row: int) -> bool:
+def is_boundary(document: Document, row: int, near: LocalSyntax | None) -> bool:
     """True when line ``row`` starts a statement of a block (so cutting just before it splits nothing)."""
     line = document.line(row)
     indent = len(line) - len(line.lstrip())
-    if not line.strip() or document.tree is None:
+    if not line.strip() or near is None:
         return bool(line.strip()) and indent == 0
-    column = len(line[:indent].encode("utf-8"))
-    node = document.tree.root_node.named_descendant_for_point_range((row, column), (row, column))
-    while node is not None and node.parent is not None and tuple(node.parent.start_point) == (row, column):
-        node = node.parent
-    if node is None or tuple(node.start_point) != (row, column):
-        return False
-    return node.parent is None or node.parent.type in _BLOCK_TYPES
+    return near.starts_statement(row, len(line[:indent].encode("utf-8")))
 
 
-def cut_prefix(document: Document, prefix: str, budget: int) -> str:
+def cut_prefix(document: Document, prefix: str, budget: int, near: LocalSyntax | None = None) -> str:
     """The longest tail of ``prefix`` within budget that starts at a statement boundary (else a line start)."""
     if len(prefix) <= budget:
         return prefix
     earliest = len(prefix) - budget
     first_row = document.position_at(earliest).line + 1  # the first whole line inside the budget
-    cursor_row = prefix.count("\n")
+    cursor_row = document.position_at(len(prefix)).line
     for row in range(first_row, min(cursor_row, first_row + _BOUNDARY_SCAN_LINES)):
-        if is_boundary(document, row):
+        if is_boundary(document, row, near):
             return prefix[document.offset_at_row(row) :]
     return prefix[prefix.find("\n", earliest) + 1 :] if "\n" in prefix[earliest:] else prefix[earliest:]
 
 
-def cut_suffix(document: Document, offset: int, suffix: str, budget: int) -> str:
+def cut_suffix(document: Document, offset: int, suffix: str, budget: int, near: LocalSyntax | None = None) -> str:
     """The longest head of ``suffix`` within budget that ends just before a statement boundary."""
     if len(suffix) <= budget:
         return suffix
     last_row = document.position_at(offset + budget).line  # partly outside the budget
     cursor_row = document.position_at(offset).line
     for row in range(last_row, max(cursor_row, last_row - _BOUNDARY_SCAN_LINES), -1):
-        if is_boundary(document, row):
+        if is_boundary(document, row, near):
             end = document.offset_at_row(row) - offset
             return suffix[:end]
     cut = suffix.rfind("\n", 0, budget)
@@ -188,16 +179,20 @@ _JS_EXTENSIONS = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", "/index.ts", "/index
 def import_candidates(path: str, text: str, language: str | None) -> list[str]:
     """Files the document may import, as candidate paths (the caller keeps those that exist). Only the head
     of the file is read: imports live there, and scanning a whole big file on each keystroke costs."""
+    return list(_imports_in_head(path, text[:IMPORT_SCAN_CHARS], language))
+
+
+@lru_cache(maxsize=64)  # typing below the imports leaves the head as it was: no scan per keystroke
+def _imports_in_head(path: str, head: str, language: str | None) -> tuple[str, ...]:
     folder = os.path.dirname(path)
-    text = text[:IMPORT_SCAN_CHARS]
     if language == "python":
-        return [c for m in _PY_IMPORT.finditer(text) for c in _python_module_paths(folder, m[1] or m[2])]
+        return tuple(c for m in _PY_IMPORT.finditer(head) for c in _python_module_paths(folder, m[1] or m[2]))
     if language in ("javascript", "typescript", "typescriptreact"):
-        found = _JS_IMPORT.findall(text)
-        return [os.path.normpath(os.path.join(folder, rel)) + ext for rel in found for ext in _JS_EXTENSIONS]
+        found = _JS_IMPORT.findall(head)
+        return tuple(os.path.normpath(os.path.join(folder, rel)) + ext for rel in found for ext in _JS_EXTENSIONS)
     if language in ("c", "cpp"):
-        return [os.path.normpath(os.path.join(folder, rel)) for rel in _C_INCLUDE.findall(text)]
-    return []
+        return tuple(os.path.normpath(os.path.join(folder, rel)) for rel in _C_INCLUDE.findall(head))
+    return ()
 
 
 def _python_module_paths(folder: str, module: str) -> list[str]:

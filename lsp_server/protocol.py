@@ -6,10 +6,13 @@
 - It keeps no second copy of the documents: the server's own store (documents.py) holds text and trees, so
   pygls' built-in didOpen/didChange/didClose bookkeeping (a few milliseconds per keystroke on a big file)
   is removed and those notifications go straight to our handlers.
+- It tells requests from notifications by their fields: pygls does it with isinstance checks against
+  runtime-checkable Protocols, which cost about 16 us each on Python 3.11 (five per completion round).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -43,3 +46,21 @@ class AnsweringProtocol(LanguageServerProtocol):
             error = ResponseError(code=JsonRpcInvalidParams.CODE, message=message)
             self._send_response(data["id"], error=error)
             return _ANSWERED
+
+    def handle_message(self, message: Any) -> None:
+        """Requests and notifications as pygls handles them; anything else (responses, a message pygls ignores,
+        the shutdown checks) goes through pygls' own dispatch."""
+        kind = _kind(message)
+        if kind is None or message.jsonrpc != self.VERSION or self._shutdown:
+            super().handle_message(message)
+        elif kind == "request":
+            contextvars.copy_context().run(self._handle_request, message.id, message.method, message.params)
+        else:
+            contextvars.copy_context().run(self._handle_notification, message.method, message.params)
+
+
+def _kind(message: Any) -> str | None:
+    """What pygls' RPCRequest and RPCNotification protocols check, read from the fields directly."""
+    if not all(hasattr(message, name) for name in ("jsonrpc", "method", "params")):
+        return None
+    return "request" if hasattr(message, "id") else "notification"

@@ -225,6 +225,7 @@ class MimoServer(LanguageServer):
             document = self.documents.get(uri)
         except KeyError:
             return
+        document.refresh_tree()  # while typing pauses, so completions find their local regions in a recent tree
         found = diagnostics.syntax_diagnostics(document) if self.settings.diagnostics else []
         review = self._reviews.get(uri)
         found += review.diagnostics if review is not None else []

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tree_sitter import Tree
+from lsp_server.syntax import LocalSyntax
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class FilterContext:
     language: str | None  # a language we can parse, else None
     multiline: bool
     max_lines: int = 12
-    tree: Tree | None = None  # the parse of prefix + suffix, when the caller has it (makes the check incremental)
+    syntax: LocalSyntax | None = None  # the syntax around the cursor, when the caller has it (a local check)
 
     @property
     def line_before(self) -> str:

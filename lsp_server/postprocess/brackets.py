@@ -49,7 +49,7 @@ def brackets(text: str, context: FilterContext) -> str:
 
 def _cut_at_unopened_closer(text: str, context: FilterContext) -> str:
     """A closer with no opener in the completion must close something open before the cursor."""
-    prefix_open = open_brackets(context.prefix[-2000:])  # the statement at the cursor, roughly
+    prefix_open: list[str] | None = None  # scanned at the first such closer: most completions have none
     own: list[str] = []
     for index, ch in enumerate(text):
         if ch in PAIRS:
@@ -57,7 +57,10 @@ def _cut_at_unopened_closer(text: str, context: FilterContext) -> str:
         elif ch in CLOSERS:
             if own:
                 own.pop()
-            elif prefix_open and prefix_open[-1] == CLOSERS[ch]:
+                continue
+            if prefix_open is None:
+                prefix_open = open_brackets(context.prefix[-2000:])  # the statement at the cursor, roughly
+            if prefix_open and prefix_open[-1] == CLOSERS[ch]:
                 prefix_open.pop()
             else:
                 return text[:index].rstrip()

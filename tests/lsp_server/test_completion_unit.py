@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.completion import CacheHit, CompletionCache, Debouncer, decide_mode
+from lsp_server.completion import CacheHit, CompletionCache, Debouncer, decide_mode, token_budget
 from lsp_server.documents import Document
+from lsp_server.postprocess import FilterContext
+from lsp_server.settings import CompletionSettings
 
 CURSOR = "║"
 
@@ -35,6 +37,19 @@ def test_single_or_multi_line_from_the_syntax_at_the_cursor(text, language, mult
 
 def test_no_completion_inside_a_word():
     assert decide_mode(*_at("pri║nt(x)\n")) is None
+
+
+def test_a_single_line_asks_for_what_its_line_can_hold():
+    settings = CompletionSettings(single_line_tokens=48, multi_line_tokens=192)
+
+    def budget(line_before: str, multiline: bool = False) -> int:
+        return token_budget(FilterContext("x = 1\n" + line_before, "\n", "python", multiline), settings)
+
+    assert budget("    result = value * ") == 29  # 99 characters left on the line, about 3.5 a token
+    assert budget("") == 35
+    assert budget("    " + "x" * 200) == 16  # past the column limit: still room for a short continuation
+    assert budget("", multiline=True) == 192
+    assert token_budget(FilterContext("", "", None, False), CompletionSettings(single_line_tokens=8)) == 8
 
 
 def test_cache_serves_typed_ahead_text_and_nothing_else():

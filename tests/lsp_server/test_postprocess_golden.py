@@ -1,7 +1,7 @@
 """Golden cases for the post-processing filters and the whole pipeline (golden/*.toml, cursor marked ║).
 
-Each syntax-checking case runs twice: with the document's tree (the incremental check the server uses) and
-without it (a plain re-parse); both must agree."""
+Each syntax-checking case runs twice: with the syntax around the cursor (the local check the server uses) and
+without it (a plain re-parse of the whole document); both must agree."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lsp_server import postprocess, syntax
+from lsp_server import postprocess
+from lsp_server.documents import Document
 from lsp_server.postprocess import FilterContext, run_pipeline
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -31,8 +32,9 @@ def _contexts(case: dict) -> list[FilterContext]:
     prefix, suffix = case["context"].split(CURSOR)
     language = case.get("language", "python")
     base = FilterContext(prefix, suffix, language, case.get("multiline", False), case.get("max_lines", 12))
-    with_tree = FilterContext(**{**vars(base), "tree": syntax.parse(prefix + suffix, language)})
-    return [base, with_tree]
+    document = Document("file:///golden", language, prefix + suffix)
+    local = FilterContext(**{**vars(base), "syntax": document.syntax_near(len(prefix))})
+    return [base, local]
 
 
 def _check(case: dict, filters: tuple) -> None:

@@ -34,8 +34,8 @@ async def test_accept_command_and_superseded_suggestions_are_recorded(tmp_path, 
         assert accepted is True
         edit(client, uri, 2, 1, 4, "return a + b\n    ")
         await inline(client, uri, 2, 4)  # shown, then replaced by the next request: dismissed
-        edit(client, uri, 3, 2, 4, " ")
-        await inline(client, uri, 2, 5)
+        edit(client, uri, 3, 2, 4, "\n    ")
+        await inline(client, uri, 3, 4)
     (python,) = read_stats(tmp_path / "telemetry.sqlite")
     assert (python.language, python.shown, python.accepted, python.dismissed) == ("python", 3, 1, 1)
     assert python.acceptance_rate == pytest.approx(1 / 3)
