@@ -4,7 +4,7 @@
 Options use the editors' camelCase names, nested by section (documented in docs/lsp.md):
 
     {"engine": {"model": "nano", "url": null, "backend": "native"},
-     "completion": {"debounceMs": 75, "maxDebounceMs": 400, "maxLines": 12, "contextTokens": 1536},
+     "completion": {"debounceMs": 75, "maxDebounceMs": 400, "maxLines": 12, "contextTokens": 0},
      "languages": {"lua": false},
      "diagnostics": {"enabled": true},
      "telemetry": {"enabled": true, "path": null}}
@@ -38,7 +38,7 @@ class CompletionSettings:
     debounce_ms: float = 75.0  # the shortest wait before asking the model
     max_debounce_ms: float = 400.0  # the adaptive debounce never waits longer
     max_lines: int = 12  # a multi-line completion is cut after this many lines
-    context_tokens: int = 1536  # prompt budget: prefix, suffix and cross-file snippets
+    context_tokens: int = 0  # prompt budget (prefix, suffix, cross-file snippets); 0: by where the model runs
     single_line_tokens: int = 48
     multi_line_tokens: int = 192
 

@@ -76,3 +76,19 @@ def test_debounce_waits_longer_while_typing_fast_but_never_past_the_bounds():
     delays = [debouncer.delay("u", 0.15 * i, invoked=False) for i in range(1, 10)]
     assert 0.2 <= delays[-1] <= 0.3
     assert debouncer.delay("u", 10.0, invoked=True) == 0.0
+
+
+def test_the_prompt_budget_follows_where_the_model_runs_unless_set():
+    from engine.api import EngineInfo
+    from lsp_server.completion import LOCAL_CPU_CONTEXT_TOKENS, SERVER_CONTEXT_TOKENS, context_budget
+
+    def info(backend: str, device: str) -> EngineInfo:
+        return EngineInfo(model="m", backend=backend, context_length=4096, fim_template=None, device=device)
+
+    auto = CompletionSettings()
+    assert context_budget(auto, info("native", "cpu")) == LOCAL_CPU_CONTEXT_TOKENS
+    assert context_budget(auto, info("vllm", "cpu")) == LOCAL_CPU_CONTEXT_TOKENS
+    assert context_budget(auto, info("native", "cuda")) == SERVER_CONTEXT_TOKENS
+    assert context_budget(auto, info("remote", "http://gpu-box:8000/v1")) == SERVER_CONTEXT_TOKENS
+    assert LOCAL_CPU_CONTEXT_TOKENS < SERVER_CONTEXT_TOKENS
+    assert context_budget(CompletionSettings(context_tokens=2048), info("native", "cpu")) == 2048
