@@ -298,18 +298,28 @@ async def test_against_vllm_serve_unknown_models_and_cancel(vllm_url):
     with pytest.raises(ModelNotFound, match="gpt-9"):
         await collect(RemoteEngine(vllm_url, model="gpt-9"), GenerationRequest(prompt="x"))
     engine = RemoteEngine(vllm_url)
-    finished = 'vllm:request_success_total{engine="0",finished_reason="length",model_name="%s"}'
-    finished %= (await engine.check()).model
+    try:
+        # The tiny model writes 1000 tokens in a second or two, so on a loaded machine the whole request can
+        # finish before the client has read its first chunk; a cancel that works aborts at least one of three.
+        outcomes = [await _cancel_after_first_text(engine, vllm_url) for _ in range(3)]
+        assert "aborted" in outcomes, outcomes
+    finally:
+        await engine.aclose()
+
+
+async def _cancel_after_first_text(engine: RemoteEngine, vllm_url: str) -> str:
+    """Streams a long request, closes the stream at the first text; "aborted" if vLLM stopped generating it."""
+    model = (await engine.check()).model
+    finished = 'vllm:request_success_total{engine="0",finished_reason="length",model_name="%s"}' % model
+    running = 'vllm:num_requests_running{engine="0",model_name="%s"}' % model
     before = metric_value(vllm_url, finished)
     stream = engine.generate(GenerationRequest(prompt="x", sampling=SamplingParams(max_tokens=1000)))
     async for chunk in stream:
         if chunk.text:
             break
     await stream.aclose()
-    running = 'vllm:num_requests_running{engine="0",model_name="%s"}' % engine.info().model
-    deadline = time.monotonic() + 3  # 1000 tokens would take several seconds
+    deadline = time.monotonic() + 3
     while metric_value(vllm_url, running) > 0 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert metric_value(vllm_url, running) == 0
-    assert metric_value(vllm_url, finished) == before  # aborted, not run to its length
-    await engine.aclose()
+    return "aborted" if metric_value(vllm_url, finished) == before else "ran to its length"
