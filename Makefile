@@ -33,7 +33,7 @@ $(NODE_DEPS): editors/vscode/package-lock.json
 # The main job on the built-in model: a completion through the editor pipeline, plain vs MTP decoding,
 # and the model card's held-out evaluation.
 run: setup
-	$(BIN)/mimo complete examples/demo.py --line 11 --col 5 --json
+	$(BIN)/mimo complete examples/demo.py --line 12 --col 21 --json
 	$(BIN)/mimo bench decode --model nano --tokens 64 --threads 1 --json
 	$(BIN)/mimo eval completion --model nano --data training/assets/nano-heldout --points 50 --json
 

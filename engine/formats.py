@@ -38,6 +38,10 @@ class FimTemplate:
     # CodeLlama's format puts a space after <PRE> and before <SUF>/<MID> (its tokenizer was trained that way).
     padded: bool = False
 
+    def sentinel_tokens(self) -> tuple[str, str, str]:
+        """The prefix, suffix and middle tokens: none of them can occur inside a middle."""
+        return self.prefix_token, self.suffix_token, self.middle_token
+
     def render(self, fim: FimParts) -> str:
         """The prompt text for ``fim``; the header (file path, cross-file snippets) comes before the FIM block."""
         if self.order == "spm":
@@ -158,6 +162,18 @@ def control_tokens(tokenizer: TokenizerLike, template: FimTemplate | None) -> di
         if spelled is not None:
             found[spelled] = vocab[spelled]
     return found
+
+
+def fim_sentinel_ids(tokenizer: TokenizerLike, template: FimTemplate | None) -> tuple[int, ...]:
+    """The ids of the template's prefix / suffix / middle tokens: none of them can occur inside a middle, so FIM
+    requests never sample them. A model trained on whole-file PSM puts real mass on "suffix starts here" after
+    any code (mimo-nano: 0.4 at the start of a function body), which as a stop token would end the completion
+    before it began."""
+    if template is None:
+        return ()
+    vocab = tokenizer.get_vocab()
+    spellings = (_spelling(token, vocab) for token in template.sentinel_tokens())
+    return tuple(vocab[spelled] for spelled in spellings if spelled is not None)
 
 
 def _spelling(token: str, vocab: dict[str, int]) -> str | None:

@@ -30,7 +30,7 @@ from engine.api import (
     Usage,
 )
 from engine.cpu_layout import pretranspose_linears
-from engine.formats import control_tokens, detect_fim_template, prompt_token_ids, render_request
+from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
 from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
@@ -73,6 +73,7 @@ class NativeEngine:
             self.lm.restrict_drafts(draft_vocab)
         self.fim_template = detect_fim_template(self.tokenizer, fim_template)
         self.stop_ids = frozenset(control_tokens(self.tokenizer, self.fim_template).values())
+        self.fim_sentinel_ids = fim_sentinel_ids(self.tokenizer, self.fim_template)
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
         self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=lambda: _worker_context(threads, device))
 
@@ -137,7 +138,7 @@ class _RequestJob:
         capacity = len(prompt_ids) + self.max_tokens + 2  # + room for the draft being verified
         self.samples = [
             _Sample(
-                SequenceDecoder(engine.lm, prompt_ids, _settings(request, index), capacity),
+                SequenceDecoder(engine.lm, prompt_ids, _settings(request, index, engine.fim_sentinel_ids), capacity),
                 TextStream(engine.tokenizer, sampling.stop),
             )
             for index in range(sampling.n)
@@ -248,9 +249,11 @@ def decode_attention_backends(device: str):
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
-def _settings(request: GenerationRequest, index: int) -> DecodeSettings:
+def _settings(request: GenerationRequest, index: int, fim_sentinel_ids: tuple[int, ...]) -> DecodeSettings:
     sampling = request.sampling
     seed = None if sampling.seed is None else sampling.seed + index
+    banned = fim_sentinel_ids if request.fim is not None else ()
     return DecodeSettings(
-        temperature=sampling.temperature, top_p=sampling.top_p, seed=seed, use_mtp=request.use_mtp
+        temperature=sampling.temperature, top_p=sampling.top_p, seed=seed, use_mtp=request.use_mtp,
+        banned_ids=banned,
     )

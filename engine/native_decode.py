@@ -29,6 +29,9 @@ class DecodeSettings:
     top_p: float = 1.0
     seed: int | None = None
     use_mtp: bool = True
+    # Token ids never emitted (e.g. FIM sentinels inside a middle): masked in the target and the draft alike,
+    # so MTP output stays identical to plain decoding.
+    banned_ids: tuple[int, ...] = ()
 
 
 class CausalModel:
@@ -150,6 +153,7 @@ class SequenceDecoder:
         self.mtp_next: list[int] = []  # the token after each of them
         self.drafts_proposed = 0
         self.drafts_accepted = 0
+        self.banned = torch.tensor(settings.banned_ids, dtype=torch.long, device=lm.device)
 
     def prefill(self) -> list[int]:
         logits, hidden = self.lm.trunk(self.prompt_ids, self.cache)
@@ -168,7 +172,7 @@ class SequenceDecoder:
         return [self.pending]
 
     def _mtp_step(self) -> list[int]:
-        draft_logits = self.lm.mtp(self.mtp_hidden, self.mtp_next, self.mtp_cache)
+        draft_logits = self._allowed(self.lm.mtp(self.mtp_hidden, self.mtp_next, self.mtp_cache))
         draft_probs = None
         if self.generator is None:
             draft = draft_logits.argmax(dim=-1)
@@ -177,6 +181,7 @@ class SequenceDecoder:
             draft = sample(draft_probs, self.generator)
         past = self.cache.get_seq_length()
         target_logits, hidden = self.lm.trunk([self.pending, int(draft)], self.cache, logits_for=2)
+        target_logits = self._allowed(target_logits)
         if draft_probs is None:
             verdict = greedy_verdict(draft, target_logits)
         else:
@@ -192,7 +197,15 @@ class SequenceDecoder:
         self.drafts_accepted += verdict.accepted
         return accepted
 
+    def _allowed(self, logits: torch.Tensor) -> torch.Tensor:
+        """``logits`` (rows × ids, possibly the draft's first ids only) with the banned ids at -inf."""
+        if not self.banned.numel():
+            return logits
+        banned = self.banned[self.banned < logits.shape[-1]]
+        return logits.index_fill(-1, banned, float("-inf"))
+
     def _choose(self, logits: torch.Tensor) -> int:
+        logits = self._allowed(logits)
         if self.generator is None:
             return int(logits.argmax())
         return int(sample(self._probs(logits), self.generator))

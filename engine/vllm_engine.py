@@ -85,9 +85,11 @@ def engine_arguments(
     return arguments | options
 
 
-def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int]):
+def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int], banned: tuple[str, ...] = ()):
     """Our sampling parameters as vLLM's, streaming deltas. ``stop_token_ids`` end a sample (control tokens);
-    a JSON schema becomes vLLM's structured decoding (its grammar masks every token, drafts included)."""
+    ``banned`` tokens are never sampled (vLLM's bad words, which it applies to drafts too; its logit bias is
+    refused with speculative decoding); a JSON schema becomes vLLM's structured decoding (its grammar masks
+    every token, drafts included)."""
     from vllm import SamplingParams as VllmSamplingParams
     from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
@@ -103,6 +105,7 @@ def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int]):
         skip_special_tokens=True,
         output_kind=RequestOutputKind.DELTA,
         structured_outputs=StructuredOutputsParams(json=schema) if schema is not None else None,
+        bad_words=list(banned) or None,
     )
 
 
@@ -198,6 +201,7 @@ class VllmEngine:
         self._tokenizer = AutoTokenizer.from_pretrained(self._model_path)
         self._fim = detect_fim_template(self._tokenizer, fim_template)
         self._stop_token_ids = sorted(set(control_tokens(self._tokenizer, self._fim).values()))
+        self._fim_sentinels = self._fim.sentinel_tokens() if self._fim else ()
         structured = arguments.get("structured_outputs_config")
         if isinstance(structured, dict):
             arguments["structured_outputs_config"] = StructuredOutputsConfig(**structured)
@@ -237,7 +241,8 @@ class VllmEngine:
             )
         prompt_ids = self._prompt_ids(request)
         try:
-            params = vllm_sampling_params(request.sampling, self._stop_token_ids)
+            banned = self._fim_sentinels if request.fim is not None else ()
+            params = vllm_sampling_params(request.sampling, self._stop_token_ids, banned)
         except (ValueError, self._client_error) as error:  # vLLM's validation: "top_p must be in (0, 1]..."
             raise BadRequest(str(error)) from None
         request_id = f"{request.request_id}-{next(self._ids)}"

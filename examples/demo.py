@@ -8,4 +8,5 @@ def read_lines(path):
 
 
 def count_words(text):
-    
+    """Return the number of words in text."""
+    return len(text.

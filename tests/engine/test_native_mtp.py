@@ -160,3 +160,39 @@ def test_the_lean_mtp_forward_matches_the_model_definition(tiny_model_dir):
     assert first.shape == (1, 300)
     assert torch.allclose(first[0], reference[0, 9, :300], atol=1e-5)
     assert torch.allclose(second[0], reference[0, 18, :300], atol=1e-5)
+
+
+def test_banned_ids_are_never_emitted_and_mtp_still_matches_plain(trained_model_dir):
+    """FIM requests ban the FIM sentinels; the ban applies to target and draft alike, so MTP stays lossless."""
+    from engine.native_decode import DecodeSettings, SequenceDecoder
+
+    engine = NativeEngine(trained_model_dir, threads=1)
+    prompt = engine.tokenizer(prompts(engine)[0], add_special_tokens=False)["input_ids"]
+
+    def greedy(use_mtp: bool, banned: tuple[int, ...] = ()) -> list[int]:
+        decoder = SequenceDecoder(engine.lm, prompt, DecodeSettings(use_mtp=use_mtp, banned_ids=banned), 128)
+        with torch.inference_mode():
+            out = decoder.prefill()
+            while len(out) < 32:
+                out += decoder.step()
+        return out[:32]
+
+    free = greedy(use_mtp=False)
+    banned = tuple(sorted(set(free[:3])))  # the tokens the model wants most here
+    plain, mtp = greedy(False, banned), greedy(True, banned)
+    assert plain == mtp
+    assert not set(plain) & set(banned) and plain != free
+
+
+async def test_fim_requests_ban_the_templates_sentinels_and_plain_prompts_do_not(tiny_model_dir):
+    from engine.api import FimParts
+    from engine.native import _settings
+
+    engine = NativeEngine(tiny_model_dir, threads=1)
+    vocab = engine.tokenizer.get_vocab()
+    assert engine.fim_sentinel_ids == tuple(vocab[t] for t in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"))
+    fim = GenerationRequest(fim=FimParts(prefix="def f(", suffix=")\n"), sampling=SamplingParams(max_tokens=4))
+    plain = GenerationRequest(prompt="def f(", sampling=SamplingParams(max_tokens=4))
+    assert _settings(fim, 0, engine.fim_sentinel_ids).banned_ids == engine.fim_sentinel_ids
+    assert _settings(plain, 0, engine.fim_sentinel_ids).banned_ids == ()
+    await engine.aclose()

@@ -342,6 +342,27 @@ async def test_mimo_nano_decodes_with_mtp_and_matches_the_reference():
             assert result.texts == native.texts, prompt
         result = await collect(engine, GenerationRequest(prompt=PROMPTS[2], sampling=greedy(32)))
         assert result.timings.mtp_drafts_proposed > 0
+        # FIM: both backends ban the FIM sentinels (vLLM as bad words, which it applies to MTP drafts too).
+        # After "import os ... def count_words(text):" nano's first choice is <|fim_suffix|>, a stop token:
+        # unbanned, the answer there is "" (checked with the native backend).
+        for prefix in (DEMO_BODY, "import os\n\n\ndef count_words(text):\n    "):
+            fim = GenerationRequest(fim=FimParts(prefix=prefix, suffix="\n"), sampling=greedy(16))
+            native = await _native_fim(fim)
+            assert native.texts[0]
+            assert (await collect(engine, fim)).texts == native.texts
+    finally:
+        await engine.aclose()
+
+
+DEMO_BODY = 'def count_words(text):\n    """Return the number of words in text."""\n    return len(text.'
+
+
+async def _native_fim(request: GenerationRequest):
+    from engine.native import NativeEngine
+
+    engine = NativeEngine(NANO_DIR, device="cpu", dtype="float32", threads=1)
+    try:
+        return await collect(engine, request)
     finally:
         await engine.aclose()
 
