@@ -32,6 +32,7 @@ from engine.api import (
 from engine.cpu_layout import pretranspose_linears
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
 from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
+from engine.prompt_cache import PromptCache
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
 
@@ -49,10 +50,12 @@ class NativeEngine:
         threads: int | None = None,
         pretranspose: bool | None = None,
         draft_vocab: int | None = None,
+        prompt_cache: bool = False,
     ):
         """``pretranspose`` (default: on CPU) stores linear weights transposed for fast one- and two-row
         matmuls (see ``cpu_layout``); ``threads`` caps torch's intra-op threads for the decode thread;
-        ``draft_vocab`` is how many of the first token ids MTP drafts choose from (``CausalModel.restrict_drafts``)."""
+        ``draft_vocab`` is how many of the first token ids MTP drafts choose from (``CausalModel.restrict_drafts``);
+        ``prompt_cache`` reuses the trunk's work on the beginnings prompts share (``engine.prompt_cache``)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -74,6 +77,7 @@ class NativeEngine:
         self.fim_template = detect_fim_template(self.tokenizer, fim_template)
         self.stop_ids = frozenset(control_tokens(self.tokenizer, self.fim_template).values())
         self.fim_sentinel_ids = fim_sentinel_ids(self.tokenizer, self.fim_template)
+        self.prompt_cache = PromptCache() if prompt_cache else None
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
         self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=lambda: _worker_context(threads, device))
 
@@ -138,7 +142,10 @@ class _RequestJob:
         capacity = len(prompt_ids) + self.max_tokens + 2  # + room for the draft being verified
         self.samples = [
             _Sample(
-                SequenceDecoder(engine.lm, prompt_ids, _settings(request, index, engine.fim_sentinel_ids), capacity),
+                SequenceDecoder(
+                    engine.lm, prompt_ids, _settings(request, index, engine.fim_sentinel_ids), capacity,
+                    engine.prompt_cache,
+                ),
                 TextStream(engine.tokenizer, sampling.stop),
             )
             for index in range(sampling.n)

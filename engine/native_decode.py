@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.kv_cache import KVBuffer
+from engine.prompt_cache import PromptCache, restore
 from engine.speculative import greedy_verdict, logits_to_probs, sample, sampling_verdict
 
 
@@ -137,8 +138,16 @@ class CausalModel:
 class SequenceDecoder:
     """One sample: ``prefill()`` returns the first token, each ``step()`` one or more further tokens."""
 
-    def __init__(self, lm: CausalModel, prompt_ids: list[int], settings: DecodeSettings, capacity: int):
+    def __init__(
+        self,
+        lm: CausalModel,
+        prompt_ids: list[int],
+        settings: DecodeSettings,
+        capacity: int,
+        prompt_cache: PromptCache | None = None,
+    ):
         self.lm = lm
+        self.prompt_cache = prompt_cache if lm.is_mimo else None
         self.prompt_ids = prompt_ids
         self.settings = settings
         self.use_mtp = settings.use_mtp and lm.mtp_layers > 0
@@ -156,7 +165,13 @@ class SequenceDecoder:
         self.banned = torch.tensor(settings.banned_ids, dtype=torch.long, device=lm.device)
 
     def prefill(self) -> list[int]:
-        logits, hidden = self.lm.trunk(self.prompt_ids, self.cache)
+        reuse = self.prompt_cache.find(self.prompt_ids) if self.prompt_cache is not None else None
+        reused = restore(reuse, self.cache) if reuse is not None else None
+        logits, hidden = self.lm.trunk(self.prompt_ids[reuse.length if reuse else 0 :], self.cache)
+        if reused is not None:
+            hidden = torch.cat([reused, hidden], dim=1)
+        if self.prompt_cache is not None:
+            self.prompt_cache.store(self.prompt_ids, self.cache, hidden)
         self.pending = self._choose(logits[-1])
         if self.use_mtp:
             self.mtp_hidden = hidden

@@ -26,7 +26,10 @@ def open_engine_for(
         return InstantEngine(settings.instant_text, delay_s=settings.instant_delay_ms / 1000)
     from engine.registry import open_engine
 
-    options = {"threads": settings.threads} if settings.threads and settings.backend == "native" else {}
+    options = {}
+    if settings.backend == "native":
+        # Completions while typing share all but their last few prompt tokens: reuse the trunk's work on them.
+        options = {"prompt_cache": True} | ({"threads": settings.threads} if settings.threads else {})
     local = open_engine(settings.model, backend=settings.backend, **options)
     if not settings.url:
         return local

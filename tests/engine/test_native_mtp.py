@@ -196,3 +196,24 @@ async def test_fim_requests_ban_the_templates_sentinels_and_plain_prompts_do_not
     assert _settings(fim, 0, engine.fim_sentinel_ids).banned_ids == engine.fim_sentinel_ids
     assert _settings(plain, 0, engine.fim_sentinel_ids).banned_ids == ()
     await engine.aclose()
+
+
+async def test_prompt_cache_reads_only_new_tokens_and_keeps_the_output(trained_model_dir):
+    """A prompt that extends a recent one reuses its trunk states; greedy output (plain and MTP) is unchanged."""
+    cold = NativeEngine(trained_model_dir, threads=1)
+    warm = NativeEngine(trained_model_dir, threads=1, prompt_cache=True)
+    read: list[int] = []
+    trunk = warm.lm.trunk
+    warm.lm.trunk = lambda ids, cache, logits_for=1: (read.append(len(ids)), trunk(ids, cache, logits_for))[1]
+    stream = repeating_stream()
+    first, longer = (warm.tokenizer.decode(stream[:n]) for n in (30, 34))
+    try:
+        await decode(warm, first, use_mtp=True)
+        read.clear()
+        for use_mtp in (True, False):
+            assert (await decode(warm, longer, use_mtp))[0] == (await decode(cold, longer, use_mtp))[0]
+        assert read[0] < 10  # the prefill read only the tokens after the shared beginning
+        assert warm.prompt_cache.hits >= 2 and warm.prompt_cache.reused_tokens >= 2 * 25
+    finally:
+        await cold.aclose()
+        await warm.aclose()
