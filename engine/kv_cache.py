@@ -41,6 +41,16 @@ class KVBuffer:
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.lengths[layer_idx]
 
+    def copy_prefix(self, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Copies of the keys and values of the first ``length`` positions (every layer)."""
+        return self.keys[:, :, :, :length].clone(), self.values[:, :, :, :length].clone()
+
+    def load_prefix(self, keys: torch.Tensor, values: torch.Tensor, length: int) -> None:
+        """Makes the first ``length`` positions of ``keys``/``values`` (from ``copy_prefix``) the whole cache."""
+        self.keys[:, :, :, :length] = keys[:, :, :, :length]
+        self.values[:, :, :, :length] = values[:, :, :, :length]
+        self.lengths = [length] * len(self.lengths)
+
     def truncate(self, length: int) -> None:
         """Forgets every position from ``length`` on (the next write overwrites them)."""
         self.lengths = [min(filled, length) for filled in self.lengths]

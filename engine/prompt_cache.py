@@ -63,13 +63,8 @@ class PromptCache:
         key = tuple(prompt_ids)
         if len(key) > self.max_tokens:
             return
-        length = len(key)
-        self._entries[key] = CachedPrompt(
-            key,
-            cache.keys[:, :, :, :length].clone(),
-            cache.values[:, :, :, :length].clone(),
-            hidden[:, :length].clone(),
-        )
+        keys, values = cache.copy_prefix(len(key))
+        self._entries[key] = CachedPrompt(key, keys, values, hidden[:, : len(key)].clone())
         self._entries.move_to_end(key)
         while sum(len(k) for k in self._entries) > self.max_tokens:
             self._entries.popitem(last=False)
@@ -77,11 +72,8 @@ class PromptCache:
 
 def restore(reuse: Reuse, cache: KVBuffer) -> torch.Tensor:
     """Writes the reused positions into an empty ``cache``; returns their hidden states (1, length, hidden)."""
-    length = reuse.length
-    cache.keys[:, :, :, :length] = reuse.entry.keys[:, :, :, :length]
-    cache.values[:, :, :, :length] = reuse.entry.values[:, :, :, :length]
-    cache.lengths = [length] * len(cache.lengths)
-    return reuse.entry.hidden[:, :length]
+    cache.load_prefix(reuse.entry.keys, reuse.entry.values, reuse.length)
+    return reuse.entry.hidden[:, : reuse.length]
 
 
 def _common_length(a: tuple[int, ...], b: list[int]) -> int:
