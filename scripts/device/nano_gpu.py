@@ -11,7 +11,7 @@ import torch
 
 from training.config import load_pretrain_config, preset_path
 from training.pretrain import (
-    RunOptions, autocast_dtype, build_model, build_optimizer, load_tokenizer, parameter_count, pretrain, train_step,
+    SUMMARY_NAME, RunOptions, autocast_dtype, build_model, build_optimizer, load_tokenizer, pretrain, train_step,
 )
 
 VARIANTS = {
@@ -76,11 +76,10 @@ def main() -> None:
         "variant": args.variant, "spec": VARIANTS[args.variant], "probe_tokens_per_s": rate, "total_tokens": total,
         "steps": result.state.step, "train_seconds": result.state.seconds, "wall_seconds": time.perf_counter() - started,
         "batch_size": config.batch_size, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "torch": torch.__version__, "parameters": None,
+        "torch": torch.__version__,
+        "parameters": json.loads((args.out / SUMMARY_NAME).read_text())["parameters"],
         "history": [h for h in history if h["step"] % 25 == 0 or h is history[-1]],
     }
-    tokenizer = load_tokenizer(config.tokenizer)
-    report["parameters"] = parameter_count(build_model(config.model, tokenizer, config.seed))
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     last = history[-1]
     print(f"[{args.variant}] done: {result.state.step} steps, {result.state.tokens_seen:,} tokens in "
