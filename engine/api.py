@@ -14,6 +14,12 @@ from typing import Literal, Protocol, runtime_checkable
 FinishReason = Literal["stop", "length", "cancelled", "error"]
 
 
+# k, the native backend's MTP drafts per step: 3 decoded fastest for nano on CPU (docs/benchmarks.md), and MiMo
+# drafts three tokens at inference (its MTP layer and two copies of it).
+DEFAULT_DRAFT_TOKENS = 3
+MAX_DRAFT_TOKENS = 8
+
+
 @dataclass(frozen=True)
 class FimParts:
     """A fill-in-the-middle request; the engine renders it with the model's FIM template."""
@@ -73,6 +79,8 @@ class Timings:
     tokens_per_s: float = 0.0
     mtp_drafts_proposed: int = 0
     mtp_drafts_accepted: int = 0
+    mtp_steps: int = 0  # draft-and-verify steps (each proposes k drafts)
+    mtp_accepted_per_position: tuple[int, ...] = ()  # [i]: steps whose first i + 1 drafts were all accepted
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,7 @@ class EngineInfo:
     fim_template: str | None  # name of the detected FIM template, None if the model has none
     mtp_layers: int = 0
     device: str = "cpu"
+    draft_tokens: int = 0  # MTP drafts per step (0: no speculative decoding)
     fallback_reason: str | None = None  # set by the router while it serves from the local fallback
 
 

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from engine.api import Engine, GenerationRequest, Result, SamplingParams, collect
+from engine.api import DEFAULT_DRAFT_TOKENS, Engine, GenerationRequest, Result, SamplingParams, collect
 
 PROMPTS: tuple[str, ...] = (
     "def fibonacci(n):\n",
@@ -40,6 +40,8 @@ class ModeFigures:
     mean_ttft_s: float
     drafts_proposed: int
     drafts_accepted: int
+    mtp_steps: int  # draft-and-verify steps (native backend; 0 where the backend doesn't say)
+    accepted_per_position: list[int]  # [i]: steps whose first i + 1 drafts were all accepted (native backend)
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,15 @@ class DecodeBench:
     model: str
     backend: str
     device: str
+    draft_tokens: int  # k, MTP drafts per step
     prompts: int
     max_tokens: int
     plain: ModeFigures
     mtp: ModeFigures
     speedup: float  # MTP tokens/s over plain
     identical: bool  # every greedy MTP output equals the plain one
-    acceptance_per_position: list[float]  # accepted / proposed for draft position 1 (k = 1: one position)
+    # Per draft position i: the share of MTP steps whose first i + 1 drafts were all accepted (vLLM's definition).
+    acceptance_per_position: list[float]
 
 
 def figures(results: list[Result]) -> ModeFigures:
@@ -66,6 +70,8 @@ def figures(results: list[Result]) -> ModeFigures:
         mean_ttft_s=sum(r.timings.time_to_first_token_s for r in results) / len(results),
         drafts_proposed=sum(r.timings.mtp_drafts_proposed for r in results),
         drafts_accepted=sum(r.timings.mtp_drafts_accepted for r in results),
+        mtp_steps=sum(r.timings.mtp_steps for r in results),
+        accepted_per_position=[sum(p) for p in zip(*(r.timings.mtp_accepted_per_position for r in results))],
     )
 
 
@@ -99,19 +105,26 @@ def _request(prompt: str, max_tokens: int, use_mtp: bool) -> GenerationRequest:
 
 def summarize(info, prompts, max_tokens: int, plain: list[Result], mtp: list[Result]) -> DecodeBench:
     plain_figures, mtp_figures = figures(plain), figures(mtp)
-    proposed = mtp_figures.drafts_proposed
     return DecodeBench(
         model=info.model,
         backend=info.backend,
         device=info.device,
+        draft_tokens=info.draft_tokens,
         prompts=len(prompts),
         max_tokens=max_tokens,
         plain=plain_figures,
         mtp=mtp_figures,
         speedup=mtp_figures.tokens_per_s / plain_figures.tokens_per_s if plain_figures.tokens_per_s else 0.0,
         identical=all(a.texts == b.texts for a, b in zip(plain, mtp)),
-        acceptance_per_position=[mtp_figures.drafts_accepted / proposed] if proposed else [],
+        acceptance_per_position=acceptance_per_position(mtp_figures),
     )
+
+
+def acceptance_per_position(mtp: ModeFigures) -> list[float]:
+    if mtp.mtp_steps:
+        return [accepted / mtp.mtp_steps for accepted in mtp.accepted_per_position]
+    # vLLM reports totals only; for MiMo it drafts one token per step, so the total is position 1's rate.
+    return [mtp.drafts_accepted / mtp.drafts_proposed] if mtp.drafts_proposed else []
 
 
 async def bench_decode(model: str, backend: str, max_tokens: int, prompts=PROMPTS, on_prompt=None, **options):
@@ -143,6 +156,12 @@ def register(groups: dict[str, typer.Typer]) -> None:
         tokens: Annotated[int, typer.Option(help="tokens to generate per prompt")] = 128,
         device: Annotated[str, typer.Option(help="native backend: auto, cpu or cuda")] = "auto",
         threads: Annotated[int, typer.Option(help="native backend on CPU: torch threads (0 = torch's default)")] = 0,
+        draft_tokens: Annotated[
+            int, typer.Option(help="native backend: MTP drafts per step, k (vLLM drafts 1 for MiMo)")
+        ] = DEFAULT_DRAFT_TOKENS,
+        kernel: Annotated[
+            str, typer.Option(help="native backend: weight kernel, auto, fp16-weights, transposed or device")
+        ] = "auto",
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON on stdout")] = False,
     ) -> None:
         """Plain versus MTP speculative decoding: tokens/s, speedup, draft acceptance, time to first token."""
@@ -151,7 +170,9 @@ def register(groups: dict[str, typer.Typer]) -> None:
         if backend not in ("native", "vllm") or tokens < 2:
             print("error: --backend must be native or vllm, and --tokens at least 2", file=sys.stderr)
             raise typer.Exit(2)
-        options = {"device": device, "threads": threads or None} if backend == "native" else {}
+        options = {}
+        if backend == "native":
+            options = {"device": device, "threads": threads or None, "draft_tokens": draft_tokens, "kernel": kernel}
         try:
             result = _run_with_progress(model, backend, tokens, options)
         except EngineError as error:

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from engine.api import (
+    DEFAULT_DRAFT_TOKENS,
+    MAX_DRAFT_TOKENS,
     BadRequest,
     Chunk,
     EngineError,
@@ -29,7 +31,6 @@ from engine.api import (
     Timings,
     Usage,
 )
-from engine.cpu_layout import pretranspose_linears
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
 from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
 from engine.prompt_cache import PromptCache
@@ -48,14 +49,17 @@ class NativeEngine:
         max_requests: int = 64,
         model_name: str | None = None,
         threads: int | None = None,
-        pretranspose: bool | None = None,
+        kernel: str = "auto",
+        draft_tokens: int = DEFAULT_DRAFT_TOKENS,
         draft_vocab: int | None = None,
         prompt_cache: bool = False,
     ):
-        """``pretranspose`` (default: on CPU) stores linear weights transposed for fast one- and two-row
-        matmuls (see ``cpu_layout``); ``threads`` caps torch's intra-op threads for the decode thread;
-        ``draft_vocab`` is how many of the first token ids MTP drafts choose from (``CausalModel.restrict_drafts``);
-        ``prompt_cache`` reuses the trunk's work on the beginnings prompts share (``engine.prompt_cache``)."""
+        """``kernel`` is how MiMo models multiply by their weights (``linear_kernels``): "auto" picks
+        "fp16-weights" on a CPU for float32 decoding of a checkpoint stored in 16 bits, "transposed" (exact fp32)
+        for other CPU cases and "device" elsewhere; ``threads`` caps torch's intra-op threads for the decode
+        thread; ``draft_tokens`` is k, the MTP drafts per step; ``draft_vocab`` is how many of the first token
+        ids MTP drafts choose from (``CausalModel.restrict_drafts``); ``prompt_cache`` reuses the trunk's work
+        on the beginnings prompts share (``engine.prompt_cache``)."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -69,9 +73,10 @@ class NativeEngine:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         model = AutoModelForCausalLM.from_pretrained(self.model_path, dtype=torch_dtype, attn_implementation="sdpa")
         model = model.to(device).eval()
-        if pretranspose if pretranspose is not None else device == "cpu":
-            pretranspose_linears(model)
-        self.lm = CausalModel(model)
+        if not 0 <= draft_tokens <= MAX_DRAFT_TOKENS:
+            raise BadRequest(f"draft_tokens must be between 0 and {MAX_DRAFT_TOKENS}, got {draft_tokens}")
+        self.draft_tokens = draft_tokens
+        self.lm = CausalModel(model, _kernel(kernel, device, torch_dtype, self.model_path))
         if self.lm.mtp_layers:
             self.lm.restrict_drafts(draft_vocab)
         self.fim_template = detect_fim_template(self.tokenizer, fim_template)
@@ -89,6 +94,7 @@ class NativeEngine:
             fim_template=self.fim_template.name if self.fim_template else None,
             mtp_layers=self.lm.mtp_layers,
             device=str(self.lm.device),
+            draft_tokens=self.draft_tokens if self.lm.mtp_layers else 0,
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
@@ -139,11 +145,12 @@ class _RequestJob:
         self.cancelled = False
         self.prompt_tokens = len(prompt_ids)
         self.max_tokens = min(sampling.max_tokens, engine.context_length - len(prompt_ids))
-        capacity = len(prompt_ids) + self.max_tokens + 2  # + room for the draft being verified
+        capacity = len(prompt_ids) + self.max_tokens + 1  # the decoder adds room for its drafts
         self.samples = [
             _Sample(
                 SequenceDecoder(
-                    engine.lm, prompt_ids, _settings(request, index, engine.fim_sentinel_ids), capacity,
+                    engine.lm, prompt_ids,
+                    _settings(request, index, engine.fim_sentinel_ids, engine.draft_tokens), capacity,
                     engine.prompt_cache,
                 ),
                 TextStream(engine.tokenizer, sampling.stop),
@@ -210,11 +217,45 @@ class _RequestJob:
             tokens_per_s=decoded / (now - first) if now > first else 0.0,
             mtp_drafts_proposed=sum(d.drafts_proposed for d in decoders),
             mtp_drafts_accepted=sum(d.drafts_accepted for d in decoders),
+            mtp_accepted_per_position=tuple(map(sum, zip(*(d.accepted_at for d in decoders)))),
+            mtp_steps=sum(d.mtp_steps for d in decoders),
         )
 
     def _emit(self, item: Chunk | BaseException) -> None:
         with contextlib.suppress(RuntimeError):  # the consumer's loop has closed: nobody is listening
             self.loop.call_soon_threadsafe(self.chunks.put_nowait, item)
+
+
+def _kernel(name: str, device: str, dtype, model_path: Path) -> str:
+    """The weight kernel for "auto" (see ``NativeEngine``), or the one named, checked."""
+    import torch
+
+    from engine.linear_kernels import KERNELS, fp16_weights_supported
+
+    if name != "auto":
+        if name not in KERNELS:
+            raise BadRequest(f"unknown kernel {name!r}; use auto or one of {', '.join(KERNELS)}")
+        if name != "device" and device != "cpu":
+            raise BadRequest(f"kernel {name!r} is for CPUs; use auto or device on {device}")
+        if name == "fp16-weights" and not fp16_weights_supported():
+            raise BadRequest("kernel 'fp16-weights' needs fbgemm (an x86 CPU with AVX2); use auto or transposed")
+        return name
+    if device != "cpu":
+        return "device"
+    if dtype == torch.float32 and _stored_dtype(model_path) in ("bfloat16", "float16") and fp16_weights_supported():
+        return "fp16-weights"
+    return "transposed"
+
+
+def _stored_dtype(model_path: Path) -> str | None:
+    """The dtype a checkpoint's config says its weights are stored in (``dtype``, formerly ``torch_dtype``)."""
+    import json
+
+    try:
+        config = json.loads((model_path / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config.get("dtype") or config.get("torch_dtype")
 
 
 def _torch_dtype(name: str | None, device: str):
@@ -256,11 +297,13 @@ def decode_attention_backends(device: str):
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
-def _settings(request: GenerationRequest, index: int, fim_sentinel_ids: tuple[int, ...]) -> DecodeSettings:
+def _settings(
+    request: GenerationRequest, index: int, fim_sentinel_ids: tuple[int, ...], draft_tokens: int = DEFAULT_DRAFT_TOKENS
+) -> DecodeSettings:
     sampling = request.sampling
     seed = None if sampling.seed is None else sampling.seed + index
     banned = fim_sentinel_ids if request.fim is not None else ()
     return DecodeSettings(
         temperature=sampling.temperature, top_p=sampling.top_p, seed=seed, use_mtp=request.use_mtp,
-        banned_ids=banned,
+        draft_tokens=draft_tokens, banned_ids=banned,
     )

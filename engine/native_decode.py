@@ -1,16 +1,20 @@
 """Decoding one sequence on the native backend: prefill, plain steps, and MTP draft-and-verify steps.
 
-The MTP loop (k = 1 draft per step, MiMo's case). After the trunk has read tokens x_0..x_{T-1} it has pre-norm
-hidden states h_0..h_{T-1} and the next token x_T (``pending``: sampled, not yet read by the trunk).
-MTP layer 0 reads pairs (h_t, x_{t+1}) into its own cache and drafts d ≈ x_{T+1} from the last pair. One trunk
-forward over [x_T, d] verifies: the target at x_T's position decides d (greedy: d must equal its argmax;
-sampling: the speculative rule in ``speculative.py``), and when d is accepted the target at d's position gives
-a bonus token for free. A rejected d is dropped from the trunk cache by moving its length back, and only the
-accepted pairs go to the MTP layer next step. Plain decoding is the same loop without the draft.
+The MTP loop, k drafts per step. After the trunk has read tokens x_0..x_{T-1} it has pre-norm hidden states
+h_0..h_{T-1} and the next token x_T (``pending``: sampled, not yet read by the trunk). MTP layer 0 reads pairs
+(h_t, x_{t+1}) into its own cache and drafts d_1 ≈ x_{T+1} from the last pair. Further drafts chain the same
+layer EAGLE-style: its output at the last pair stands in for the trunk's h_T, and the pair (output, d_1) at
+the next position drafts d_2, and so on; these chained entries leave the MTP cache once drafting is done.
+(vLLM's proposer also drafts from MTP layer 0 alone; MiMo initialised its extra inference-time MTP layers as
+copies of that layer.) One trunk forward over [x_T, d_1..d_k] verifies: the target at each position decides the
+draft after it (greedy: it must equal the argmax; sampling: the speculative rule in ``speculative.py``), and when
+every draft is accepted the target at d_k's position gives a bonus token for free. Rejected drafts leave the
+trunk cache by moving its length back, and only the accepted pairs go to the MTP layer next step. Plain decoding
+is the same loop without drafts.
 
-MiMo checkpoints run a lean path: a preallocated cache (``KVBuffer``) and explicit masks and positions, so a
-step builds no mask through transformers' generic machinery. Other causal LMs run their own ``forward`` with a
-``DynamicCache`` and decode plainly.
+MiMo checkpoints run a lean path: ``lean_forward.MiMoStep`` over a preallocated cache (``KVBuffer``) with
+explicit masks and positions. Other causal LMs run their own ``forward`` with a ``DynamicCache`` and decode
+plainly.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.kv_cache import KVBuffer
+from engine.lean_forward import MiMoStep
 from engine.prompt_cache import PromptCache, restore
 from engine.speculative import greedy_verdict, logits_to_probs, sample, sampling_verdict
 
@@ -30,6 +35,7 @@ class DecodeSettings:
     top_p: float = 1.0
     seed: int | None = None
     use_mtp: bool = True
+    draft_tokens: int = 1  # k: drafts per MTP step
     # Token ids never emitted (e.g. FIM sentinels inside a middle): masked in the target and the draft alike,
     # so MTP output stays identical to plain decoding.
     banned_ids: tuple[int, ...] = ()
@@ -38,13 +44,13 @@ class DecodeSettings:
 class CausalModel:
     """The parts of a loaded checkpoint the decoder needs, with a lean forward for MiMo models.
 
-    The lean forward runs the model's own modules (embedding, decoder layers, norm, LM head, MTP layer) but
-    skips the per-call plumbing around them: rotary tables are computed once and sliced, a single new position
-    needs no mask, and a draft under verification gets a two-row mask. Tests hold it to transformers' own
-    forward, token for token.
+    MiMo models run ``lean_forward.MiMoStep`` (fused projections through ``kernel``, see ``linear_kernels``);
+    rotary tables are computed once and sliced, a single new position needs no mask, and drafts under
+    verification get a causal mask over their rows. Tests hold it to transformers' own forward.
+    ``kernel`` defaults to "transposed" (exact fp32) on CPU and "device" elsewhere.
     """
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, kernel: str | None = None):
         self.model = model
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
@@ -57,7 +63,8 @@ class CausalModel:
         self._rope: tuple[torch.Tensor, torch.Tensor] | None = None  # (1, positions, head_dim) cos and sin
         self._columns = torch.arange(0, device=self.device)
         self.draft_vocab = 0
-        self._draft_head: torch.Tensor | None = None  # (hidden, draft_vocab): x @ it gives draft logits
+        self.kernel = kernel or ("transposed" if self.device.type == "cpu" else "device")
+        self.step = MiMoStep(model, self.kernel) if self.is_mimo else None
 
     def restrict_drafts(self, draft_vocab: int | None = None) -> None:
         """Drafts choose among the first ``draft_vocab`` token ids only (default: a quarter of the vocabulary,
@@ -70,9 +77,7 @@ class CausalModel:
         """
         vocab = self.model.config.vocab_size
         self.draft_vocab = min(vocab, draft_vocab or max(2048, vocab // 4))
-        head = self.model.lm_head
-        weight_t = head.weight_t if hasattr(head, "weight_t") else head.weight.t()
-        self._draft_head = weight_t[:, : self.draft_vocab].contiguous()
+        self.step.restrict_drafts(self.draft_vocab)
 
     def new_cache(self, capacity: int, layers: int | None = None):
         if not self.is_mimo:
@@ -84,36 +89,28 @@ class CausalModel:
         return KVBuffer(layers, self.kv_heads, self.head_dim, capacity, self.dtype, self.device)
 
     def ids(self, token_ids: list[int]) -> torch.Tensor:
-        return torch.tensor([token_ids], dtype=torch.long, device=self.device)
+        return torch.tensor(token_ids, dtype=torch.long, device=self.device)
 
     def trunk(self, token_ids: list[int], cache, logits_for: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Reads ``token_ids`` after the cached ones; returns logits of the last ``logits_for`` positions
         (logits_for, vocab) and, for MiMo, the pre-norm hidden states of all new positions (1, q, hidden)."""
         if not self.is_mimo:
-            out = self.model(input_ids=self.ids(token_ids), past_key_values=cache, use_cache=True)
+            out = self.model(input_ids=self.ids(token_ids)[None], past_key_values=cache, use_cache=True)
             return out.logits[0, -logits_for:], None
-        body = self.model.model
-        hidden = self._run(body.layers[: self.layers], body.embed_tokens(self.ids(token_ids)), cache)
-        logits = self.model.lm_head(body.norm(hidden[0, -logits_for:]))
-        return logits, hidden
+        past, q = cache.get_seq_length(), len(token_ids)
+        cos, sin = self._rotary(past, q)
+        logits, hidden = self.step.trunk(self.ids(token_ids), cos, sin, self._mask(past, q), cache, logits_for)
+        return logits, hidden[None]
 
-    def mtp(self, hidden: torch.Tensor, next_ids: list[int], cache: KVBuffer) -> torch.Tensor:
-        """Feeds pairs (hidden_t, x_{t+1}) to MTP layer 0; returns its logits at the last pair over the
-        first ``draft_vocab`` token ids (1, draft_vocab)."""
-        if self._draft_head is None:
+    def mtp(self, hidden: torch.Tensor, next_ids: list[int], cache: KVBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feeds pairs (hidden_t, x_{t+1}) (``hidden``: (1, q, hidden)) to MTP layer 0; returns its logits at the
+        last pair over the first ``draft_vocab`` token ids (1, draft_vocab) and its output rows (1, q, hidden)."""
+        if self.step.draft_head is None:
             self.restrict_drafts()
-        layer = self.model.model.mtp_layers[0]
-        embeds = self.model.model.embed_tokens(self.ids(next_ids))
         past, q = cache.get_seq_length(0), len(next_ids)
-        out = layer(hidden, embeds, self._mask(past, q), self._rotary(past, q), past_key_values=cache)
-        return layer.final_layernorm(out[0, -1:]) @ self._draft_head
-
-    def _run(self, layers, hidden: torch.Tensor, cache: KVBuffer) -> torch.Tensor:
-        past, q = cache.get_seq_length(), hidden.shape[1]
-        mask, rotary = self._mask(past, q), self._rotary(past, q)
-        for layer in layers:
-            hidden = layer(hidden, attention_mask=mask, position_embeddings=rotary, past_key_values=cache)
-        return hidden
+        cos, sin = self._rotary(past, q)
+        out, logits = self.step.mtp(0, hidden[0], self.ids(next_ids), cos, sin, self._mask(past, q), cache)
+        return logits, out[None]
 
     def _mask(self, past: int, q: int) -> torch.Tensor | None:
         """None for one new position (it sees the whole cache), else (1, 1, q, past + q) causal booleans."""
@@ -124,7 +121,7 @@ class CausalModel:
 
     def _rotary(self, past: int, q: int) -> tuple[torch.Tensor, torch.Tensor]:
         cos, sin = self._rope
-        return cos[:, past : past + q], sin[:, past : past + q]
+        return cos[0, past : past + q], sin[0, past : past + q]
 
     def _reserve(self, positions: int) -> None:
         """Computes the rotary table and position columns once for ``positions`` (grown when a request needs more)."""
@@ -150,9 +147,12 @@ class SequenceDecoder:
         self.prompt_cache = prompt_cache if lm.is_mimo else None
         self.prompt_ids = prompt_ids
         self.settings = settings
-        self.use_mtp = settings.use_mtp and lm.mtp_layers > 0
+        self.use_mtp = settings.use_mtp and lm.mtp_layers > 0 and settings.draft_tokens > 0
+        self.draft_tokens = settings.draft_tokens
+        # Room for the drafts under verification (trunk) and the chained drafts (MTP layer).
+        capacity += settings.draft_tokens + 1
         self.cache = lm.new_cache(capacity)
-        self.mtp_cache = lm.new_cache(capacity, layers=lm.mtp_layers) if self.use_mtp else None
+        self.mtp_cache = lm.new_cache(capacity, layers=1) if self.use_mtp else None
         self.generator = None
         if settings.temperature > 0:
             self.generator = torch.Generator(device=lm.device)
@@ -162,6 +162,8 @@ class SequenceDecoder:
         self.mtp_next: list[int] = []  # the token after each of them
         self.drafts_proposed = 0
         self.drafts_accepted = 0
+        self.mtp_steps = 0
+        self.accepted_at = [0] * settings.draft_tokens  # steps whose first i + 1 drafts were all accepted
         self.banned = torch.tensor(settings.banned_ids, dtype=torch.long, device=lm.device)
 
     def prefill(self) -> list[int]:
@@ -187,30 +189,46 @@ class SequenceDecoder:
         return [self.pending]
 
     def _mtp_step(self) -> list[int]:
-        draft_logits = self._allowed(self.lm.mtp(self.mtp_hidden, self.mtp_next, self.mtp_cache))
-        draft_probs = None
-        if self.generator is None:
-            draft = draft_logits.argmax(dim=-1)
-        else:
-            draft_probs = self._probs(draft_logits)
-            draft = sample(draft_probs, self.generator)
+        drafts, draft_probs = self._draft()
         past = self.cache.get_seq_length()
-        target_logits, hidden = self.lm.trunk([self.pending, int(draft)], self.cache, logits_for=2)
+        target_logits, hidden = self.lm.trunk([self.pending, *drafts], self.cache, logits_for=len(drafts) + 1)
         target_logits = self._allowed(target_logits)
+        draft = torch.tensor(drafts, device=target_logits.device)
         if draft_probs is None:
             verdict = greedy_verdict(draft, target_logits)
         else:
             missing = target_logits.shape[-1] - draft_probs.shape[-1]  # ids the draft never proposes: q = 0
             draft_probs = torch.nn.functional.pad(draft_probs, (0, missing))
             verdict = sampling_verdict(draft, draft_probs, self._probs(target_logits), self.generator)
-        accepted = [int(draft)] * verdict.accepted + [verdict.next_token]
+        accepted = [*drafts[: verdict.accepted], verdict.next_token]
         self.cache.truncate(past + len(accepted))
         self.mtp_hidden = hidden[:, : len(accepted)]
         self.mtp_next = accepted
         self.pending = verdict.next_token
-        self.drafts_proposed += 1
+        self.mtp_steps += 1
+        self.drafts_proposed += len(drafts)
         self.drafts_accepted += verdict.accepted
+        for position in range(verdict.accepted):
+            self.accepted_at[position] += 1
         return accepted
+
+    def _draft(self) -> tuple[list[int], torch.Tensor | None]:
+        """k drafts from MTP layer 0, chained on its own output; with sampling, also the (k, draft_vocab)
+        distributions they were drawn from. The MTP cache keeps only the pairs the trunk has confirmed."""
+        confirmed = self.mtp_cache.get_seq_length()
+        hidden, next_ids = self.mtp_hidden, self.mtp_next
+        drafts, probs = [], []
+        for _ in range(self.draft_tokens):
+            logits, out = self.lm.mtp(hidden, next_ids, self.mtp_cache)
+            logits = self._allowed(logits)[0]
+            if self.generator is None:
+                drafts.append(int(logits.argmax()))
+            else:
+                probs.append(self._probs(logits))
+                drafts.append(int(sample(probs[-1][None], self.generator)))
+            hidden, next_ids = out[:, -1:], drafts[-1:]
+        self.mtp_cache.truncate(confirmed + len(self.mtp_next))
+        return drafts, torch.stack(probs) if probs else None
 
     def _allowed(self, logits: torch.Tensor) -> torch.Tensor:
         """``logits`` (rows × ids, possibly the draft's first ids only) with the banned ids at -inf."""

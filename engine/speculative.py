@@ -43,11 +43,13 @@ def sample(probs: torch.Tensor, generator: torch.Generator | None = None) -> tor
 
 def greedy_verdict(draft: torch.Tensor, target_logits: torch.Tensor) -> Verdict:
     """Accepts the drafts that equal the target's argmax, up to the first that doesn't."""
-    target = target_logits.argmax(dim=-1)
-    k = draft.shape[0]
-    mismatches = (draft != target[:k]).nonzero()
-    accepted = int(mismatches[0, 0]) if mismatches.numel() else k
-    return Verdict(accepted, int(target[accepted]))
+    target = target_logits.argmax(dim=-1).tolist()  # one device-to-host copy, then plain Python
+    accepted = 0
+    for proposed in draft.tolist():
+        if proposed != target[accepted]:
+            break
+        accepted += 1
+    return Verdict(accepted, target[accepted])
 
 
 def sampling_verdict(

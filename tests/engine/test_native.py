@@ -107,14 +107,21 @@ async def test_bad_sampling_values_are_refused(engine):
 
 
 class ForwardCounter:
-    """Counts trunk forward passes: a hook on the real model's first decoder layer, not a fake."""
+    """Counts trunk forward passes: wraps the engine's own trunk call (the real forward still runs)."""
 
     def __init__(self, engine):
         self.calls = 0
-        self.handle = engine.lm.model.model.layers[0].register_forward_hook(self._count)
+        self.lm = engine.lm
+        trunk = engine.lm.trunk
 
-    def _count(self, *args):
-        self.calls += 1
+        def counted(*args, **kwargs):
+            self.calls += 1
+            return trunk(*args, **kwargs)
+
+        self.lm.trunk = counted
+
+    def remove(self):
+        del self.lm.trunk  # the instance attribute: the class's method is back
 
 
 @pytest.mark.parametrize("how", ["aclose", "cancel_task"])
@@ -143,7 +150,7 @@ async def test_cancelling_stops_compute_within_one_step(engine, how):
         assert 5 <= at_cancel < 100
         assert counter.calls <= at_cancel + 1  # at most the step already running
     finally:
-        counter.handle.remove()
+        counter.remove()
 
 
 async def test_a_short_request_is_not_starved_by_a_long_one(engine):
@@ -159,23 +166,6 @@ async def test_a_short_request_is_not_starved_by_a_long_one(engine):
     assert finished == ["short"]
     await long
     assert finished == ["short", "long"]
-
-
-def test_pretransposed_linears_compute_the_same_logits(tiny_model_dir):
-    from transformers import AutoModelForCausalLM
-
-    from engine.cpu_layout import pretranspose_linears
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
-    linears = sum(isinstance(m, torch.nn.Linear) for m in model.modules())
-    ids = torch.tensor([list(range(10, 40))])
-    with torch.inference_mode():
-        before = model(input_ids=ids, labels=ids)
-        assert pretranspose_linears(model) == linears > 0
-        after = model(input_ids=ids, labels=ids)
-    assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
-    assert torch.allclose(before.logits, after.logits, atol=1e-5)
-    assert torch.allclose(before.mtp_logits[0], after.mtp_logits[0], atol=1e-5)
 
 
 def test_streamed_text_never_releases_part_of_a_stop_string(engine):

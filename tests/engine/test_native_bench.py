@@ -14,15 +14,23 @@ def bench(*args: str):
     return CliRunner().invoke(app, ["bench", "decode", *args])
 
 
-def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir):
-    result = bench("--model", str(tiny_model_dir), "--tokens", "8", "--threads", "1", "--json")
+@pytest.mark.parametrize("draft_tokens", [1, 3])
+def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir, draft_tokens):
+    result = bench(
+        "--model", str(tiny_model_dir), "--tokens", "8", "--threads", "1", "--draft-tokens", str(draft_tokens),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
     assert figures["identical"] is True
     assert figures["plain"]["tokens"] == figures["mtp"]["tokens"] > 0
     assert figures["plain"]["drafts_proposed"] == 0 < figures["mtp"]["drafts_proposed"]
     assert figures["speedup"] == pytest.approx(figures["mtp"]["tokens_per_s"] / figures["plain"]["tokens_per_s"])
-    assert len(figures["acceptance_per_position"]) == 1 and 0 <= figures["acceptance_per_position"][0] <= 1
+    assert figures["draft_tokens"] == draft_tokens
+    assert figures["mtp"]["drafts_proposed"] == draft_tokens * figures["mtp"]["mtp_steps"]
+    rates = figures["acceptance_per_position"]
+    assert len(rates) == draft_tokens and all(0 <= r <= 1 for r in rates)
+    assert rates == sorted(rates, reverse=True)  # a later draft counts only when the earlier ones were accepted
 
 
 @pytest.mark.parametrize(
@@ -30,6 +38,8 @@ def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir):
     [
         (["--backend", "tpu"], "--backend must be native or vllm"),
         (["--model", "no-such-model"], "error: no model 'no-such-model'"),
+        (["--draft-tokens", "12"], "draft_tokens must be between 0 and 8"),
+        (["--kernel", "avx"], "unknown kernel 'avx'"),
     ],
 )
 def test_bad_input_is_a_one_line_error(args, message):

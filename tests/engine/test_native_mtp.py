@@ -67,9 +67,11 @@ async def decode(engine: NativeEngine, prompt: str, use_mtp: bool, **sampling):
 
 
 @pytest.mark.slow
-async def test_greedy_mtp_output_is_identical_to_plain_decoding(trained_model_dir):
-    engine = NativeEngine(trained_model_dir, threads=1)
-    proposed = accepted = 0
+@pytest.mark.parametrize("draft_tokens", [1, 3])
+async def test_greedy_mtp_output_is_identical_to_plain_decoding(trained_model_dir, draft_tokens):
+    engine = NativeEngine(trained_model_dir, threads=1, draft_tokens=draft_tokens)
+    proposed = accepted = steps = 0
+    per_position = [0] * draft_tokens
     try:
         for prompt in prompts(engine):
             plain, plain_timings = await decode(engine, prompt, use_mtp=False)
@@ -78,11 +80,17 @@ async def test_greedy_mtp_output_is_identical_to_plain_decoding(trained_model_di
             assert plain_timings.mtp_drafts_proposed == 0
             proposed += timings.mtp_drafts_proposed
             accepted += timings.mtp_drafts_accepted
+            steps += timings.mtp_steps
+            per_position = [a + b for a, b in zip(per_position, timings.mtp_accepted_per_position)]
     finally:
         await engine.aclose()
-    # Both verification outcomes ran many times.
-    assert accepted > proposed / 2
-    assert proposed - accepted > 10
+    # Both verification outcomes ran many times, at every draft position.
+    assert proposed == steps * draft_tokens
+    assert per_position[-1] > 20  # steps whose every draft was accepted (and a bonus token taken)
+    assert steps - per_position[0] > 10  # steps whose first draft was rejected
+    # Position i + 1 is accepted only after position i: counts never rise, and they add up to the total.
+    assert sum(per_position) == accepted
+    assert all(later <= earlier for earlier, later in zip(per_position, per_position[1:]))
 
 
 @pytest.mark.parametrize("draft_vocab", [None, 300])
@@ -155,8 +163,8 @@ def test_the_lean_mtp_forward_matches_the_model_definition(tiny_model_dir):
         reference = model.mtp_logits(0, model.model.mtp_forward(0, hidden[:, :19], torch.tensor([ids[1:20]])))
         cache = lm.new_cache(64, layers=1)
         lm.restrict_drafts(300)  # drafts choose among token ids 0..299
-        first = lm.mtp(hidden[:, :10], ids[1:11], cache)  # pairs (h_t, x_{t+1}) for t = 0..9
-        second = lm.mtp(hidden[:, 10:19], ids[11:20], cache)  # t = 10..18, reading the cached 0..9
+        first, _ = lm.mtp(hidden[:, :10], ids[1:11], cache)  # pairs (h_t, x_{t+1}) for t = 0..9
+        second, _ = lm.mtp(hidden[:, 10:19], ids[11:20], cache)  # t = 10..18, reading the cached 0..9
     assert first.shape == (1, 300)
     assert torch.allclose(first[0], reference[0, 9, :300], atol=1e-5)
     assert torch.allclose(second[0], reference[0, 18, :300], atol=1e-5)

@@ -58,6 +58,31 @@ def test_speculative_sampling_emits_the_target_distribution():
     assert 0.5 * (draft_probs[0] - target[0]).abs().sum() > 3 * bound
 
 
+def test_several_drafts_per_step_still_emit_the_target_distribution():
+    """k = 3 drafts a step from a context-free toy: every emitted token, whichever position of a step produced
+    it (accepted draft, correction or bonus), must be distributed as the target."""
+    vocab, k, tokens = 5, 3, 30_000
+    generator = torch.Generator().manual_seed(7)
+    target = torch.softmax(torch.randn(vocab, generator=generator) * 1.5, dim=-1)
+    draft = torch.softmax(torch.randn(vocab, generator=generator) * 1.5, dim=-1)
+    counts = torch.zeros(vocab)
+    accepted_at = [0] * k
+    emitted = steps = 0
+    while emitted < tokens:
+        drafts = sample(draft.expand(k, vocab), generator)
+        verdict = sampling_verdict(drafts, draft.expand(k, vocab), target.expand(k + 1, vocab), generator)
+        for token in [*drafts[: verdict.accepted].tolist(), verdict.next_token]:
+            counts[token] += 1
+        emitted += verdict.accepted + 1
+        steps += 1
+        for position in range(verdict.accepted):
+            accepted_at[position] += 1
+    assert total_variation(counts, target) < 0.02  # noise at 30k tokens is about 0.006
+    assert 0.5 * (draft - target).abs().sum() > 0.1  # far enough apart that a wrong rule would show
+    # Every position sees both outcomes, and a later position is accepted only after the earlier ones.
+    assert steps > accepted_at[0] > accepted_at[1] > accepted_at[2] > 0
+
+
 def test_a_draft_that_matches_the_target_is_always_accepted():
     generator = torch.Generator().manual_seed(0)
     probs = torch.softmax(torch.randn(2, 5, generator=generator), dim=-1)

@@ -205,7 +205,7 @@ async def test_vllm_drafts_what_the_native_mtp_layer_drafts(cycle_engine, cycle_
     """Same MTP weights, same greedy drafts: vLLM's MiMo MTP reads our checkpoint as our model class does."""
     from engine.native import NativeEngine
 
-    native = NativeEngine(cycle_model_dir, device="cpu", dtype="float32", threads=1)
+    native = NativeEngine(cycle_model_dir, device="cpu", dtype="float32", threads=1, draft_tokens=1)  # vLLM: k = 1
     try:
         expected = await collect(native, GenerationRequest(prompt="QZX", sampling=greedy(24), use_mtp=True))
     finally:

@@ -1,0 +1,128 @@
+"""A MiMo model's decode step as a few dozen tensor calls: the native engine's forward for MiMo checkpoints.
+
+transformers' modules are written for training and for every model family: each decoder layer makes three
+projection calls for q, k and v, two for gate and up, seven tensor calls per RMSNorm, and passes its
+arguments through several layers of keyword plumbing. At nano's size a decode step is mostly that Python
+work, not arithmetic (a 6-layer step spent 1.3 of its 3 ms between kernels). This forward reads the same
+weights with fused q/k/v and gate/up projections (``linear_kernels.fused_linear``), a five-call RMSNorm and one
+rotary call for queries and keys together, for one sequence of any number of new positions. The model
+definition stays the reference: tests hold this forward to ``MiMoForCausalLM``'s logits and MTP logits.
+
+Shapes: ``x`` is (positions, hidden); ``cos``/``sin`` are (positions, head_dim); ``mask`` is None or
+(1, 1, positions, past + positions) booleans; caches are ``KVBuffer``s.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from engine.linear_kernels import KERNELS, fused_linear
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Qwen2RMSNorm's arithmetic in its order: statistics in float32 whatever the activations' dtype.
+    (``F.rms_norm`` took twice the time of these five calls per call on CPU in torch 2.13.)"""
+    if x.dtype != torch.float32:
+        return weight * rms_norm(x.float(), torch.ones((), device=x.device), eps).to(x.dtype)
+    return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+class DecoderLayerStep:
+    """One Qwen2 decoder layer (a trunk layer, or the decoder layer inside an MTP layer)."""
+
+    def __init__(self, layer: torch.nn.Module, config, kernel: str):
+        attention = layer.self_attn
+        self.qkv = fused_linear([attention.q_proj, attention.k_proj, attention.v_proj], kernel)
+        self.o = fused_linear([attention.o_proj], kernel)
+        self.gate_up = fused_linear([layer.mlp.gate_proj, layer.mlp.up_proj], kernel)
+        self.down = fused_linear([layer.mlp.down_proj], kernel)
+        self.input_norm = layer.input_layernorm.weight.detach()
+        self.post_attention_norm = layer.post_attention_layernorm.weight.detach()
+        self.eps = config.rms_norm_eps
+        self.heads = config.num_attention_heads
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.intermediate = config.intermediate_size
+        self.scale = self.head_dim**-0.5
+
+    def __call__(self, x, cos, sin, mask, cache, layer_index: int) -> torch.Tensor:
+        positions = x.shape[0]
+        qkv = self.qkv(rms_norm(x, self.input_norm, self.eps))
+        heads = qkv.view(positions, self.heads + 2 * self.kv_heads, self.head_dim).transpose(0, 1)
+        rotated = rotate(heads[: self.heads + self.kv_heads], cos, sin)  # queries and keys in one call
+        queries, keys = rotated[None, : self.heads], rotated[None, self.heads :]
+        keys, values = cache.update(keys, heads[None, self.heads + self.kv_heads :], layer_index)
+        attention = self.attend(queries, keys, values, mask)
+        x = x + self.o(attention[0].transpose(0, 1).reshape(positions, -1))
+        gate_up = self.gate_up(rms_norm(x, self.post_attention_norm, self.eps))
+        return x + self.down(F.silu(gate_up[:, : self.intermediate]) * gate_up[:, self.intermediate :])
+
+
+    def attend(self, queries, keys, values, mask) -> torch.Tensor:
+        groups = self.heads // self.kv_heads
+        if groups > 1 and queries.device.type != "cpu":
+            # transformers' rule: CUDA's memory-efficient kernel takes masks but not grouped heads, so a
+            # masked verification would fall back to the math kernel; repeat the key/value heads instead.
+            keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
+            groups = 1
+        return F.scaled_dot_product_attention(
+            queries, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=groups > 1
+        )
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding of (heads, positions, head_dim), transformers' ``rotate_half`` convention."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat([-x[..., half:], x[..., :half]], dim=-1) * sin
+
+
+class MtpLayerStep:
+    """MTP layer i: norms and the [hidden, embedding] projection around a decoder layer, then its final norm."""
+
+    def __init__(self, layer: torch.nn.Module, config, kernel: str):
+        self.hidden_norm = layer.hidden_layernorm.weight.detach()
+        self.token_norm = layer.token_layernorm.weight.detach()
+        self.final_norm = layer.final_layernorm.weight.detach()
+        self.input_proj = fused_linear([layer.input_proj], kernel)
+        self.decoder = DecoderLayerStep(layer, config, kernel)
+        self.eps = config.rms_norm_eps
+
+    def __call__(self, hidden, token_embeds, cos, sin, mask, cache) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the layer's output (what a next MTP step reads) and its final-normed last row."""
+        hidden = rms_norm(hidden, self.hidden_norm, self.eps)
+        fused = torch.cat([hidden, rms_norm(token_embeds, self.token_norm, self.eps)], dim=-1)  # MiMo's order
+        out = self.decoder(self.input_proj(fused), cos, sin, mask, cache, 0)
+        return out, rms_norm(out[-1:], self.final_norm, self.eps)
+
+
+class MiMoStep:
+    """The trunk, its LM head and the MTP layers of a loaded ``MiMoForCausalLM``, as decode-step kernels."""
+
+    def __init__(self, model: torch.nn.Module, kernel: str):
+        config = model.config
+        body = model.model
+        self.kernel = kernel
+        self.embed = body.embed_tokens.weight.detach()
+        self.layers = [DecoderLayerStep(layer, config, kernel) for layer in body.layers]
+        self.norm = body.norm.weight.detach()
+        self.eps = config.rms_norm_eps
+        self.lm_head_module = model.lm_head
+        self.lm_head = fused_linear([model.lm_head], kernel)
+        self.mtp_layers = [MtpLayerStep(layer, config, kernel) for layer in body.mtp_layers]
+        self.draft_head = None
+
+    def restrict_drafts(self, draft_vocab: int) -> None:
+        """The draft head: the LM head's first ``draft_vocab`` rows (see ``CausalModel.restrict_drafts``)."""
+        self.draft_head = KERNELS[self.kernel](self.lm_head_module.weight[:draft_vocab].detach(), None)
+
+    def trunk(self, token_ids: torch.Tensor, cos, sin, mask, cache, logits_for: int):
+        x = self.embed[token_ids]
+        for index, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, mask, cache, index)
+        return self.lm_head(rms_norm(x[-logits_for:], self.norm, self.eps)), x
+
+    def mtp(self, layer_index: int, hidden, token_ids: torch.Tensor, cos, sin, mask, cache):
+        """MTP layer ``layer_index`` over pairs (hidden_t, x_{t+1}): its output rows and draft logits at the last."""
+        out, last = self.mtp_layers[layer_index](hidden, self.embed[token_ids], cos, sin, mask, cache)
+        return out, self.draft_head(last)
