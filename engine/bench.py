@@ -50,7 +50,7 @@ class DecodeBench:
     backend: str
     device: str
     draft_tokens: int  # k, MTP drafts per step
-    prompts: int
+    prompts: int  # prompt runs per mode (the prompt set × --rounds)
     max_tokens: int
     plain: ModeFigures
     mtp: ModeFigures
@@ -162,6 +162,9 @@ def register(groups: dict[str, typer.Typer]) -> None:
         kernel: Annotated[
             str, typer.Option(help="native backend: weight kernel, auto, fp16-weights, transposed or device")
         ] = "auto",
+        rounds: Annotated[
+            int, typer.Option(min=1, help="times through the prompts (rates come from the totals: steadier)")
+        ] = 1,
         as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON on stdout")] = False,
     ) -> None:
         """Plain versus MTP speculative decoding: tokens/s, speedup, draft acceptance, time to first token."""
@@ -174,7 +177,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         if backend == "native":
             options = {"device": device, "threads": threads or None, "draft_tokens": draft_tokens, "kernel": kernel}
         try:
-            result = _run_with_progress(model, backend, tokens, options)
+            result = _run_with_progress(model, backend, tokens, PROMPTS * rounds, options)
         except EngineError as error:
             print(f"error: {error}", file=sys.stderr)
             raise typer.Exit(2) from None
@@ -184,14 +187,14 @@ def register(groups: dict[str, typer.Typer]) -> None:
             _print_table(result)
 
 
-def _run_with_progress(model: str, backend: str, tokens: int, options: dict) -> DecodeBench:
+def _run_with_progress(model: str, backend: str, tokens: int, prompts: tuple[str, ...], options: dict) -> DecodeBench:
     from rich.console import Console
     from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        runs = len(PROMPTS) * (2 if backend == "vllm" else 1)  # one update per prompt and engine
+        runs = len(prompts) * (2 if backend == "vllm" else 1)  # one update per prompt and engine
         task = progress.add_task("decoding prompts", total=runs, rate="")
         generated = 0
 
@@ -201,7 +204,7 @@ def _run_with_progress(model: str, backend: str, tokens: int, options: dict) -> 
             elapsed = progress.tasks[0].elapsed or 1e-9
             progress.update(task, advance=1, rate=f"{generated / elapsed:.0f} tok/s")
 
-        return asyncio.run(bench_decode(model, backend, tokens, on_prompt=on_prompt, **options))
+        return asyncio.run(bench_decode(model, backend, tokens, prompts, on_prompt=on_prompt, **options))
 
 
 def _print_table(result: DecodeBench) -> None:

@@ -14,11 +14,11 @@ def bench(*args: str):
     return CliRunner().invoke(app, ["bench", "decode", *args])
 
 
-@pytest.mark.parametrize("draft_tokens", [1, 3])
-def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir, draft_tokens):
+@pytest.mark.parametrize(("draft_tokens", "rounds"), [(1, 1), (3, 2)])
+def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir, draft_tokens, rounds):
     result = bench(
         "--model", str(tiny_model_dir), "--tokens", "8", "--threads", "1", "--draft-tokens", str(draft_tokens),
-        "--json",
+        "--rounds", str(rounds), "--json",
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
@@ -27,6 +27,7 @@ def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir, draft_t
     assert figures["plain"]["drafts_proposed"] == 0 < figures["mtp"]["drafts_proposed"]
     assert figures["speedup"] == pytest.approx(figures["mtp"]["tokens_per_s"] / figures["plain"]["tokens_per_s"])
     assert figures["draft_tokens"] == draft_tokens
+    assert figures["prompts"] == 8 * rounds
     assert figures["mtp"]["drafts_proposed"] == draft_tokens * figures["mtp"]["mtp_steps"]
     rates = figures["acceptance_per_position"]
     assert len(rates) == draft_tokens and all(0 <= r <= 1 for r in rates)
