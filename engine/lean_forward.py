@@ -8,8 +8,9 @@ weights with fused q/k/v and gate/up projections (``linear_kernels.fused_linear`
 rotary call for queries and keys together, for one sequence of any number of new positions. The model
 definition stays the reference: tests hold this forward to ``MiMoForCausalLM``'s logits and MTP logits.
 
-Shapes: ``x`` is (positions, hidden); ``cos``/``sin`` are (positions, head_dim); ``mask`` is None or
-(1, 1, positions, past + positions) booleans; caches are ``KVBuffer``s.
+Shapes: ``x`` is (positions, hidden); ``cos``/``sin`` are (positions, head_dim); ``mask`` is None (one new
+position: it sees the whole cache), ``CAUSAL`` (a prompt read into an empty cache) or (1, 1, positions,
+past + positions) booleans; caches are ``KVBuffer``s.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from engine.linear_kernels import KERNELS, fused_linear
+
+# The mask of a prompt read into an empty cache: SDPA's own causal masking skips the blocks above the diagonal
+# (a 1,500-token prefill of nano took 450 ms with an explicit mask on CPU).
+CAUSAL = "causal"
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -66,8 +71,10 @@ class DecoderLayerStep:
             # masked verification would fall back to the math kernel; repeat the key/value heads instead.
             keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
             groups = 1
+        causal = isinstance(mask, str)
         return F.scaled_dot_product_attention(
-            queries, keys, values, attn_mask=mask, scale=self.scale, enable_gqa=groups > 1
+            queries, keys, values, attn_mask=None if causal else mask, is_causal=causal, scale=self.scale,
+            enable_gqa=groups > 1,
         )
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.kv_cache import KVBuffer
-from engine.lean_forward import MiMoStep
+from engine.lean_forward import CAUSAL, MiMoStep
 from engine.prompt_cache import PromptCache, restore
 from engine.speculative import greedy_verdict, logits_to_probs, sample, sampling_verdict
 
@@ -112,10 +112,13 @@ class CausalModel:
         out, logits = self.step.mtp(0, hidden[0], self.ids(next_ids), cos, sin, self._mask(past, q), cache)
         return logits, out[None]
 
-    def _mask(self, past: int, q: int) -> torch.Tensor | None:
-        """None for one new position (it sees the whole cache), else (1, 1, q, past + q) causal booleans."""
+    def _mask(self, past: int, q: int) -> torch.Tensor | str | None:
+        """None for one new position (it sees the whole cache), ``CAUSAL`` for positions that start the cache,
+        else (1, 1, q, past + q) causal booleans."""
         if q == 1:
             return None
+        if past == 0:
+            return CAUSAL
         rows = self._columns[past : past + q].unsqueeze(-1)
         return (self._columns[: past + q] <= rows)[None, None]
 
