@@ -350,4 +350,6 @@ def _timings(started: float, first_token_at: float | None, usage: Usage, server:
         return measured
     return replace(measured, tokens_per_s=float(server.get("tokens_per_s", measured.tokens_per_s)),
                    mtp_drafts_proposed=int(server.get("mtp_drafts_proposed", 0)),
-                   mtp_drafts_accepted=int(server.get("mtp_drafts_accepted", 0)))
+                   mtp_drafts_accepted=int(server.get("mtp_drafts_accepted", 0)),
+                   mtp_steps=int(server.get("mtp_steps", 0)),
+                   mtp_accepted_per_position=tuple(map(int, server.get("mtp_accepted_per_position", ()))))

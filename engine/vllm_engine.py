@@ -1,8 +1,9 @@
 """vLLM backend: an in-process vLLM engine behind the ``Engine`` interface, with MTP speculative decoding.
 
 MiMo checkpoints (``MiMoForCausalLM`` with ``num_nextn_predict_layers`` > 0) decode with
-``speculative_config={"method": "mtp", "num_speculative_tokens": 1}``: vLLM's MiMo drafter predicts one token
-(asking for more reruns the same layer, which only lowers acceptance). Plain models decode without MTP.
+``speculative_config={"method": "mtp", "num_speculative_tokens": 1}``: vLLM's MiMo MTP model drafts one token a
+step (its forward asserts ``spec_step_idx == 0``), unlike the native backend, which chains its MTP layer for
+k > 1. Plain models decode without MTP.
 
 Why ``LLMEngine`` driven by one thread and not ``AsyncLLM``: ``AsyncLLM`` always puts the engine core in a
 separate, spawned process (vLLM raises ``NotImplementedError`` for an in-process asyncio core). On CPU that costs

@@ -131,6 +131,8 @@ class TimingsInfo(BaseModel):
     tokens_per_s: float = 0.0
     mtp_drafts_proposed: int = 0
     mtp_drafts_accepted: int = 0
+    mtp_steps: int = 0
+    mtp_accepted_per_position: list[int] = []
 
     @classmethod
     def of(cls, timings: Timings) -> TimingsInfo:

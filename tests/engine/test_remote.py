@@ -71,6 +71,9 @@ async def test_streamed_greedy_text_matches_the_servers_plain_response(remote, s
     assert result.finish_reasons == [plain["choices"][0]["finish_reason"]]
     assert result.usage.completion_tokens == plain["usage"]["completion_tokens"] > 0
     assert result.timings.mtp_drafts_proposed > 0 and result.timings.time_to_first_token_s > 0
+    # The server's per-position counts come through (native backend: k = 3 drafts a step by default).
+    assert result.timings.mtp_drafts_proposed == 3 * result.timings.mtp_steps
+    assert len(result.timings.mtp_accepted_per_position) == 3
 
 
 @pytest.mark.slow
