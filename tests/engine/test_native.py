@@ -213,3 +213,22 @@ def test_cuda_decoding_keeps_attention_off_cudnn_and_restores_the_setting():
     assert torch.backends.cuda.cudnn_sdp_enabled() == before
     with decode_attention_backends("cpu"):
         assert torch.backends.cuda.cudnn_sdp_enabled() == before
+
+
+@pytest.mark.parametrize("step", [1, 3])
+def test_streamed_text_equals_the_whole_decode_with_characters_split_across_tokens(engine, step):
+    """Incremental detokenisation: any multi-byte character split over tokens comes out whole, once, and the
+    streamed pieces add up to decoding all tokens at once; stop strings still cut where they start."""
+    from engine.text_stream import TextStream
+
+    text = "naïve café → 数据 ✓ 🐍 done\n" * 3 + "end"
+    ids = engine.tokenizer.encode(text)
+    assert len(ids) > len(text) / 3  # byte-level BPE: non-ASCII characters span several tokens
+    stream = TextStream(engine.tokenizer)
+    pieces = [stream.add(ids[i : i + step]) for i in range(0, len(ids), step)] + [stream.flush()]
+    assert "".join(pieces) == engine.tokenizer.decode(ids) == text
+    assert not any("\ufffd" in piece for piece in pieces)
+
+    stopping = TextStream(engine.tokenizer, stop=("🐍",))
+    released = "".join(stopping.add(ids[i : i + step]) for i in range(0, len(ids), step) if not stopping.stopped)
+    assert stopping.stopped and released == "naïve café → 数据 ✓ "
