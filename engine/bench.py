@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from typing import Annotated
 
 import typer
@@ -58,11 +59,16 @@ class DecodeBench:
     identical: bool  # every greedy MTP output equals the plain one
     # Per draft position i: the share of MTP steps whose first i + 1 drafts were all accepted (vLLM's definition).
     acceptance_per_position: list[float]
+    concurrency: int = 1  # prompts decoded at once; above 1, tokens/s is tokens over wall time
 
 
-def figures(results: list[Result]) -> ModeFigures:
+def figures(results: list[Result], wall_s: float | None = None) -> ModeFigures:
+    """A mode's figures. With ``wall_s`` (concurrent requests) the rate is every completion token over the wall
+    time the groups took, prefills included: the throughput a server sees."""
     decoded = sum(max(r.usage.completion_tokens - 1, 0) for r in results)
     decode_s = sum(r.timings.total_s - r.timings.time_to_first_token_s for r in results)
+    if wall_s is not None:
+        decoded, decode_s = sum(r.usage.completion_tokens for r in results), wall_s
     return ModeFigures(
         tokens=sum(r.usage.completion_tokens for r in results),
         decode_s=decode_s,
@@ -75,17 +81,25 @@ def figures(results: list[Result]) -> ModeFigures:
     )
 
 
-async def run_alternating(engine: Engine, prompts, max_tokens: int, on_prompt=None):
-    """Greedy results per prompt for both modes from one engine, plain and MTP in turn."""
+async def run_alternating(engine: Engine, prompts, max_tokens: int, on_prompt=None, concurrency: int = 1):
+    """Greedy results per prompt for both modes from one engine, plain and MTP in turn, ``concurrency`` prompts
+    at a time; and each mode's wall time over its groups."""
     await collect(engine, _request(prompts[0], 8, use_mtp=False))  # warm-up, not measured
     await collect(engine, _request(prompts[0], 8, use_mtp=True))
-    plain, mtp = [], []
-    for prompt in prompts:
-        plain.append(await collect(engine, _request(prompt, max_tokens, use_mtp=False)))
-        mtp.append(await collect(engine, _request(prompt, max_tokens, use_mtp=True)))
+    results: dict[bool, list[Result]] = {False: [], True: []}
+    wall = {False: 0.0, True: 0.0}
+    for start in range(0, len(prompts), concurrency):
+        group = prompts[start : start + concurrency]
+        for use_mtp in (False, True):
+            began = time.perf_counter()
+            results[use_mtp] += await asyncio.gather(
+                *(collect(engine, _request(prompt, max_tokens, use_mtp)) for prompt in group)
+            )
+            wall[use_mtp] += time.perf_counter() - began
         if on_prompt:
-            on_prompt(plain[-1].usage.completion_tokens + mtp[-1].usage.completion_tokens)
-    return plain, mtp
+            for plain, mtp in zip(results[False][-len(group) :], results[True][-len(group) :]):
+                on_prompt(plain.usage.completion_tokens + mtp.usage.completion_tokens)
+    return results[False], results[True], wall
 
 
 async def run_one_mode(engine: Engine, prompts, max_tokens: int, on_prompt=None) -> list[Result]:
@@ -103,8 +117,10 @@ def _request(prompt: str, max_tokens: int, use_mtp: bool) -> GenerationRequest:
     return GenerationRequest(prompt=prompt, sampling=SamplingParams(max_tokens=max_tokens), use_mtp=use_mtp)
 
 
-def summarize(info, prompts, max_tokens: int, plain: list[Result], mtp: list[Result]) -> DecodeBench:
-    plain_figures, mtp_figures = figures(plain), figures(mtp)
+def summarize(info, prompts, max_tokens: int, plain: list[Result], mtp: list[Result], wall=None) -> DecodeBench:
+    """``wall`` (concurrent runs): each mode's wall time, which the rates then come from."""
+    plain_figures = figures(plain, wall[False] if wall else None)
+    mtp_figures = figures(mtp, wall[True] if wall else None)
     return DecodeBench(
         model=info.model,
         backend=info.backend,
@@ -127,7 +143,9 @@ def acceptance_per_position(mtp: ModeFigures) -> list[float]:
     return [mtp.drafts_accepted / mtp.drafts_proposed] if mtp.drafts_proposed else []
 
 
-async def bench_decode(model: str, backend: str, max_tokens: int, prompts=PROMPTS, on_prompt=None, **options):
+async def bench_decode(
+    model: str, backend: str, max_tokens: int, prompts=PROMPTS, on_prompt=None, concurrency: int = 1, **options
+):
     from engine.registry import open_engine
 
     if backend == "vllm":  # vLLM fixes speculative decoding per engine: one engine per mode, one at a time
@@ -142,8 +160,10 @@ async def bench_decode(model: str, backend: str, max_tokens: int, prompts=PROMPT
         return summarize(info, prompts, max_tokens, *results)
     engine = open_engine(model, backend, **options)
     try:
-        plain, mtp = await run_alternating(engine, prompts, max_tokens, on_prompt)
-        return summarize(engine.info(), prompts, max_tokens, plain, mtp)
+        plain, mtp, wall = await run_alternating(engine, prompts, max_tokens, on_prompt, concurrency)
+        if concurrency == 1:
+            return summarize(engine.info(), prompts, max_tokens, plain, mtp)
+        return replace(summarize(engine.info(), prompts, max_tokens, plain, mtp, wall), concurrency=concurrency)
     finally:
         await engine.aclose()
 
@@ -162,6 +182,12 @@ def register(groups: dict[str, typer.Typer]) -> None:
         kernel: Annotated[
             str, typer.Option(help="native backend: weight kernel, auto, fp16-weights, transposed or device")
         ] = "auto",
+        concurrency: Annotated[
+            int, typer.Option(min=1, help="native backend: prompts decoded at once (rates: tokens over wall time)")
+        ] = 1,
+        batching: Annotated[
+            bool, typer.Option(help="native backend: batch concurrent requests' steps (off: one after another)")
+        ] = True,
         rounds: Annotated[
             int, typer.Option(min=1, help="times through the prompts (rates come from the totals: steadier)")
         ] = 1,
@@ -173,11 +199,15 @@ def register(groups: dict[str, typer.Typer]) -> None:
         if backend not in ("native", "vllm") or tokens < 2:
             print("error: --backend must be native or vllm, and --tokens at least 2", file=sys.stderr)
             raise typer.Exit(2)
+        if backend == "vllm" and concurrency > 1:
+            print("error: --concurrency is for the native backend (vLLM runs one engine per mode)", file=sys.stderr)
+            raise typer.Exit(2)
         options = {}
         if backend == "native":
-            options = {"device": device, "threads": threads or None, "draft_tokens": draft_tokens, "kernel": kernel}
+            options = {"device": device, "threads": threads or None, "draft_tokens": draft_tokens, "kernel": kernel,
+                       "batching": batching}
         try:
-            result = _run_with_progress(model, backend, tokens, PROMPTS * rounds, options)
+            result = _run_with_progress(model, backend, tokens, PROMPTS * rounds, concurrency, options)
         except EngineError as error:
             print(f"error: {error}", file=sys.stderr)
             raise typer.Exit(2) from None
@@ -187,7 +217,9 @@ def register(groups: dict[str, typer.Typer]) -> None:
             _print_table(result)
 
 
-def _run_with_progress(model: str, backend: str, tokens: int, prompts: tuple[str, ...], options: dict) -> DecodeBench:
+def _run_with_progress(
+    model: str, backend: str, tokens: int, prompts: tuple[str, ...], concurrency: int, options: dict
+) -> DecodeBench:
     from rich.console import Console
     from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -204,7 +236,9 @@ def _run_with_progress(model: str, backend: str, tokens: int, prompts: tuple[str
             elapsed = progress.tasks[0].elapsed or 1e-9
             progress.update(task, advance=1, rate=f"{generated / elapsed:.0f} tok/s")
 
-        return asyncio.run(bench_decode(model, backend, tokens, prompts, on_prompt=on_prompt, **options))
+        return asyncio.run(
+            bench_decode(model, backend, tokens, prompts, on_prompt=on_prompt, concurrency=concurrency, **options)
+        )
 
 
 def _print_table(result: DecodeBench) -> None:

@@ -8,12 +8,19 @@ weights with fused q/k/v and gate/up projections (``linear_kernels.fused_linear`
 rotary call for queries and keys together, for one sequence of any number of new positions. The model
 definition stays the reference: tests hold this forward to ``MiMoForCausalLM``'s logits and MTP logits.
 
-Shapes: ``x`` is (positions, hidden); ``cos``/``sin`` are (positions, head_dim); ``mask`` is None (one new
-position: it sees the whole cache), ``CAUSAL`` (a prompt read into an empty cache) or (1, 1, positions,
-past + positions) booleans; caches are ``KVBuffer``s.
+Several sequences run as one batch: their new positions are stacked into one ``x`` (rows, hidden), every
+projection and norm runs once over all rows, and attention runs per sequence (``Segment``) over its own cache.
+Decoding reads every weight once a step whatever the row count, so a batch of sequences costs little more
+than one (``linear_kernels``).
+
+Shapes: ``x`` is (rows, hidden); ``cos``/``sin`` are (rows, head_dim); a segment's ``mask`` is None (one new
+position: it sees the whole cache), ``CAUSAL`` (a prompt read into an empty cache) or (1, 1, rows,
+past + rows) booleans; caches are ``KVBuffer``s.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +30,24 @@ from engine.linear_kernels import KERNELS, fused_linear
 # The mask of a prompt read into an empty cache: SDPA's own causal masking skips the blocks above the diagonal
 # (a 1,500-token prefill of nano took 450 ms with an explicit mask on CPU).
 CAUSAL = "causal"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One sequence's rows in a batched call: how many, the cache they extend and their attention mask."""
+
+    rows: int
+    cache: object
+    mask: torch.Tensor | str | None
+
+
+def last_rows(segments: list[Segment]) -> list[int]:
+    """The index of each segment's last row in the stacked rows."""
+    ends, end = [], 0
+    for segment in segments:
+        end += segment.rows
+        ends.append(end - 1)
+    return ends
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -51,15 +76,21 @@ class DecoderLayerStep:
         self.intermediate = config.intermediate_size
         self.scale = self.head_dim**-0.5
 
-    def __call__(self, x, cos, sin, mask, cache, layer_index: int) -> torch.Tensor:
-        positions = x.shape[0]
+    def __call__(self, x, cos, sin, segments: list[Segment], layer_index: int) -> torch.Tensor:
+        rows = x.shape[0]
         qkv = self.qkv(rms_norm(x, self.input_norm, self.eps))
-        heads = qkv.view(positions, self.heads + 2 * self.kv_heads, self.head_dim).transpose(0, 1)
+        heads = qkv.view(rows, self.heads + 2 * self.kv_heads, self.head_dim).transpose(0, 1)
         rotated = rotate(heads[: self.heads + self.kv_heads], cos, sin)  # queries and keys in one call
-        queries, keys = rotated[None, : self.heads], rotated[None, self.heads :]
-        keys, values = cache.update(keys, heads[None, self.heads + self.kv_heads :], layer_index)
-        attention = self.attend(queries, keys, values, mask)
-        x = x + self.o(attention[0].transpose(0, 1).reshape(positions, -1))
+        outputs, start = [], 0
+        for segment in segments:
+            end = start + segment.rows
+            queries, keys = rotated[None, : self.heads, start:end], rotated[None, self.heads :, start:end]
+            values = heads[None, self.heads + self.kv_heads :, start:end]
+            keys, values = segment.cache.update(keys, values, layer_index)
+            outputs.append(self.attend(queries, keys, values, segment.mask)[0])
+            start = end
+        attention = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)  # (heads, rows, head_dim)
+        x = x + self.o(attention.transpose(0, 1).reshape(rows, -1))
         gate_up = self.gate_up(rms_norm(x, self.post_attention_norm, self.eps))
         return x + self.down(F.silu(gate_up[:, : self.intermediate]) * gate_up[:, self.intermediate :])
 
@@ -95,12 +126,13 @@ class MtpLayerStep:
         self.decoder = DecoderLayerStep(layer, config, kernel)
         self.eps = config.rms_norm_eps
 
-    def __call__(self, hidden, token_embeds, cos, sin, mask, cache) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns the layer's output (what a next MTP step reads) and its final-normed last row."""
+    def __call__(self, hidden, token_embeds, cos, sin, segments: list[Segment]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the layer's output rows (what a next MTP step reads) and each segment's last row, final-normed."""
         hidden = rms_norm(hidden, self.hidden_norm, self.eps)
         fused = torch.cat([hidden, rms_norm(token_embeds, self.token_norm, self.eps)], dim=-1)  # MiMo's order
-        out = self.decoder(self.input_proj(fused), cos, sin, mask, cache, 0)
-        return out, rms_norm(out[-1:], self.final_norm, self.eps)
+        out = self.decoder(self.input_proj(fused), cos, sin, segments, 0)
+        last = out[-1:] if len(segments) == 1 else out[last_rows(segments)]
+        return out, rms_norm(last, self.final_norm, self.eps)
 
 
 class MiMoStep:
@@ -123,13 +155,15 @@ class MiMoStep:
         """The draft head: the LM head's first ``draft_vocab`` rows (see ``CausalModel.restrict_drafts``)."""
         self.draft_head = KERNELS[self.kernel](self.lm_head_module.weight[:draft_vocab].detach(), None)
 
-    def trunk(self, token_ids: torch.Tensor, cos, sin, mask, cache, logits_for: int):
+    def trunk(self, token_ids: torch.Tensor, cos, sin, segments: list[Segment], logit_rows):
+        """Hidden states of all rows (rows, hidden) and logits of ``logit_rows`` (a slice or row indices)."""
         x = self.embed[token_ids]
         for index, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, mask, cache, index)
-        return self.lm_head(rms_norm(x[-logits_for:], self.norm, self.eps)), x
+            x = layer(x, cos, sin, segments, index)
+        return self.lm_head(rms_norm(x[logit_rows], self.norm, self.eps)), x
 
-    def mtp(self, layer_index: int, hidden, token_ids: torch.Tensor, cos, sin, mask, cache):
-        """MTP layer ``layer_index`` over pairs (hidden_t, x_{t+1}): its output rows and draft logits at the last."""
-        out, last = self.mtp_layers[layer_index](hidden, self.embed[token_ids], cos, sin, mask, cache)
+    def mtp(self, layer_index: int, hidden, token_ids: torch.Tensor, cos, sin, segments: list[Segment]):
+        """MTP layer ``layer_index`` over pairs (hidden_t, x_{t+1}): its output rows and the draft logits at each
+        segment's last pair (segments, draft_vocab)."""
+        out, last = self.mtp_layers[layer_index](hidden, self.embed[token_ids], cos, sin, segments)
         return out, self.draft_head(last)

@@ -32,7 +32,7 @@ from engine.api import (
     Usage,
 )
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
-from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
+from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder, run_together
 from engine.prompt_cache import PromptCache
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
@@ -53,13 +53,15 @@ class NativeEngine:
         draft_tokens: int = DEFAULT_DRAFT_TOKENS,
         draft_vocab: int | None = None,
         prompt_cache: bool = False,
+        batching: bool = True,
     ):
         """``kernel`` is how MiMo models multiply by their weights (``linear_kernels``): "auto" picks
         "fp16-weights" on a CPU for float32 decoding of a checkpoint stored in 16 bits, "transposed" (exact fp32)
         for other CPU cases and "device" elsewhere; ``threads`` caps torch's intra-op threads for the decode
         thread; ``draft_tokens`` is k, the MTP drafts per step; ``draft_vocab`` is how many of the first token
         ids MTP drafts choose from (``CausalModel.restrict_drafts``); ``prompt_cache`` reuses the trunk's work
-        on the beginnings prompts share (``engine.prompt_cache``)."""
+        on the beginnings prompts share (``engine.prompt_cache``); ``batching`` runs the steps of all running
+        requests and samples as one batch (``native_decode.run_together``) instead of one after another."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -84,7 +86,25 @@ class NativeEngine:
         self.fim_sentinel_ids = fim_sentinel_ids(self.tokenizer, self.fim_template)
         self.prompt_cache = PromptCache() if prompt_cache else None
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
-        self.scheduler = RoundRobinScheduler(max_jobs=max_requests, setup=lambda: _worker_context(threads, device))
+        self.scheduler = RoundRobinScheduler(
+            max_jobs=max_requests, setup=lambda: _worker_context(threads, device),
+            step_all=self._step_together if batching else None,
+        )
+
+    def _step_together(self, jobs: list[_RequestJob]) -> list[bool]:
+        """One step of every unfinished sample of every job, batched; which jobs are done (or failed)."""
+        work = [(job, index, sample) for job in jobs for index, sample in job.unfinished()]
+        outcomes = run_together(self.lm, [sample.decoder.advance() for _, _, sample in work])
+        failed = set()
+        for (job, index, sample), outcome in zip(work, outcomes):
+            if job in failed:
+                continue
+            if isinstance(outcome, Exception):
+                job.fail(outcome)
+                failed.add(job)
+            else:
+                job.take(index, sample, outcome)
+        return [job in failed or job.cancelled or job.finished for job in jobs]
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -161,9 +181,18 @@ class _RequestJob:
         self.first_token_at: float | None = None
 
     def step(self) -> bool:
-        for index, sample in enumerate(self.samples):
-            if sample.finish_reason is None and not self.cancelled:
-                self._advance(index, sample)
+        """One step of every unfinished sample, this request alone (the scheduler's unbatched path)."""
+        for index, sample in self.unfinished():
+            self.take(index, sample, sample.decoder.prefill() if not sample.started else sample.decoder.step())
+        return self.finished
+
+    def unfinished(self) -> list[tuple[int, _Sample]]:
+        if self.cancelled:
+            return []
+        return [(index, sample) for index, sample in enumerate(self.samples) if sample.finish_reason is None]
+
+    @property
+    def finished(self) -> bool:
         return all(s.finish_reason is not None for s in self.samples)
 
     def fail(self, error: BaseException) -> None:
@@ -171,8 +200,8 @@ class _RequestJob:
             error = EngineError(f"generation failed: {error}")
         self._emit(error)
 
-    def _advance(self, index: int, sample: _Sample) -> None:
-        new_ids = sample.decoder.step() if sample.started else sample.decoder.prefill()
+    def take(self, index: int, sample: _Sample, new_ids: list[int]) -> None:
+        """Streams a step's new tokens for sample ``index``, up to a stop token, stop string or the length."""
         sample.started = True
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()

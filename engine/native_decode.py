@@ -19,12 +19,13 @@ plainly.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import torch
 
 from engine.kv_cache import KVBuffer
-from engine.lean_forward import CAUSAL, MiMoStep
+from engine.lean_forward import CAUSAL, MiMoStep, Segment, last_rows
 from engine.prompt_cache import PromptCache, restore
 from engine.speculative import greedy_verdict, logits_to_probs, sample, sampling_verdict
 
@@ -39,6 +40,31 @@ class DecodeSettings:
     # Token ids never emitted (e.g. FIM sentinels inside a middle): masked in the target and the draft alike,
     # so MTP output stays identical to plain decoding.
     banned_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class TrunkCall:
+    """The trunk reads ``token_ids`` after its cached positions; logits for the last ``logits_for``."""
+
+    token_ids: list[int]
+    cache: object
+    logits_for: int = 1
+
+
+@dataclass(frozen=True)
+class MtpCall:
+    """MTP layer 0 reads pairs (hidden_t, x_{t+1}): ``hidden`` (1, q, hidden) and ``next_ids`` (q)."""
+
+    hidden: torch.Tensor
+    next_ids: list[int]
+    cache: KVBuffer
+
+
+def _rows_of(stacked: torch.Tensor, segments: list[Segment]) -> list[torch.Tensor]:
+    """Each segment's rows of a stacked (rows, hidden) tensor, as (1, rows, hidden)."""
+    if len(segments) == 1:
+        return [stacked[None]]
+    return [part[None] for part in stacked.split([segment.rows for segment in segments])]
 
 
 class CausalModel:
@@ -94,23 +120,52 @@ class CausalModel:
     def trunk(self, token_ids: list[int], cache, logits_for: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Reads ``token_ids`` after the cached ones; returns logits of the last ``logits_for`` positions
         (logits_for, vocab) and, for MiMo, the pre-norm hidden states of all new positions (1, q, hidden)."""
-        if not self.is_mimo:
-            out = self.model(input_ids=self.ids(token_ids)[None], past_key_values=cache, use_cache=True)
-            return out.logits[0, -logits_for:], None
-        past, q = cache.get_seq_length(), len(token_ids)
-        cos, sin = self._rotary(past, q)
-        logits, hidden = self.step.trunk(self.ids(token_ids), cos, sin, self._mask(past, q), cache, logits_for)
-        return logits, hidden[None]
+        return self.run([TrunkCall(token_ids, cache, logits_for)])[0]
 
     def mtp(self, hidden: torch.Tensor, next_ids: list[int], cache: KVBuffer) -> tuple[torch.Tensor, torch.Tensor]:
         """Feeds pairs (hidden_t, x_{t+1}) (``hidden``: (1, q, hidden)) to MTP layer 0; returns its logits at the
         last pair over the first ``draft_vocab`` token ids (1, draft_vocab) and its output rows (1, q, hidden)."""
+        return self.run([MtpCall(hidden, next_ids, cache)])[0]
+
+    def run(self, calls: list) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+        """Runs calls of one kind (all ``TrunkCall`` or all ``MtpCall``) as one batch; a result per call."""
+        if isinstance(calls[0], MtpCall):
+            return self._mtp_batch(calls)
+        if not self.is_mimo:
+            return [self._plain_model_trunk(call) for call in calls]
+        ids = [token for call in calls for token in call.token_ids]
+        cos, sin, segments = self._segments([(len(call.token_ids), call.cache) for call in calls])
+        if len(calls) == 1:
+            logit_rows = slice(len(ids) - calls[0].logits_for, None)
+        else:
+            ends = last_rows(segments)
+            logit_rows = [end - i for end, call in zip(ends, calls) for i in range(call.logits_for - 1, -1, -1)]
+        logits, hidden = self.step.trunk(self.ids(ids), cos, sin, segments, logit_rows)
+        return list(zip(logits.split([call.logits_for for call in calls]), _rows_of(hidden, segments)))
+
+    def _mtp_batch(self, calls: list[MtpCall]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         if self.step.draft_head is None:
             self.restrict_drafts()
-        past, q = cache.get_seq_length(0), len(next_ids)
-        cos, sin = self._rotary(past, q)
-        out, logits = self.step.mtp(0, hidden[0], self.ids(next_ids), cos, sin, self._mask(past, q), cache)
-        return logits, out[None]
+        ids = [token for call in calls for token in call.next_ids]
+        hidden = calls[0].hidden[0] if len(calls) == 1 else torch.cat([call.hidden[0] for call in calls])
+        cos, sin, segments = self._segments([(len(call.next_ids), call.cache) for call in calls])
+        out, logits = self.step.mtp(0, hidden, self.ids(ids), cos, sin, segments)
+        return list(zip(logits.split(1), _rows_of(out, segments)))
+
+    def _plain_model_trunk(self, call: TrunkCall) -> tuple[torch.Tensor, None]:
+        out = self.model(input_ids=self.ids(call.token_ids)[None], past_key_values=call.cache, use_cache=True)
+        return out.logits[0, -call.logits_for :], None
+
+    def _segments(self, parts: list[tuple[int, KVBuffer]]) -> tuple[torch.Tensor, torch.Tensor, list[Segment]]:
+        """Rotary rows and attention segments for (new positions, cache) per sequence."""
+        tables, segments = [], []
+        for rows, cache in parts:
+            past = cache.get_seq_length()
+            tables.append(self._rotary(past, rows))
+            segments.append(Segment(rows, cache, self._mask(past, rows)))
+        if len(tables) == 1:
+            return *tables[0], segments
+        return torch.cat([cos for cos, _ in tables]), torch.cat([sin for _, sin in tables]), segments
 
     def _mask(self, past: int, q: int) -> torch.Tensor | str | None:
         """None for one new position (it sees the whole cache), ``CAUSAL`` for positions that start the cache,
@@ -133,6 +188,57 @@ class CausalModel:
         self._columns = torch.arange(positions, device=self.device)
         dummy = torch.empty(0, device=self.device, dtype=self.dtype)
         self._rope = self.model.model.rotary_emb(dummy, self._columns.unsqueeze(0))
+
+
+# A decode step written as a generator: it yields the model calls it needs (``TrunkCall``, ``MtpCall``), receives
+# their results, and returns the step's new tokens. Written once, it runs alone (``drive``) or batched with
+# other sequences' steps (``run_together``).
+Steps = Generator["TrunkCall | MtpCall", tuple, list[int]]
+
+
+def drive(lm: CausalModel, steps: Steps) -> list[int]:
+    """Runs one sequence's step by itself."""
+    try:
+        call = next(steps)
+        while True:
+            call = steps.send(lm.run([call])[0])
+    except StopIteration as done:
+        return done.value
+
+
+def run_together(lm: CausalModel, steps: list[Steps]) -> list[list[int] | Exception]:
+    """Runs several sequences' steps with their model calls batched; each step's tokens, or the error it raised.
+
+    MTP calls run first, all waiting ones as one batch; trunk calls wait until no step needs an MTP call, so
+    MTP verifications, plain steps and prefills share one trunk batch. An error in a batched call fails the
+    steps in that batch only.
+    """
+    outcomes: list[list[int] | Exception | None] = [None] * len(steps)
+    waiting: dict[int, TrunkCall | MtpCall] = {}
+
+    def resume(index: int, result) -> None:
+        try:
+            waiting[index] = steps[index].send(result)
+        except StopIteration as done:
+            outcomes[index] = done.value
+        except Exception as error:  # noqa: BLE001  (reported to that request alone)
+            outcomes[index] = error
+
+    for index in range(len(steps)):
+        resume(index, None)
+    while waiting:
+        batch = [i for i, call in waiting.items() if isinstance(call, MtpCall)] or list(waiting)
+        calls = [waiting.pop(i) for i in batch]
+        try:
+            results = lm.run(calls)
+        except Exception as error:  # noqa: BLE001
+            for index in batch:
+                steps[index].close()
+                outcomes[index] = error
+            continue
+        for index, result in zip(batch, results):
+            resume(index, result)
+    return outcomes
 
 
 class SequenceDecoder:
@@ -170,9 +276,21 @@ class SequenceDecoder:
         self.banned = torch.tensor(settings.banned_ids, dtype=torch.long, device=lm.device)
 
     def prefill(self) -> list[int]:
+        return drive(self.lm, self._prefill())
+
+    def step(self) -> list[int]:
+        return drive(self.lm, self._mtp_step() if self.use_mtp else self._plain_step())
+
+    def advance(self) -> Steps:
+        """The next step, the prefill first, as a generator of model calls (``run_together`` batches them)."""
+        if self.pending is None:
+            return self._prefill()
+        return self._mtp_step() if self.use_mtp else self._plain_step()
+
+    def _prefill(self) -> Steps:
         reuse = self.prompt_cache.find(self.prompt_ids) if self.prompt_cache is not None else None
         reused = restore(reuse, self.cache) if reuse is not None else None
-        logits, hidden = self.lm.trunk(self.prompt_ids[reuse.length if reuse else 0 :], self.cache)
+        logits, hidden = yield TrunkCall(self.prompt_ids[reuse.length if reuse else 0 :], self.cache)
         if reused is not None:
             hidden = torch.cat([reused, hidden], dim=1)
         if self.prompt_cache is not None:
@@ -183,18 +301,15 @@ class SequenceDecoder:
             self.mtp_next = [*self.prompt_ids[1:], self.pending]
         return [self.pending]
 
-    def step(self) -> list[int]:
-        return self._mtp_step() if self.use_mtp else self._plain_step()
-
-    def _plain_step(self) -> list[int]:
-        logits, _ = self.lm.trunk([self.pending], self.cache)
+    def _plain_step(self) -> Steps:
+        logits, _ = yield TrunkCall([self.pending], self.cache)
         self.pending = self._choose(logits[-1])
         return [self.pending]
 
-    def _mtp_step(self) -> list[int]:
-        drafts, draft_probs = self._draft()
+    def _mtp_step(self) -> Steps:
+        drafts, draft_probs = yield from self._draft()
         past = self.cache.get_seq_length()
-        target_logits, hidden = self.lm.trunk([self.pending, *drafts], self.cache, logits_for=len(drafts) + 1)
+        target_logits, hidden = yield TrunkCall([self.pending, *drafts], self.cache, logits_for=len(drafts) + 1)
         target_logits = self._allowed(target_logits)
         draft = torch.tensor(drafts, device=target_logits.device)
         if draft_probs is None:
@@ -215,14 +330,14 @@ class SequenceDecoder:
             self.accepted_at[position] += 1
         return accepted
 
-    def _draft(self) -> tuple[list[int], torch.Tensor | None]:
+    def _draft(self) -> Generator[MtpCall, tuple, tuple[list[int], torch.Tensor | None]]:
         """k drafts from MTP layer 0, chained on its own output; with sampling, also the (k, draft_vocab)
         distributions they were drawn from. The MTP cache keeps only the pairs the trunk has confirmed."""
         confirmed = self.mtp_cache.get_seq_length()
         hidden, next_ids = self.mtp_hidden, self.mtp_next
         drafts, probs = [], []
         for _ in range(self.draft_tokens):
-            logits, out = self.lm.mtp(hidden, next_ids, self.mtp_cache)
+            logits, out = yield MtpCall(hidden, next_ids, self.mtp_cache)
             logits = self._allowed(logits)[0]
             if self.generator is None:
                 drafts.append(int(logits.argmax()))

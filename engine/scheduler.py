@@ -3,12 +3,16 @@
 A step is one prefill or one decode step, so a long request delays a short one by at most one step per round
 and never starves it, and a cancelled job is dropped before its next step: it stops using compute within one
 step. The model runs in this thread, off the event loop, so streaming and cancellation stay responsive.
+
+With ``step_all`` the round is one call that steps every active job at once, so a backend can batch their
+model work (continuous batching: jobs join and leave between rounds); fairness and cancellation stay the same.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from engine.api import EngineUnavailable, Overloaded
@@ -27,8 +31,9 @@ class Job(Protocol):
 
 
 class RoundRobinScheduler:
-    def __init__(self, max_jobs: int = 64, setup=None):
+    def __init__(self, max_jobs: int = 64, setup=None, step_all: Callable[[list[Job]], list[bool]] | None = None):
         self.max_jobs = max_jobs
+        self._step_all = step_all  # steps these jobs together; which of them finished
         self._setup = setup  # called once in the worker thread (e.g. to enter torch.inference_mode)
         self._incoming: queue.Queue[Job | None] = queue.Queue()
         self._active: list[Job] = []
@@ -67,6 +72,9 @@ class RoundRobinScheduler:
 
     def _loop(self) -> None:
         while self._admit(block=not self._active):
+            if self._step_all is not None:
+                self._step_together(list(self._active))
+                continue
             for job in list(self._active):
                 self._step(job)
         for job in self._active:
@@ -84,6 +92,20 @@ class RoundRobinScheduler:
         except queue.Empty:
             return True
 
+    def _step_together(self, jobs: list[Job]) -> None:
+        live = [job for job in jobs if not job.cancelled]
+        finished = [job for job in jobs if job.cancelled]
+        if live:
+            try:
+                done = self._step_all(live)
+            except Exception as error:  # the batch failed as a whole: fail its jobs, keep serving
+                for job in live:
+                    job.fail(error)
+                done = [True] * len(live)
+            finished += [job for job, job_done in zip(live, done) if job_done]
+        for job in finished:
+            self._finish(job)
+
     def _step(self, job: Job) -> None:
         finished = job.cancelled
         if not finished:
@@ -93,6 +115,9 @@ class RoundRobinScheduler:
                 job.fail(error)
                 finished = True
         if finished:
-            self._active.remove(job)
-            with self._count_lock:
-                self._jobs -= 1
+            self._finish(job)
+
+    def _finish(self, job: Job) -> None:
+        self._active.remove(job)
+        with self._count_lock:
+            self._jobs -= 1

@@ -107,21 +107,21 @@ async def test_bad_sampling_values_are_refused(engine):
 
 
 class ForwardCounter:
-    """Counts trunk forward passes: wraps the engine's own trunk call (the real forward still runs)."""
+    """Counts batched model calls: wraps the engine's own ``run`` (the real forward still runs)."""
 
     def __init__(self, engine):
         self.calls = 0
         self.lm = engine.lm
-        trunk = engine.lm.trunk
+        run = engine.lm.run
 
-        def counted(*args, **kwargs):
+        def counted(calls):
             self.calls += 1
-            return trunk(*args, **kwargs)
+            return run(calls)
 
-        self.lm.trunk = counted
+        self.lm.run = counted
 
     def remove(self):
-        del self.lm.trunk  # the instance attribute: the class's method is back
+        del self.lm.run  # the instance attribute: the class's method is back
 
 
 @pytest.mark.parametrize("how", ["aclose", "cancel_task"])
@@ -232,3 +232,21 @@ def test_streamed_text_equals_the_whole_decode_with_characters_split_across_toke
     stopping = TextStream(engine.tokenizer, stop=("🐍",))
     released = "".join(stopping.add(ids[i : i + step]) for i in range(0, len(ids), step) if not stopping.stopped)
     assert stopping.stopped and released == "naïve café → 数据 ✓ "
+
+
+@pytest.mark.parametrize("batching", [True, False])
+async def test_concurrent_requests_decode_what_they_decode_alone(tiny_model_dir, batching):
+    engine = NativeEngine(tiny_model_dir, threads=1, batching=batching)
+    requests = [
+        greedy("def main():\n", max_tokens=20),
+        greedy("import os\n", max_tokens=12, use_mtp=False),
+        greedy("class A:\n", max_tokens=30, n=3, temperature=0.8, seed=5),
+        greedy("x = [", max_tokens=25),
+    ]
+    try:
+        alone = [await collect(engine, request) for request in requests]
+        together = await asyncio.gather(*(collect(engine, request) for request in requests))
+    finally:
+        await engine.aclose()
+    assert [result.texts for result in together] == [result.texts for result in alone]
+    assert len(together[2].texts) == 3

@@ -41,9 +41,22 @@ def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir, draft_t
         (["--model", "no-such-model"], "error: no model 'no-such-model'"),
         (["--draft-tokens", "12"], "draft_tokens must be between 0 and 8"),
         (["--kernel", "avx"], "unknown kernel 'avx'"),
+        (["--backend", "vllm", "--concurrency", "4"], "--concurrency is for the native backend"),
     ],
 )
 def test_bad_input_is_a_one_line_error(args, message):
     result = bench(*args)
     assert result.exit_code == 2
     assert message in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("batching", ["--batching", "--no-batching"])
+def test_concurrent_requests_report_throughput_over_wall_time(tiny_model_dir, batching):
+    result = bench(
+        "--model", str(tiny_model_dir), "--tokens", "8", "--threads", "1", "--concurrency", "4", batching, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["concurrency"] == 4 and figures["prompts"] == 8 and figures["identical"] is True
+    for mode in ("plain", "mtp"):
+        assert figures[mode]["tokens_per_s"] == pytest.approx(figures[mode]["tokens"] / figures[mode]["decode_s"])

@@ -211,8 +211,15 @@ async def test_prompt_cache_reads_only_new_tokens_and_keeps_the_output(trained_m
     cold = NativeEngine(trained_model_dir, threads=1)
     warm = NativeEngine(trained_model_dir, threads=1, prompt_cache=True)
     read: list[int] = []
-    trunk = warm.lm.trunk
-    warm.lm.trunk = lambda ids, cache, logits_for=1: (read.append(len(ids)), trunk(ids, cache, logits_for))[1]
+    from engine.native_decode import TrunkCall
+
+    run = warm.lm.run
+
+    def recording(calls):
+        read.extend(len(call.token_ids) for call in calls if isinstance(call, TrunkCall))
+        return run(calls)
+
+    warm.lm.run = recording
     stream = repeating_stream()
     first, longer = (warm.tokenizer.decode(stream[:n]) for n in (30, 34))
     try:
@@ -225,3 +232,82 @@ async def test_prompt_cache_reads_only_new_tokens_and_keeps_the_output(trained_m
     finally:
         await cold.aclose()
         await warm.aclose()
+
+
+def test_batched_steps_give_each_sequence_its_own_output(trained_model_dir):
+    """Sequences at different points (a prefill, plain steps, MTP steps with k = 1 and 3) batched together
+    decode exactly what each decodes alone, and the batch really shares model calls."""
+    from engine.native_decode import DecodeSettings, SequenceDecoder, drive, run_together
+
+    engine = NativeEngine(trained_model_dir, threads=1)
+    texts = prompts(engine)
+    settings = [DecodeSettings(use_mtp=False), DecodeSettings(draft_tokens=1), DecodeSettings(draft_tokens=3),
+                DecodeSettings(draft_tokens=3), DecodeSettings(use_mtp=False)]
+
+    def decoders():
+        return [SequenceDecoder(engine.lm, engine.tokenizer.encode(text), setting, 96)
+                for text, setting in zip([texts[0], texts[5], texts[9], texts[-1], texts[-2]], settings)]
+
+    alone = []
+    with torch.inference_mode():
+        for decoder in decoders():
+            out = drive(engine.lm, decoder.advance())
+            while len(out) < 40:
+                out += drive(engine.lm, decoder.advance())
+            alone.append(out[:40])
+        batch_sizes = []
+        run = engine.lm.run
+        engine.lm.run = lambda calls: (batch_sizes.append(len(calls)), run(calls))[1]
+        together = [[] for _ in settings]
+        batch = decoders()
+        late = batch.pop()  # joins after a few rounds, as a new request does
+        rounds = 0
+        while any(len(out) < 40 for out in together):
+            if rounds == 3:
+                batch.append(late)
+            active = [i for i, out in enumerate(together[: len(batch)]) if len(out) < 40]
+            outcomes = run_together(engine.lm, [batch[i].advance() for i in active])
+            for i, outcome in zip(active, outcomes):
+                together[i] += outcome
+            rounds += 1
+    assert [out[:40] for out in together] == alone
+    assert max(batch_sizes) >= 4  # model calls of several sequences ran as one
+
+
+def test_run_together_orders_calls_and_keeps_errors_to_their_steps():
+    """The batching driver with a recording stand-in for the model (the driver is what's under test): MTP
+    calls go first, trunk calls wait for them and batch together, and an error stays with its own steps."""
+    from engine.native_decode import MtpCall, TrunkCall, run_together
+
+    batches = []
+
+    class RecordingModel:
+        def run(self, calls):
+            batches.append([type(call).__name__ for call in calls])
+            if any(isinstance(call, TrunkCall) and call.token_ids == [666] for call in calls):
+                raise RuntimeError("out of memory")
+            return [(len(batches), None)] * len(calls)
+
+    def plain():
+        result, _ = yield TrunkCall([1], cache=None)
+        return [result]
+
+    def mtp():
+        first, _ = yield MtpCall(torch.zeros(1, 1, 4), [1], cache=None)
+        second, _ = yield MtpCall(torch.zeros(1, 1, 4), [2], cache=None)
+        verified, _ = yield TrunkCall([1, 2, 3], cache=None)
+        return [first, second, verified]
+
+    def broken_logic():
+        yield TrunkCall([2], cache=None)
+        raise ValueError("bad sampling value")
+
+    outcomes = run_together(RecordingModel(), [plain(), mtp(), broken_logic()])
+    assert batches == [["MtpCall"], ["MtpCall"], ["TrunkCall", "TrunkCall", "TrunkCall"]]
+    assert outcomes[0] == [3] and outcomes[1] == [1, 2, 3]
+    assert isinstance(outcomes[2], ValueError)
+
+    batches.clear()
+    failing = run_together(RecordingModel(), [mtp(), (step for step in [TrunkCall([666], cache=None)])])
+    assert batches[-1] == ["TrunkCall", "TrunkCall"]  # the MTP step's verification shared the failed batch
+    assert all(isinstance(outcome, RuntimeError) for outcome in failing)
