@@ -45,23 +45,27 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="a small random shape (CPU tests of this script)")
     parser.add_argument("--random-dtypes", nargs="*", default=["bfloat16", "float32"])
+    parser.add_argument("--draft-tokens", nargs="*", type=int, default=[1, 3], help="k values to bench, each")
     args = parser.parse_args()
     runs = []
     started = time.perf_counter()
     random_dir = random_checkpoint(Path("/tmp/random-1.3b"), args.tokenizer, args.device, args.tiny)
     print(f"random model saved in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-    runs += [(str(random_dir), dtype) for dtype in args.random_dtypes]
-    runs += [(path, dtype) for path in args.nano for dtype in ("bfloat16", "float32")]
+    models = [(str(random_dir), dtype) for dtype in args.random_dtypes]
+    models += [(path, dtype) for path in args.nano for dtype in ("bfloat16", "float32")]
+    runs = [(model, dtype, k) for model, dtype in models for k in args.draft_tokens]
     with args.out.open("a") as out:
-        for model, dtype in runs:
+        for model, dtype, k in runs:
             t0 = time.perf_counter()
             try:
-                result = asyncio.run(bench_decode(model, "native", args.tokens, device=args.device, dtype=dtype))
+                result = asyncio.run(
+                    bench_decode(model, "native", args.tokens, device=args.device, dtype=dtype, draft_tokens=k)
+                )
                 row = {"model": model, "dtype": dtype, **asdict(result), "seconds": time.perf_counter() - t0}
             except Exception as error:  # keep the other runs' figures
-                row = {"model": model, "dtype": dtype, "error": repr(error)}
-            print(json.dumps({k: row.get(k) for k in ("model", "dtype", "speedup", "identical", "error")}),
-                  file=sys.stderr, flush=True)
+                row = {"model": model, "dtype": dtype, "draft_tokens": k, "error": repr(error)}
+            summary = ("model", "dtype", "draft_tokens", "speedup", "identical", "error")
+            print(json.dumps({key: row.get(key) for key in summary}), file=sys.stderr, flush=True)
             out.write(json.dumps(row) + "\n")
             out.flush()
 
