@@ -272,7 +272,8 @@ class SequenceDecoder:
         self.drafts_proposed = 0
         self.drafts_accepted = 0
         self.mtp_steps = 0
-        self.accepted_at = [0] * settings.draft_tokens  # steps whose first i + 1 drafts were all accepted
+        # [i]: steps whose first i + 1 drafts were all accepted
+        self.accepted_at = [0] * settings.draft_tokens if self.use_mtp else []
         self.banned = torch.tensor(settings.banned_ids, dtype=torch.long, device=lm.device)
 
     def prefill(self) -> list[int]:
