@@ -221,7 +221,7 @@ def run_together(lm: CausalModel, steps: list[Steps]) -> list[list[int] | Except
             waiting[index] = steps[index].send(result)
         except StopIteration as done:
             outcomes[index] = done.value
-        except Exception as error:  # noqa: BLE001  (reported to that request alone)
+        except Exception as error:  # reported to that request alone
             outcomes[index] = error
 
     for index in range(len(steps)):
@@ -231,7 +231,7 @@ def run_together(lm: CausalModel, steps: list[Steps]) -> list[list[int] | Except
         calls = [waiting.pop(i) for i in batch]
         try:
             results = lm.run(calls)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:  # the whole batch failed: so did its steps
             for index in batch:
                 steps[index].close()
                 outcomes[index] = error
