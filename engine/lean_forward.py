@@ -97,9 +97,9 @@ class DecoderLayerStep:
 
     def attend(self, queries, keys, values, mask) -> torch.Tensor:
         groups = self.heads // self.kv_heads
-        if groups > 1 and queries.device.type != "cpu":
+        if groups > 1 and queries.device.type != "cpu" and isinstance(mask, torch.Tensor):
             # transformers' rule: CUDA's memory-efficient kernel takes masks but not grouped heads, so a
-            # masked verification would fall back to the math kernel; repeat the key/value heads instead.
+            # masked verification would fall back to the math kernel; repeat the key/value heads for it only.
             keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
             groups = 1
         causal = isinstance(mask, str)

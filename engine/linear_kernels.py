@@ -98,6 +98,33 @@ def _share_storage(linears: Sequence[torch.nn.Linear], fused) -> None:
         start += linear.out_features
 
 
+class KernelLinear(torch.nn.Module):
+    """An ``nn.Linear`` computed by a decode kernel, for models the engine runs through their own ``forward``
+    (checkpoints other than MiMo's)."""
+
+    def __init__(self, linear: torch.nn.Linear, kernel: str):
+        super().__init__()
+        bias = None if linear.bias is None else linear.bias.detach()
+        self.kernel = KERNELS[kernel](linear.weight.detach(), bias)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = self.kernel(x.reshape(-1, self.in_features))
+        return rows.reshape(*x.shape[:-1], self.out_features)
+
+
+def swap_linears(module: torch.nn.Module, kernel: str) -> int:
+    """Replaces every ``nn.Linear`` under ``module`` by a ``KernelLinear`` in place; how many it replaced."""
+    replaced = 0
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.Linear):
+            setattr(module, name, KernelLinear(child, kernel))
+            replaced += 1
+        else:
+            replaced += swap_linears(child, kernel)
+    return replaced
+
+
 def fp16_weights_supported() -> bool:
     """Whether this torch build and CPU run fbgemm's fp16-weight GEMM (it needs AVX2 and the fbgemm engine)."""
     if not hasattr(torch, "fbgemm_pack_gemm_matrix_fp16") or "fbgemm" not in torch.backends.quantized.supported_engines:

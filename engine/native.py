@@ -266,6 +266,9 @@ def _kernel(name: str, device: str, dtype, model_path: Path) -> str:
             raise BadRequest(f"unknown kernel {name!r}; use auto or one of {', '.join(KERNELS)}")
         if name != "device" and device != "cpu":
             raise BadRequest(f"kernel {name!r} is for CPUs; use auto or device on {device}")
+        if name == "fp16-weights" and dtype != torch.float32:
+            raise BadRequest(f"kernel 'fp16-weights' computes in float32, not {str(dtype).removeprefix('torch.')}; "
+                             "use dtype float32, or kernel auto")
         if name == "fp16-weights" and not fp16_weights_supported():
             raise BadRequest("kernel 'fp16-weights' needs fbgemm (an x86 CPU with AVX2); use auto or transposed")
         return name

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.kv_cache import KVBuffer
+from engine.linear_kernels import swap_linears
 from engine.lean_forward import CAUSAL, MiMoStep, Segment, last_rows
 from engine.prompt_cache import PromptCache, restore
 from engine.speculative import greedy_verdict, logits_to_probs, sample, sampling_verdict
@@ -91,6 +92,8 @@ class CausalModel:
         self.draft_vocab = 0
         self.kernel = kernel or ("transposed" if self.device.type == "cpu" else "device")
         self.step = MiMoStep(model, self.kernel) if self.is_mimo else None
+        if not self.is_mimo and self.kernel != "device":  # other models run their own forward: swap its linears
+            swap_linears(model, self.kernel)
 
     def restrict_drafts(self, draft_vocab: int | None = None) -> None:
         """Drafts choose among the first ``draft_vocab`` token ids only (default: a quarter of the vocabulary,

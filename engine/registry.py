@@ -54,15 +54,20 @@ def open_engine(model: str = NANO_NAME, backend: str = "native", **options) -> E
     if backend not in BACKENDS:
         raise BadRequest(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
     path = resolve_model(model)
-    if backend == "auto":
-        backend = "vllm" if _vllm_usable() else "native"
-    if backend == "vllm":
+    if resolve_backend(backend) == "vllm":
         from engine.vllm_engine import VllmEngine
 
         return VllmEngine(path, **options)
     from engine.native import NativeEngine
 
     return NativeEngine(path, **options)
+
+
+def resolve_backend(backend: str) -> str:
+    """"auto" made concrete: vLLM when CUDA and vllm are present, else native; other names unchanged."""
+    if backend == "auto":
+        return "vllm" if _vllm_usable() else "native"
+    return backend
 
 
 def _vllm_usable() -> bool:

@@ -41,11 +41,13 @@ class ServeSettings:
     dtype: str | None
     draft_tokens: int = DEFAULT_DRAFT_TOKENS
 
-    def engine_options(self) -> dict:
+    def engine_options(self, backend: str) -> dict:
+        """The engine's options once ``auto`` is resolved to ``backend``: native-only flags reach the native
+        backend however it was chosen."""
         options: dict = {"fim_template": self.fim_template}
         if self.dtype:
             options["dtype"] = self.dtype
-        if self.backend == "native":
+        if backend == "native":
             options["max_requests"] = self.queue_size
             options["device"] = self.device or "auto"
             options["draft_tokens"] = self.draft_tokens
@@ -123,14 +125,15 @@ def _default_served_name(model: str) -> str:
 async def _serve(settings: ServeSettings, listener: socket.socket) -> None:
     import uvicorn
 
-    from engine.registry import open_engine
+    from engine.registry import open_engine, resolve_backend
     from engine.server.app import create_app
     from engine.server.metrics import ServerMetrics
     from engine.server.serving import Admission, ServingContext
 
     backend_label = settings.backend if settings.backend != "auto" else "auto-selected"
     print(f"mimo serve: loading {settings.model} ({backend_label} backend)...", file=sys.stderr, flush=True)
-    engine = open_engine(settings.model, backend=settings.backend, **settings.engine_options())
+    backend = resolve_backend(settings.backend)
+    engine = open_engine(settings.model, backend=backend, **settings.engine_options(backend))
     info = engine.info()
     served_name = settings.served_model_name or _default_served_name(settings.model)
     names = tuple(dict.fromkeys(n for n in (served_name, info.model, settings.model) if n))

@@ -100,7 +100,11 @@ def test_the_engine_picks_fp16_weights_only_for_checkpoints_stored_in_16_bits(ti
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"kernel": "avx"}, "unknown kernel 'avx'"), ({"draft_tokens": 9}, "draft_tokens must be between 0 and 8")],
+    [
+        ({"kernel": "avx"}, "unknown kernel 'avx'"),
+        ({"draft_tokens": 9}, "draft_tokens must be between 0 and 8"),
+        ({"kernel": "fp16-weights", "dtype": "bfloat16"}, "computes in float32, not bfloat16"),
+    ],
 )
 def test_bad_engine_options_are_refused_with_the_allowed_values(tiny_model_dir, options, message):
     from engine.api import BadRequest
@@ -108,3 +112,32 @@ def test_bad_engine_options_are_refused_with_the_allowed_values(tiny_model_dir, 
 
     with pytest.raises(BadRequest, match=message):
         NativeEngine(tiny_model_dir, threads=1, **options)
+
+
+@pytest.mark.parametrize("kernel", CPU_KERNELS)
+def test_other_checkpoints_get_the_kernels_through_their_own_forward(tiny_model_dir, tmp_path, kernel):
+    """A plain Qwen2 checkpoint decodes through transformers' forward; the engine swaps its linear layers for
+    the kernel, and the logits stay those of the unswapped model."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from engine.linear_kernels import KernelLinear
+    from engine.native_decode import CausalModel
+
+    vocab = len(AutoTokenizer.from_pretrained(tiny_model_dir))
+    config = Qwen2Config(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1)
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(config).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():  # what a checkpoint stored in bfloat16 holds
+            parameter.copy_(parameter.bfloat16().float())
+    ids = torch.tensor([list(range(10, 40))])
+    with torch.inference_mode():
+        before = model(input_ids=ids).logits
+        lm = CausalModel(model, kernel)
+        after = model(input_ids=ids).logits
+    swapped = kernel != "device"
+    assert any(isinstance(m, KernelLinear) for m in model.modules()) == swapped
+    assert not swapped or not any(isinstance(m, torch.nn.Linear) for m in model.modules())
+    assert torch.allclose(before, after, atol=2e-3 if kernel == "fp16-weights" else 1e-5)
+    assert lm.kernel == kernel

@@ -113,6 +113,14 @@ def test_the_vllm_backend_serves_the_same_greedy_text_as_the_native_one(url, tin
     assert served["choices"][0]["text"] == native
 
 
+def test_native_flags_reach_the_native_backend_that_auto_picks(tiny_model_dir):
+    """No CUDA here, so `--backend auto` serves with the native backend, and `--draft-tokens 0` turns MTP off."""
+    with mimo_serve(tiny_model_dir, "--draft-tokens", "0", backend="auto") as (auto_url, _):
+        data = httpx.post(f"{auto_url}/v1/completions", json=GREEDY, timeout=120).json()
+    assert data["usage"]["completion_tokens"] == 10
+    assert data["timings"]["mtp_drafts_proposed"] == 0
+
+
 def _serve(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mimo.cli", "serve", *args], capture_output=True, text=True,
                           timeout=300)
