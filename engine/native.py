@@ -32,7 +32,7 @@ from engine.api import (
     Usage,
 )
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
-from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder, run_together
+from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder, SharedPrompt, run_together
 from engine.prompt_cache import PromptCache
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
@@ -166,12 +166,13 @@ class _RequestJob:
         self.prompt_tokens = len(prompt_ids)
         self.max_tokens = min(sampling.max_tokens, engine.context_length - len(prompt_ids))
         capacity = len(prompt_ids) + self.max_tokens + 1  # the decoder adds room for its drafts
+        shared = SharedPrompt() if sampling.n > 1 else None
         self.samples = [
             _Sample(
                 SequenceDecoder(
                     engine.lm, prompt_ids,
                     _settings(request, index, engine.fim_sentinel_ids, engine.draft_tokens), capacity,
-                    engine.prompt_cache,
+                    engine.prompt_cache, shared,
                 ),
                 TextStream(engine.tokenizer, sampling.stop),
             )
@@ -187,8 +188,11 @@ class _RequestJob:
         return self.finished
 
     def unfinished(self) -> list[tuple[int, _Sample]]:
+        """The samples to step now: the first alone until it has read the prompt, which the others then copy."""
         if self.cancelled:
             return []
+        if len(self.samples) > 1 and not self.samples[0].started:
+            return [(0, self.samples[0])]
         return [(index, sample) for index, sample in enumerate(self.samples) if sample.finish_reason is None]
 
     @property

@@ -244,8 +244,26 @@ def run_together(lm: CausalModel, steps: list[Steps]) -> list[list[int] | Except
     return outcomes
 
 
+class SharedPrompt:
+    """A request's prompt pass, shared by its n samples: the first to prefill stores its cache, hidden states
+    and logits; the others copy them instead of reading the prompt again (n prefills of one prompt cost one)."""
+
+    def __init__(self):
+        self.state: tuple[torch.Tensor, torch.Tensor, int, torch.Tensor, torch.Tensor] | None = None
+
+    def save(self, cache: KVBuffer, hidden: torch.Tensor, logits: torch.Tensor) -> None:
+        length = cache.get_seq_length()
+        self.state = (*cache.copy_prefix(length), length, hidden, logits)
+
+    def load(self, cache: KVBuffer) -> tuple[torch.Tensor, torch.Tensor]:
+        keys, values, length, hidden, logits = self.state
+        cache.load_prefix(keys, values, length)
+        return logits, hidden
+
+
 class SequenceDecoder:
-    """One sample: ``prefill()`` returns the first token, each ``step()`` one or more further tokens."""
+    """One sample: ``prefill()`` returns the first token, each ``step()`` one or more further tokens.
+    Samples of one request may share a ``SharedPrompt``; the first to prefill computes it."""
 
     def __init__(
         self,
@@ -254,9 +272,11 @@ class SequenceDecoder:
         settings: DecodeSettings,
         capacity: int,
         prompt_cache: PromptCache | None = None,
+        shared_prompt: SharedPrompt | None = None,
     ):
         self.lm = lm
         self.prompt_cache = prompt_cache if lm.is_mimo else None
+        self.shared_prompt = shared_prompt if lm.is_mimo else None
         self.prompt_ids = prompt_ids
         self.settings = settings
         self.use_mtp = settings.use_mtp and lm.mtp_layers > 0 and settings.draft_tokens > 0
@@ -292,6 +312,20 @@ class SequenceDecoder:
         return self._mtp_step() if self.use_mtp else self._plain_step()
 
     def _prefill(self) -> Steps:
+        shared, self.shared_prompt = self.shared_prompt, None  # used once; its copies go when all samples start
+        if shared is not None and shared.state is not None:
+            logits, hidden = shared.load(self.cache)
+        else:
+            logits, hidden = yield from self._read_prompt()
+            if shared is not None:
+                shared.save(self.cache, hidden, logits)
+        self.pending = self._choose(logits[-1])
+        if self.use_mtp:
+            self.mtp_hidden = hidden
+            self.mtp_next = [*self.prompt_ids[1:], self.pending]
+        return [self.pending]
+
+    def _read_prompt(self) -> Generator[TrunkCall, tuple, tuple[torch.Tensor, torch.Tensor]]:
         reuse = self.prompt_cache.find(self.prompt_ids) if self.prompt_cache is not None else None
         reused = restore(reuse, self.cache) if reuse is not None else None
         logits, hidden = yield TrunkCall(self.prompt_ids[reuse.length if reuse else 0 :], self.cache)
@@ -299,11 +333,7 @@ class SequenceDecoder:
             hidden = torch.cat([reused, hidden], dim=1)
         if self.prompt_cache is not None:
             self.prompt_cache.store(self.prompt_ids, self.cache, hidden)
-        self.pending = self._choose(logits[-1])
-        if self.use_mtp:
-            self.mtp_hidden = hidden
-            self.mtp_next = [*self.prompt_ids[1:], self.pending]
-        return [self.pending]
+        return logits, hidden
 
     def _plain_step(self) -> Steps:
         logits, _ = yield TrunkCall([self.pending], self.cache)

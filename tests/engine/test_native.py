@@ -250,3 +250,28 @@ async def test_concurrent_requests_decode_what_they_decode_alone(tiny_model_dir,
         await engine.aclose()
     assert [result.texts for result in together] == [result.texts for result in alone]
     assert len(together[2].texts) == 3
+
+
+async def test_the_samples_of_a_request_read_the_prompt_once(tiny_model_dir):
+    """n samples copy the first sample's prompt pass; each still decodes what it would decode alone."""
+    from engine.native_decode import TrunkCall
+
+    engine = NativeEngine(tiny_model_dir, threads=1)
+    prompt = "def parse(text):\n    " * 4
+    prompt_reads = []
+    run = engine.lm.run
+
+    def recording(calls):
+        prompt_reads.extend(len(c.token_ids) for c in calls if isinstance(c, TrunkCall) and len(c.token_ids) > 8)
+        return run(calls)
+
+    engine.lm.run = recording
+    try:
+        together = await collect(engine, greedy(prompt, max_tokens=12, n=4, temperature=0.9, seed=11))
+        reads_together = len(prompt_reads)
+        alone = [await collect(engine, greedy(prompt, max_tokens=12, temperature=0.9, seed=11 + i)) for i in range(4)]
+    finally:
+        await engine.aclose()
+    assert reads_together == 1 and len(prompt_reads) == 5  # one read for the four samples, then one each alone
+    assert together.texts == [result.texts[0] for result in alone]
+    assert len(set(together.texts)) > 1  # the samples do differ
