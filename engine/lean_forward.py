@@ -5,8 +5,8 @@ projection calls for q, k and v, two for gate and up, seven tensor calls per RMS
 arguments through several layers of keyword plumbing. At nano's size a decode step is mostly that Python
 work, not arithmetic (a 6-layer step spent 1.3 of its 3 ms between kernels). This forward reads the same
 weights with fused q/k/v and gate/up projections (``linear_kernels.fused_linear``), a five-call RMSNorm and one
-rotary call for queries and keys together, for one sequence of any number of new positions. The model
-definition stays the reference: tests hold this forward to ``MiMoForCausalLM``'s logits and MTP logits.
+rotary call for queries and keys together, for any number of new positions. The model definition stays the
+reference: tests hold this forward to ``MiMoForCausalLM``'s logits and MTP logits.
 
 Several sequences run as one batch: their new positions are stacked into one ``x`` (rows, hidden), every
 projection and norm runs once over all rows, and attention runs per sequence (``Segment``) over its own cache.
