@@ -32,7 +32,7 @@ from engine.api import (
     Usage,
 )
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
-from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder, SharedPrompt, run_together
+from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder, SharedPrompt, drive, run_together
 from engine.prompt_cache import PromptCache
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
@@ -184,7 +184,7 @@ class _RequestJob:
     def step(self) -> bool:
         """One step of every unfinished sample, this request alone (the scheduler's unbatched path)."""
         for index, sample in self.unfinished():
-            self.take(index, sample, sample.decoder.prefill() if not sample.started else sample.decoder.step())
+            self.take(index, sample, drive(self.engine.lm, sample.decoder.advance()))
         return self.finished
 
     def unfinished(self) -> list[tuple[int, _Sample]]:
