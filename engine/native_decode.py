@@ -292,18 +292,24 @@ class SequenceDecoder:
         self.pending: int | None = None  # newest token, not yet read by the trunk
         self.mtp_hidden: torch.Tensor | None = None  # trunk hiddens the MTP layer has not read yet
         self.mtp_next: list[int] = []  # the token after each of them
-        self.drafts_proposed = 0
-        self.drafts_accepted = 0
         self.mtp_steps = 0
         # [i]: steps whose first i + 1 drafts were all accepted
         self.accepted_at = [0] * settings.draft_tokens if self.use_mtp else []
         self.banned = torch.tensor(settings.banned_ids, dtype=torch.long, device=lm.device)
 
     def prefill(self) -> list[int]:
-        return drive(self.lm, self._prefill())
+        return drive(self.lm, self.advance())
 
     def step(self) -> list[int]:
-        return drive(self.lm, self._mtp_step() if self.use_mtp else self._plain_step())
+        return drive(self.lm, self.advance())
+
+    @property
+    def drafts_proposed(self) -> int:
+        return self.mtp_steps * self.draft_tokens
+
+    @property
+    def drafts_accepted(self) -> int:
+        return sum(self.accepted_at)
 
     def advance(self) -> Steps:
         """The next step, the prefill first, as a generator of model calls (``run_together`` batches them)."""
@@ -358,8 +364,6 @@ class SequenceDecoder:
         self.mtp_next = accepted
         self.pending = verdict.next_token
         self.mtp_steps += 1
-        self.drafts_proposed += len(drafts)
-        self.drafts_accepted += verdict.accepted
         for position in range(verdict.accepted):
             self.accepted_at[position] += 1
         return accepted
