@@ -68,13 +68,13 @@ class CompletionModel:
     @torch.inference_mode()
     def greedy_pair(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-position greedy ids of the main head and of MTP layer 0, teacher-forced on `ids`."""
-        input_ids = torch.tensor([ids])
+        input_ids = torch.tensor([ids], device=self.model.device)
         trunk = self.model.model(input_ids=input_ids, use_cache=False)
         main = self.model.lm_head(trunk.last_hidden_state)[0].argmax(-1)
         next_ids = torch.roll(input_ids, shifts=-1, dims=1)  # token t+1 at position t (last one unused)
         hidden = self.model.model.mtp_forward(0, trunk.pre_norm_hidden_state, next_ids)
         mtp = self.model.mtp_logits(0, hidden)[0].argmax(-1)
-        return main, mtp
+        return main.cpu(), mtp.cpu()
 
     def mtp_acceptance(self, texts: list[str], options) -> tuple[int, int]:
         """(accepted, positions) over windows of the texts, up to `options.acceptance_tokens` positions."""

@@ -1,12 +1,13 @@
 """Pretraining configuration: frozen dataclasses read from a TOML file or a built-in preset.
 
-A config file looks like training/presets/nano.toml:
+A config file looks like training/presets/nano.toml (nano-continue.toml adds `init_from`):
 
     seed = 0
     batch_size = 16                 # sequences per optimiser step, summed over all processes
     total_tokens = 2_000_000        # the run's length; schedules are fractions of it
     checkpoint_every = 100          # optimiser steps between resumable checkpoints
     tokenizer = "tokenizer"         # an HF tokenizer directory
+    init_from = "nano"              # optional: continue from this checkpoint's weights (else random init)
     [model]                         # MiMoConfig dimensions (vocab size comes from the tokenizer)
     [optim]                         # AdamW, clipping, warmup -> constant -> cosine schedule
     [mtp]                           # MTP loss weight 0.3, then 0.1 after a fraction of the tokens
@@ -70,6 +71,7 @@ class MtpConfig:
     # MiMoForCausalLM.mtp_distill_weight). It raises draft acceptance, which is what the MTP layer is for.
     distill_weight: float = 0.0
     distill_from: float = 1.0  # of total tokens
+    distill_temperature: float = 1.0  # of the main model's distribution; < 1 sharpens it toward its top token
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class PretrainConfig:
     log_every: int = 10
     save_dtype: str = "bfloat16"  # dtype of the exported safetensors
     precision: str = "auto"  # compute: "auto" = bf16 autocast on CUDA, float32 on CPU; or "float32", "bfloat16"
+    # Continued pretraining: the weights to start from ("nano" or a checkpoint directory); None = random init.
+    init_from: str | None = None
     model: ModelDims = field(default_factory=ModelDims)
     optim: OptimConfig = field(default_factory=OptimConfig)
     mtp: MtpConfig = field(default_factory=MtpConfig)
@@ -91,6 +95,7 @@ class PretrainConfig:
 _SECTIONS = {"model": ModelDims, "optim": OptimConfig, "mtp": MtpConfig}
 _SCALARS = {
     "tokenizer", "batch_size", "total_tokens", "seed", "checkpoint_every", "log_every", "save_dtype", "precision",
+    "init_from",
 }  # fmt: skip
 _SAVE_DTYPES = ("bfloat16", "float16", "float32")
 _PRECISIONS = ("auto", "float32", "bfloat16")
@@ -147,9 +152,18 @@ def config_from_dict(table: dict, base_dir: Path) -> PretrainConfig:
     sections = {name: _section(table.get(name, {}), cls, name) for name, cls in _SECTIONS.items()}
     scalars = {key: table[key] for key in _SCALARS if key in table}
     scalars["tokenizer"] = base_dir / str(scalars["tokenizer"])
+    if "init_from" in scalars:
+        scalars["init_from"] = resolve_init_from(scalars["init_from"], base_dir)
     config = PretrainConfig(mixture=_mixture(table["mixture"], base_dir), **scalars, **sections)
     validate(config)
     return config
+
+
+def resolve_init_from(value, base_dir: Path) -> str:
+    """ "nano" stays a name; a relative path is read from `base_dir`, like the tokenizer's."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"init_from must be 'nano' or a checkpoint directory, got {value!r}")
+    return value if value == "nano" else str(base_dir / value)
 
 
 def _section(raw, cls, name: str):
@@ -200,3 +214,5 @@ def validate(config: PretrainConfig) -> None:
     for key in ("switch_fraction", "distill_weight", "distill_from"):
         if not 0 <= getattr(config.mtp, key) <= 1:
             raise ConfigError(f"[mtp] {key} must lie in [0, 1]")
+    if not config.mtp.distill_temperature > 0:
+        raise ConfigError("[mtp] distill_temperature must be positive")

@@ -23,40 +23,66 @@ VOCAB_SIZE = 8192
 TOKENIZER_MAX_MB = 30
 
 
+# Phase 2 (the `nano-continue` preset): the shipped nano went through it twice, each run a full warmup, constant
+# and cosine cycle from the previous run's weights; these are the two runs' lengths on the GPU (docs/model-card.md).
+PHASE1_TOKENS = 85_721_088  # the `nano` preset's total_tokens
+CONTINUE_TOKENS = (76_414_976, 188_481_536)
+
+
 def nano_commands(
     work: Path, threads: int, resume: bool = False, total_tokens: int | None = None
 ) -> list[list[str]]:
-    """The `mimo` argument lists of each step; WORK gets tokenizer/, shards/ (with heldout/) and run/."""
+    """The `mimo` argument lists of each step; WORK gets tokenizer/, shards/ (with heldout/), run/ (phase 1) and
+    continue-1/, continue-2/ (phase 2). `total_tokens` sets phase 1's length and scales phase 2's runs along."""
     sources = ["installed:stdlib", *(f"installed:{name}" for name in NANO_PACKAGES)]
     # Data-only sources come last: near-duplicate removal keeps the first copy, so they never push a file of
     # the first group (or its held-out split, which hashes source and path) out of the corpus.
     data_sources = [*sources, *(f"installed:{name}" for name in DATA_ONLY_PACKAGES)]
-    tokenizer, shards, run = work / "tokenizer", work / "shards", work / "run"
-    pretrain = ["train", "pretrain", "--preset", "nano", "--data", str(work), "--out", str(run)]
-    pretrain += ["--threads", str(threads)] + (["--resume"] if resume else [])
-    pretrain += ["--total-tokens", str(total_tokens)] if total_tokens else []
-    return [
+    tokenizer, shards = work / "tokenizer", work / "shards"
+    steps = [
         ["train", "tokenizer", *sources, "--out", str(tokenizer), "--vocab-size", str(VOCAB_SIZE),
          "--max-mb", str(TOKENIZER_MAX_MB)],
         ["train", "data", *data_sources, "--out", str(shards), "--tokenizer", str(tokenizer), "--seed", "0"],
-        pretrain,
     ]  # fmt: skip
+    scale = total_tokens / PHASE1_TOKENS if total_tokens else 1.0
+    runs = [("nano", "run", None, total_tokens)]
+    previous = "run"
+    for index, tokens in enumerate(CONTINUE_TOKENS, 1):
+        runs.append(("nano-continue", f"continue-{index}", previous, max(1, round(tokens * scale))))
+        previous = f"continue-{index}"
+    for preset, run, init_from, tokens in runs:
+        step = ["train", "pretrain", "--preset", preset, "--data", str(work), "--out", str(work / run)]
+        step += ["--threads", str(threads)] + (["--resume"] if resume and _started(work / run) else [])
+        step += ["--init-from", str(work / init_from / "model")] if init_from else []
+        step += ["--total-tokens", str(tokens)] if tokens else []
+        steps.append(step)
+    return steps
+
+
+def final_run(work: Path) -> Path:
+    return work / f"continue-{len(CONTINUE_TOKENS)}"
+
+
+def _started(run: Path) -> bool:
+    return (run / "checkpoint.pt").is_file()
 
 
 def run_recipe(work: Path, out: Path, threads: int, total_tokens: int | None = None) -> Path:
-    """Runs every step (skipping the data steps whose output exists; resuming a started run) and copies the
-    trained checkpoint to `out`."""
+    """Runs every step (skipping the data steps whose output exists and the runs that finished; resuming a
+    started run) and copies the last run's checkpoint to `out`."""
     work.mkdir(parents=True, exist_ok=True)
-    resume = (work / "run" / "checkpoint.pt").is_file()
-    tokenizer_step, data_step, pretrain_step = nano_commands(work, threads, resume, total_tokens)
+    tokenizer_step, data_step, *pretrain_steps = nano_commands(work, threads, resume=True, total_tokens=total_tokens)
     if not (work / "tokenizer" / "tokenizer.json").is_file():
         _mimo(tokenizer_step)
     if not (work / "shards" / "manifest.json").is_file():
         _mimo(data_step)
-    _mimo(pretrain_step)
+    for step in pretrain_steps:
+        run = Path(step[step.index("--out") + 1])
+        if not (run / "model" / "config.json").is_file():
+            _mimo(step)
     if out.exists():
         shutil.rmtree(out)
-    shutil.copytree(work / "run" / "model", out)
+    shutil.copytree(final_run(work) / "model", out)
     return out
 
 

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class RunOptions:
     stop_at_step: int | None = None  # checkpoint and stop after this step (time-boxed runs, resume tests)
     show_progress: bool = True
     tensorboard: bool = True
+    # Called after each optimiser step with the model and the run's state (periodic evaluation, for example).
+    after_step: Callable[[torch.nn.Module, "TrainState"], None] | None = None
 
 
 @dataclass
@@ -75,6 +78,36 @@ def build_model(dims: ModelDims, tokenizer, seed: int):
     return MiMoForCausalLM(config)
 
 
+def load_initial_weights(model: torch.nn.Module, name: str) -> None:
+    """Continued pretraining: copies the weights of checkpoint `name` ("nano" or a directory) into `model`,
+    which must have the same architecture (names and shapes)."""
+    from safetensors.torch import load_file
+
+    from engine.api import EngineError
+    from engine.registry import resolve_model
+
+    try:
+        directory = resolve_model(name)
+    except EngineError as error:
+        raise UserError(f"init_from: {error}") from None
+    files = sorted(directory.glob("*.safetensors"))
+    if not files:
+        raise UserError(f"init_from: no *.safetensors weights in {directory}")
+    weights = {key: value for path in files for key, value in load_file(path).items()}
+    expected = model.state_dict()
+    missing = sorted(expected.keys() - weights.keys())
+    unexpected = sorted(weights.keys() - expected.keys())
+    resized = sorted(k for k in expected.keys() & weights.keys() if expected[k].shape != weights[k].shape)
+    if missing or unexpected or resized:
+        problems = [f"{label}: {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
+                    for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", resized))
+                    if keys]  # fmt: skip
+        raise UserError(
+            f"init_from: {directory} does not match the config's [model] and tokenizer ({'; '.join(problems)})"
+        )
+    model.load_state_dict({key: value.to(expected[key].dtype) for key, value in weights.items()})
+
+
 def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on matrices only: norms and biases (1-D parameters) are not decayed."""
     decayed = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
@@ -111,7 +144,7 @@ def train_step(
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    mtp = output.mtp_loss if output.mtp_loss is not None else torch.zeros(())
+    mtp = output.mtp_loss if output.mtp_loss is not None else torch.zeros((), device=output.loss.device)
     return torch.stack([output.loss.detach(), output.main_loss.detach(), mtp.detach()]), grad_norm
 
 
@@ -123,7 +156,10 @@ def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
         torch.backends.cuda.matmul.allow_tf32 = True  # the float32 parts (optimiser, norms) on tensor cores
     try:
         tokenizer = load_tokenizer(config.tokenizer)
-        model = build_model(config.model, tokenizer, config.seed).to(context.device)
+        model = build_model(config.model, tokenizer, config.seed)
+        if config.init_from and not options.resume:
+            load_initial_weights(model, config.init_from)
+        model = model.to(context.device)
         optimizer = build_optimizer(model, config.optim)
         sampler = MixtureSampler(
             config.mixture, batch_size=config.batch_size, total_tokens=config.total_tokens, seed=config.seed
@@ -148,46 +184,68 @@ def _run(config, options, context: DistContext, model, optimizer, sampler, state
     monitor = _monitor(config, options, context, state)
     rows = context.rows(config.batch_size)
     started = time.perf_counter() - state.seconds
+    unread = None  # the last step's record, whose losses are still on the device
     try:
         while state.tokens_seen < config.total_tokens:
-            record = _step(config, context, model, trained, optimizer, sampler, rows, state)
+            launched = _step(config, context, model, trained, optimizer, sampler, rows, state)
+            # Reading a step's losses waits for the device; reading them one step late lets the next step's
+            # kernels queue up behind it, so the GPU never idles while Python prepares a step.
+            _record(unread, state, monitor, config)
+            unread = launched
             state.seconds = time.perf_counter() - started
-            state.history.append(record)
-            if monitor is not None:
-                monitor.log(record, config.batch_size * record["seq_len"])
             stop_now = state.step == options.stop_at_step
             if state.step % config.checkpoint_every == 0 or stop_now or state.tokens_seen >= config.total_tokens:
+                unread = _record(unread, state, monitor, config)
                 if context.is_main:
                     save_checkpoint(options.out_dir, model, optimizer, sampler, state)
                 context.barrier()
+            if options.after_step is not None:
+                options.after_step(model, state)
             if stop_now:
                 break
+        _record(unread, state, monitor, config)
     finally:
         if monitor is not None:
             monitor.close()
     return state
 
 
+def _record(unread: dict | None, state: TrainState, monitor, config) -> None:
+    """Reads a step's losses off the device into its history record (and the monitor); returns None."""
+    if unread is None:
+        return None
+    record = dict(unread)
+    record["loss"], record["main_loss"], record["mtp_loss"] = record.pop("losses").tolist()
+    record["grad_norm"] = float(record["grad_norm"])
+    state.history.append(record)
+    if monitor is not None:
+        monitor.log(record, config.batch_size * record["seq_len"])
+    return None
+
+
 def _step(config, context: DistContext, model, trained, optimizer, sampler, rows: slice, state: TrainState) -> dict:
-    """Sets lr and λ from the progress so far, trains on this process's rows of the next batch, advances `state`."""
+    """Sets lr and λ from the progress so far, trains on this process's rows of the next batch, advances `state`.
+    Returns the step's record with its losses and gradient norm still as device tensors (see _record)."""
     progress = state.tokens_seen / config.total_tokens
     lr = learning_rate(progress, config.optim)
     for group in optimizer.param_groups:
         group["lr"] = lr
     model.mtp_loss_weight = mtp_loss_weight(progress, config.mtp)
     model.mtp_distill_weight = mtp_distill_weight(progress, config.mtp)
+    model.mtp_distill_temperature = config.mtp.distill_temperature
     stage, batch = sampler.next_batch()
-    input_ids = torch.from_numpy(batch[rows]).to(context.device, non_blocking=True)
+    rows_here = torch.from_numpy(batch[rows])
+    if context.device.type == "cuda":  # a pinned copy goes to the GPU without waiting for queued work
+        rows_here = rows_here.pin_memory()
+    input_ids = rows_here.to(context.device, non_blocking=True)
     autocast = autocast_dtype(config.precision, context.device)
     losses, grad_norm = train_step(trained, optimizer, input_ids, config.optim.grad_clip, autocast)
-    loss, main_loss, mtp_loss = context.mean(losses).tolist()
     state.step += 1
     state.tokens_seen += config.batch_size * stage.seq_len
     return {
         "step": state.step, "tokens": state.tokens_seen, "stage": stage.name, "seq_len": stage.seq_len, "lr": lr,
-        "mtp_loss_weight": model.mtp_loss_weight, "mtp_distill_weight": model.mtp_distill_weight, "loss": loss,
-        "main_loss": main_loss, "mtp_loss": mtp_loss,
-        "grad_norm": float(grad_norm),
+        "mtp_loss_weight": model.mtp_loss_weight, "mtp_distill_weight": model.mtp_distill_weight,
+        "losses": context.mean(losses), "grad_norm": grad_norm,
     }  # fmt: skip
 
 

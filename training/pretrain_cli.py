@@ -61,9 +61,13 @@ def register(groups: dict[str, typer.Typer]) -> None:
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
         progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
         total_tokens: Annotated[Optional[int], typer.Option(help="Override the config's run length (tokens).")] = None,
+        init_from: Annotated[Optional[str], typer.Option(help="Continue from these weights ('nano' or a checkpoint "
+                                                              "directory) instead of a random init.")] = None,
     ) -> None:
         """Pretrain a MiMo model (trunk + MTP) on a staged data mixture; resumable; torchrun for several processes."""
-        from training.config import load_pretrain_config, preset_path
+        import dataclasses
+
+        from training.config import load_pretrain_config, preset_path, resolve_init_from
         from training.pretrain import RunOptions, pretrain
 
         with user_errors():
@@ -73,6 +77,8 @@ def register(groups: dict[str, typer.Typer]) -> None:
             run_config = load_pretrain_config(config_path, data_dir=data)
             if total_tokens is not None:
                 run_config = with_total_tokens(run_config, total_tokens)
+            if init_from is not None:
+                run_config = dataclasses.replace(run_config, init_from=resolve_init_from(init_from, Path.cwd()))
             _set_threads(threads)
             result = pretrain(run_config, RunOptions(out, resume=resume, stop_at_step=stop_at_step, show_progress=progress))
         where = result.model_dir or out / "checkpoint.pt"

@@ -137,6 +137,12 @@ def test_distilled_mtp_target_is_the_main_models_own_prediction_of_the_same_toke
     mixed = model(input_ids=ids, labels=labels).mtp_loss
     assert torch.allclose(mixed, 0.75 * data_loss + 0.25 * expected, atol=1e-5)
 
+    model.mtp_distill_weight, model.mtp_distill_temperature = 1.0, 0.5  # a sharper teacher
+    sharp = (out.logits[0, 1:7].detach() / 0.5).softmax(dim=-1)
+    expected_sharp = -(sharp * out.mtp_logits[0][0, :6].log_softmax(dim=-1)).sum(dim=-1).mean()
+    assert torch.allclose(model(input_ids=ids, labels=labels).mtp_loss, expected_sharp, atol=1e-5)
+    assert not torch.allclose(expected_sharp, expected, atol=1e-3)
+
 
 def test_distillation_trains_the_draft_head_not_the_main_models_prediction():
     torch.manual_seed(0)

@@ -129,6 +129,38 @@ def test_resume_after_a_kill_matches_an_uninterrupted_run(straight_run, short_co
     assert all(torch.equal(expected[name], actual[name]) for name in expected)
 
 
+def test_continued_pretraining_starts_from_the_given_weights(straight_run, short_config, tmp_path):
+    """`init_from` loads a checkpoint's weights; the first step has lr 0 (warmup), so after it the model still
+    holds exactly those weights. `after_step` sees every step."""
+    straight, _ = straight_run
+    config = dataclasses.replace(short_config, init_from=str(straight.model_dir), total_tokens=256)
+    start = final_weights(straight.model_dir)
+    seen = []
+
+    def after_step(model, state):
+        if state.step == 1:
+            current = model.state_dict()
+            seen.append(all(torch.equal(start[name].float(), current[name]) for name in start))
+        seen.append(state.step)
+
+    result = run(config, tmp_path, after_step=after_step)
+    assert result.state.history[0]["lr"] == 0.0
+    assert seen == [True, *range(1, result.state.step + 1)]
+    assert result.state.history[-1]["main_loss"] < straight.state.history[0]["main_loss"]  # not a fresh model
+
+
+def test_continued_pretraining_refuses_another_architecture(straight_run, short_config, tmp_path):
+    from training.errors import UserError
+
+    straight, _ = straight_run
+    wider = dataclasses.replace(short_config.model, hidden_size=2 * short_config.model.hidden_size)
+    config = dataclasses.replace(short_config, model=wider, init_from=str(straight.model_dir))
+    with pytest.raises(UserError, match="does not match the config's.*other shape: .*embed_tokens"):
+        run(config, tmp_path / "wider")
+    with pytest.raises(UserError, match="init_from: .*no-such-model"):
+        run(dataclasses.replace(short_config, init_from=str(tmp_path / "no-such-model")), tmp_path / "missing")
+
+
 def test_resume_without_a_checkpoint_is_a_clear_error(short_config, tmp_path):
     from training.errors import UserError
 

@@ -62,10 +62,21 @@ def test_wrong_types_and_sizes_are_rejected(tmp_path):
         load_pretrain_config(write_config(tmp_path, 'precision = "fp8"'))
     with pytest.raises(ConfigError, match="distill_weight must lie in"):
         load_pretrain_config(write_config(tmp_path, "[mtp]\ndistill_weight = 1.5"))
+    with pytest.raises(ConfigError, match="distill_temperature must be positive"):
+        load_pretrain_config(write_config(tmp_path, "[mtp]\ndistill_temperature = 0.0"))
+
+
+def test_init_from_is_a_name_or_a_path_read_from_the_data_dir(tmp_path):
+    assert load_pretrain_config(write_config(tmp_path)).init_from is None
+    assert load_pretrain_config(write_config(tmp_path, 'init_from = "nano"')).init_from == "nano"
+    relative = load_pretrain_config(write_config(tmp_path, 'init_from = "base/model"'), data_dir=tmp_path / "d")
+    assert relative.init_from == str(tmp_path / "d" / "base" / "model")
+    with pytest.raises(ConfigError, match="init_from must be"):
+        load_pretrain_config(write_config(tmp_path, "init_from = 3"))
 
 
 def test_presets_load(tmp_path):
-    for name in ("smoke", "nano"):
+    for name in ("smoke", "nano", "nano-continue"):
         config = load_pretrain_config(preset_path(name), data_dir=tmp_path)
         assert config.model.num_nextn_predict_layers == 1
         assert config.model.hidden_size // config.model.num_attention_heads >= 32
@@ -127,9 +138,29 @@ def test_total_tokens_override_keeps_the_schedules_relative_and_is_validated(tmp
 def test_nano_recipe_tokenizes_on_the_first_sources_and_trains_on_more(tmp_path):
     from training.nano_recipe import DATA_ONLY_PACKAGES, nano_commands
 
-    tokenizer_step, data_step, pretrain_step = nano_commands(tmp_path, threads=2, total_tokens=1000)
+    tokenizer_step, data_step, *pretrain_steps = nano_commands(tmp_path, threads=2, total_tokens=1000)
     tokenizer_sources = [a for a in tokenizer_step if a.startswith("installed:")]
     data_sources = [a for a in data_step if a.startswith("installed:")]
     assert data_sources[: len(tokenizer_sources)] == tokenizer_sources  # first copies win near-dedup
     assert data_sources[len(tokenizer_sources) :] == [f"installed:{name}" for name in DATA_ONLY_PACKAGES]
-    assert pretrain_step[-2:] == ["--total-tokens", "1000"]
+
+
+def test_nano_recipe_continues_each_run_from_the_one_before_scaled_to_the_first(tmp_path):
+    from training.nano_recipe import CONTINUE_TOKENS, PHASE1_TOKENS, nano_commands
+
+    _, _, first, second, third = nano_commands(tmp_path, threads=2, total_tokens=PHASE1_TOKENS // 100)
+
+    def option(step, name):
+        return step[step.index(name) + 1] if name in step else None
+
+    assert [option(s, "--preset") for s in (first, second, third)] == ["nano", "nano-continue", "nano-continue"]
+    assert option(first, "--init-from") is None
+    assert option(second, "--init-from") == str(tmp_path / "run" / "model")
+    assert option(third, "--init-from") == str(tmp_path / "continue-1" / "model")
+    scale = (PHASE1_TOKENS // 100) / PHASE1_TOKENS
+    assert [int(option(s, "--total-tokens")) for s in (second, third)] == [round(t * scale) for t in CONTINUE_TOKENS]
+    assert "--resume" not in first
+    (tmp_path / "continue-1").mkdir()
+    (tmp_path / "continue-1" / "checkpoint.pt").touch()  # a started run resumes; the others start
+    resumed = [("--resume" in step) for step in nano_commands(tmp_path, threads=2, resume=True)[2:]]
+    assert resumed == [False, True, False]

@@ -187,6 +187,9 @@ class MiMoForCausalLM(Qwen2PreTrainedModel, GenerationMixin):
         # the main model will verify (EAGLE's and Medusa-2's observation: drafts that imitate the target are
         # accepted more often).
         self.mtp_distill_weight = 0.0
+        # τ: the teacher's softmax temperature in that distillation. Below 1 it sharpens the target toward the
+        # main model's top token, which is the one a greedy verification accepts.
+        self.mtp_distill_temperature = 1.0
         self.post_init()
 
     @property
@@ -254,7 +257,10 @@ class MiMoForCausalLM(Qwen2PreTrainedModel, GenerationMixin):
             all_logits.append(logits)
             loss = shifted_cross_entropy(logits, labels, shift=k + 2) if alpha < 1 else 0.0
             if alpha > 0:
-                loss = (1 - alpha) * loss + alpha * shifted_distillation(logits, main_logits, labels, shift=k + 2)
+                distilled = shifted_distillation(
+                    logits, main_logits, labels, shift=k + 2, temperature=self.mtp_distill_temperature
+                )
+                loss = (1 - alpha) * loss + alpha * distilled
             losses.append(loss)
         return tuple(all_logits), torch.stack(losses).mean()
 
@@ -274,13 +280,14 @@ def shifted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, shift: int
 
 
 def shifted_distillation(
-    logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, shift: int
+    logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, shift: int, temperature: float = 1.0
 ) -> torch.Tensor:
-    """Cross-entropy of ``logits[:, t]`` against the teacher's distribution for the same token, token
-    ``t + shift``, which the teacher predicts at ``t + shift - 1``; positions whose label is ignored are skipped."""
+    """Cross-entropy of ``logits[:, t]`` against the teacher's distribution (at ``temperature``) for the same
+    token, token ``t + shift``, which the teacher predicts at ``t + shift - 1``; positions whose label is ignored
+    are skipped."""
     vocab = logits.shape[-1]
     predicted = logits[:, :-shift, :].reshape(-1, vocab).float()
-    teacher = teacher_logits[:, shift - 1 : -1, :].reshape(-1, vocab).float().softmax(dim=-1)
+    teacher = (teacher_logits[:, shift - 1 : -1, :].reshape(-1, vocab).float() / temperature).softmax(dim=-1)
     kept = (labels[:, shift:].reshape(-1) != IGNORE_INDEX).to(predicted.device)
     per_position = -(teacher * predicted.log_softmax(dim=-1)).sum(dim=-1)
     return (per_position * kept).sum() / kept.sum().clamp(min=1)
