@@ -1,13 +1,18 @@
-"""Collects the device run's results into $OUT: one results.json (reports, bench, logs' tails) and each variant's
-safetensors split in two parts (the tool returns files of at most 16 MiB)."""
+"""Collects the device run's results into $OUT: one results.json (reports, CUDA checks, bench, logs' tails) and
+each variant's safetensors split in two parts (the tool returns files of at most 16 MiB)."""
 import json
 import sys
 from pathlib import Path
 
+
+def jsonl(path: Path) -> list:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
 runs, out = Path(sys.argv[1]), Path(sys.argv[2])
-results = {"variants": {}, "bench": [], "logs": {}}
-for variant in ("A", "B", "C"):
-    folder = runs / variant
+results = {"variants": {}, "check": jsonl(runs / "check.jsonl"), "bench": jsonl(runs / "bench.jsonl"), "logs": {}}
+for folder in sorted(p for p in runs.iterdir() if p.is_dir()):
+    variant = folder.name
     if (folder / "report.json").is_file():
         results["variants"][variant] = json.loads((folder / "report.json").read_text())
     log = runs / f"{variant}.log"
@@ -20,7 +25,4 @@ for variant in ("A", "B", "C"):
         (out / f"{variant}.safetensors.part1").write_bytes(data[:half])
         (out / f"{variant}.safetensors.part2").write_bytes(data[half:])
         results["variants"].setdefault(variant, {})["config"] = json.loads((folder / "model" / "config.json").read_text())
-bench = runs / "bench.jsonl"
-if bench.is_file():
-    results["bench"] = [json.loads(line) for line in bench.read_text().splitlines() if line.strip()]
 (out / "results.json").write_text(json.dumps(results, indent=1))
