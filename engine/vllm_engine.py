@@ -246,7 +246,7 @@ class VllmEngine:
             )
         prompt_ids = self._prompt_ids(request)
         try:
-            banned = self._fim_sentinels if request.fim is not None else ()
+            banned = self._fim_sentinels  # never sampled, in any request (see engine.native._settings)
             params = vllm_sampling_params(request.sampling, self._stop_token_ids, banned)
         except (ValueError, self._client_error) as error:  # vLLM's validation: "top_p must be in (0, 1]..."
             raise BadRequest(str(error)) from None

@@ -46,15 +46,22 @@ class CompletionModel:
         suffix = self.tokenizer.decode(self._ids(suffix)[:suffix_tokens])
         return self._ids(template.render(FimParts(prefix=prefix, suffix=suffix)))
 
+    def _fim_sentinels(self) -> list[int]:
+        from engine.formats import detect_fim_template, fim_sentinel_ids
+
+        return list(fim_sentinel_ids(self.tokenizer, detect_fim_template(self.tokenizer)))
+
     @torch.inference_mode()
     def complete_line(self, point, options) -> str:
-        """Greedy tokens after the FIM prompt until a newline, a control token or the token limit."""
+        """Greedy tokens after the FIM prompt until a newline, a control token or the token limit. As in the
+        engine, the FIM sentinels are never chosen (engine.native._settings)."""
         prompt = self.fim_prompt(point.prefix, point.suffix, options.prefix_tokens, options.suffix_tokens)
         stop_ids = {self._special(token) for token in SPECIAL_TOKENS}
+        banned = self._fim_sentinels()
         output = self.model(input_ids=torch.tensor([prompt]), use_cache=True, logits_to_keep=1)
         generated: list[int] = []
         for _ in range(options.max_new_tokens):
-            token = int(output.logits[0, -1].argmax())
+            token = int(output.logits[0, -1].index_fill(-1, torch.tensor(banned), float("-inf")).argmax())
             if token in stop_ids:
                 break
             generated.append(token)

@@ -29,12 +29,15 @@ def greedy(prompt: str, max_tokens: int = 24, use_mtp: bool = True, **sampling) 
 
 
 def reference_greedy(engine: NativeEngine, prompt: str, max_tokens: int) -> list[int]:
-    """Greedy decoding by re-running the whole sequence through transformers each step (no cache)."""
+    """Greedy decoding by re-running the whole sequence through transformers each step (no cache); like the
+    engine, it never picks a FIM sentinel."""
     ids = engine.tokenizer.encode(prompt)
+    banned = torch.tensor(engine.fim_sentinel_ids, dtype=torch.long)
     out: list[int] = []
     with torch.inference_mode():
         for _ in range(max_tokens):
-            token = int(engine.lm.model(torch.tensor([ids + out])).logits[0, -1].argmax())
+            logits = engine.lm.model(torch.tensor([ids + out])).logits[0, -1]
+            token = int(logits.index_fill(-1, banned, float("-inf")).argmax())
             if token in engine.stop_ids:
                 break
             out.append(token)

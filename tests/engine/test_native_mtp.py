@@ -13,7 +13,7 @@ import shutil
 import pytest
 import torch
 
-from engine.api import GenerationRequest, SamplingParams
+from engine.api import GenerationRequest, SamplingParams, collect
 from engine.native import NativeEngine
 
 CYCLE_LENGTH = 40
@@ -143,7 +143,9 @@ def test_a_plain_qwen2_checkpoint_decodes_without_mtp(tiny_model_dir, tmp_path):
         expected = prompt = engine.tokenizer.encode("def f():\n")
         with torch.inference_mode():
             while len(expected) < len(prompt) + len(ids):  # uncached greedy decoding as the reference
-                expected = expected + [int(engine.lm.model(torch.tensor([expected])).logits[0, -1].argmax())]
+                logits = engine.lm.model(torch.tensor([expected])).logits[0, -1]
+                banned = torch.tensor(engine.fim_sentinel_ids, dtype=torch.long)  # the engine never picks them
+                expected = expected + [int(logits.index_fill(-1, banned, float("-inf")).argmax())]
         assert ids == expected[len(prompt) :]
     finally:
         asyncio.run(engine.aclose())
@@ -192,17 +194,35 @@ def test_banned_ids_are_never_emitted_and_mtp_still_matches_plain(trained_model_
     assert not set(plain) & set(banned) and plain != free
 
 
-async def test_fim_requests_ban_the_templates_sentinels_and_plain_prompts_do_not(tiny_model_dir):
-    from engine.api import FimParts
+async def test_every_request_bans_the_templates_fim_sentinels(tiny_model_dir):
+    from engine.api import FimParts, Message
     from engine.native import _settings
 
     engine = NativeEngine(tiny_model_dir, threads=1)
     vocab = engine.tokenizer.get_vocab()
     assert engine.fim_sentinel_ids == tuple(vocab[t] for t in ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"))
-    fim = GenerationRequest(fim=FimParts(prefix="def f(", suffix=")\n"), sampling=SamplingParams(max_tokens=4))
-    plain = GenerationRequest(prompt="def f(", sampling=SamplingParams(max_tokens=4))
-    assert _settings(fim, 0, engine.fim_sentinel_ids).banned_ids == engine.fim_sentinel_ids
-    assert _settings(plain, 0, engine.fim_sentinel_ids).banned_ids == ()
+    requests = [
+        GenerationRequest(fim=FimParts(prefix="def f(", suffix=")\n"), sampling=SamplingParams(max_tokens=4)),
+        GenerationRequest(prompt="def f(", sampling=SamplingParams(max_tokens=4)),
+        GenerationRequest(messages=[Message(role="user", content="hi")], sampling=SamplingParams(max_tokens=4)),
+    ]
+    for request in requests:
+        assert _settings(request, 0, engine.fim_sentinel_ids).banned_ids == engine.fim_sentinel_ids
+    await engine.aclose()
+
+
+async def test_nano_writes_code_after_a_line_where_its_first_choice_is_a_fim_sentinel():
+    """mimo-nano's phase 2 trained on FIM pieces cut at line ends, so after "def fibonacci(n):\n" its first
+    choice is <|fim_middle|>, a control token that would stop the completion with nothing written."""
+    from engine.registry import NANO_DIR
+
+    engine = NativeEngine(NANO_DIR, threads=1)
+    prompt = "def fibonacci(n):\n"
+    with torch.inference_mode():
+        logits = engine.lm.model(torch.tensor([engine.tokenizer.encode(prompt)])).logits[0, -1]
+    assert int(logits.argmax()) in engine.fim_sentinel_ids
+    result = await collect(engine, GenerationRequest(prompt=prompt, sampling=SamplingParams(max_tokens=16)))
+    assert result.texts[0].strip() and result.finish_reasons == ["length"]
     await engine.aclose()
 
 
