@@ -11,12 +11,11 @@ from pathlib import Path
 
 import torch
 
+from scripts.device.nano_gpu import probe_rate  # run with PYTHONPATH at the repository root
 from training.completion_model import CompletionModel
 from training.config import load_pretrain_config, preset_path
 from training.evaluate import EvalOptions
-from training.pretrain import (
-    SUMMARY_NAME, RunOptions, autocast_dtype, build_model, build_optimizer, load_tokenizer, pretrain, train_step,
-)
+from training.pretrain import SUMMARY_NAME, RunOptions, load_tokenizer, pretrain
 
 VARIANTS = {  # λ (MTP loss weight, constant) and τ (teacher temperature of the draft head's distillation)
     "A": {"loss_weight": 0.3, "distill_temperature": 1.0},
@@ -31,26 +30,6 @@ def configure(variant: str, data: Path, init_from: str, batch_size: int):
     mtp = dataclasses.replace(config.mtp, loss_weight=spec["loss_weight"], late_loss_weight=spec["loss_weight"],
                               distill_temperature=spec["distill_temperature"])
     return dataclasses.replace(config, mtp=mtp, init_from=init_from, batch_size=batch_size or config.batch_size)
-
-
-def probe_rate(config, device, steps: int) -> float:
-    tokenizer = load_tokenizer(config.tokenizer)
-    model = build_model(config.model, tokenizer, config.seed).to(device)
-    model.mtp_distill_weight = 1.0
-    optimizer = build_optimizer(model, config.optim)
-    seq = max(stage.seq_len for stage in config.mixture.stages)
-    ids = torch.randint(0, len(tokenizer), (config.batch_size, seq), device=device)
-    autocast = autocast_dtype(config.precision, device)
-    for index in range(steps + 3):
-        if index == 3:
-            torch.cuda.synchronize()
-            start = time.perf_counter()
-        train_step(model, optimizer, ids, config.optim.grad_clip, autocast)
-    torch.cuda.synchronize()
-    rate = steps * ids.numel() / (time.perf_counter() - start)
-    del model, optimizer
-    torch.cuda.empty_cache()
-    return rate
 
 
 class AcceptanceCurve:
