@@ -57,11 +57,11 @@ class CompletionModel:
         engine, the FIM sentinels are never chosen (engine.native._settings)."""
         prompt = self.fim_prompt(point.prefix, point.suffix, options.prefix_tokens, options.suffix_tokens)
         stop_ids = {self._special(token) for token in SPECIAL_TOKENS}
-        banned = self._fim_sentinels()
+        banned = torch.tensor(self._fim_sentinels(), dtype=torch.long)
         output = self.model(input_ids=torch.tensor([prompt]), use_cache=True, logits_to_keep=1)
         generated: list[int] = []
         for _ in range(options.max_new_tokens):
-            token = int(output.logits[0, -1].index_fill(-1, torch.tensor(banned), float("-inf")).argmax())
+            token = int(output.logits[0, -1].index_fill(-1, banned, float("-inf")).argmax())
             if token in stop_ids:
                 break
             generated.append(token)

@@ -163,7 +163,7 @@ def resolve_init_from(value, base_dir: Path) -> str:
     """ "nano" stays a name; a relative path is read from `base_dir`, like the tokenizer's."""
     if not isinstance(value, str) or not value:
         raise ConfigError(f"init_from must be 'nano' or a checkpoint directory, got {value!r}")
-    return value if value == "nano" else str(base_dir / value)
+    return value if value == "nano" else str(base_dir / Path(value).expanduser())
 
 
 def _section(raw, cls, name: str):

@@ -70,6 +70,8 @@ def _started(run: Path) -> bool:
 def run_recipe(work: Path, out: Path, threads: int, total_tokens: int | None = None) -> Path:
     """Runs every step (skipping the data steps whose output exists and the runs that finished; resuming a
     started run) and copies the last run's checkpoint to `out`."""
+    from training.pretrain import SUMMARY_NAME
+
     work.mkdir(parents=True, exist_ok=True)
     tokenizer_step, data_step, *pretrain_steps = nano_commands(work, threads, resume=True, total_tokens=total_tokens)
     if not (work / "tokenizer" / "tokenizer.json").is_file():
@@ -78,7 +80,7 @@ def run_recipe(work: Path, out: Path, threads: int, total_tokens: int | None = N
         _mimo(data_step)
     for step in pretrain_steps:
         run = Path(step[step.index("--out") + 1])
-        if not (run / "model" / "config.json").is_file():
+        if not (run / SUMMARY_NAME).is_file():  # written last, after the whole export
             _mimo(step)
     if out.exists():
         shutil.rmtree(out)

@@ -36,7 +36,8 @@ class RunOptions:
     stop_at_step: int | None = None  # checkpoint and stop after this step (time-boxed runs, resume tests)
     show_progress: bool = True
     tensorboard: bool = True
-    # Called after each optimiser step with the model and the run's state (periodic evaluation, for example).
+    # Called after each optimiser step (after any checkpoint of it) with the model and the run's state, whose
+    # history then ends with that step: periodic evaluation, for example. It reads losses every step.
     after_step: Callable[[torch.nn.Module, "TrainState"], None] | None = None
 
 
@@ -78,9 +79,10 @@ def build_model(dims: ModelDims, tokenizer, seed: int):
     return MiMoForCausalLM(config)
 
 
-def load_initial_weights(model: torch.nn.Module, name: str) -> None:
+def load_initial_weights(model: torch.nn.Module, name: str, tokenizer=None) -> None:
     """Continued pretraining: copies the weights of checkpoint `name` ("nano" or a directory) into `model`,
-    which must have the same architecture (names and shapes)."""
+    which must have the same architecture (names, shapes, norm epsilon, RoPE base) and, when the checkpoint
+    carries a tokenizer, the same vocabulary as `tokenizer`."""
     from safetensors.torch import load_file
 
     from engine.api import EngineError
@@ -105,7 +107,33 @@ def load_initial_weights(model: torch.nn.Module, name: str) -> None:
         raise UserError(
             f"init_from: {directory} does not match the config's [model] and tokenizer ({'; '.join(problems)})"
         )
+    _check_same_config(model.config, directory)
+    if tokenizer is not None and (directory / "tokenizer.json").is_file():
+        _check_same_vocabulary(tokenizer, directory)
     model.load_state_dict({key: value.to(expected[key].dtype) for key, value in weights.items()})
+
+
+def _check_same_config(config, directory: Path) -> None:
+    """Weights of the right shapes can still belong to another model: compare what shapes don't show."""
+    saved = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+
+    def rope_theta(values: dict):
+        return values.get("rope_theta", (values.get("rope_parameters") or {}).get("rope_theta"))
+
+    ours = {"rms_norm_eps": config.rms_norm_eps, "rope_theta": rope_theta(config.to_dict())}
+    theirs = {"rms_norm_eps": saved.get("rms_norm_eps"), "rope_theta": rope_theta(saved)}
+    different = [f"{key} {theirs[key]} vs {ours[key]}" for key in ours if None not in (theirs[key], ours[key])
+                 and float(theirs[key]) != float(ours[key])]  # fmt: skip
+    if different:
+        raise UserError(f"init_from: {directory} was trained with other [model] settings ({'; '.join(different)})")
+
+
+def _check_same_vocabulary(tokenizer, directory: Path) -> None:
+    from transformers import AutoTokenizer
+
+    if AutoTokenizer.from_pretrained(str(directory)).get_vocab() != tokenizer.get_vocab():
+        raise UserError(f"init_from: {directory} has another tokenizer than the config's; continue with the one "
+                        f"it was trained with (copy {directory}/tokenizer.json into the data's tokenizer folder)")
 
 
 def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.AdamW:
@@ -158,7 +186,7 @@ def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
         tokenizer = load_tokenizer(config.tokenizer)
         model = build_model(config.model, tokenizer, config.seed)
         if config.init_from and not options.resume:
-            load_initial_weights(model, config.init_from)
+            load_initial_weights(model, config.init_from, tokenizer)
         model = model.to(context.device)
         optimizer = build_optimizer(model, config.optim)
         sampler = MixtureSampler(
@@ -200,6 +228,7 @@ def _run(config, options, context: DistContext, model, optimizer, sampler, state
                     save_checkpoint(options.out_dir, model, optimizer, sampler, state)
                 context.barrier()
             if options.after_step is not None:
+                unread = _record(unread, state, monitor, config)  # the hook sees this step's losses
                 options.after_step(model, state)
             if stop_now:
                 break

@@ -86,11 +86,13 @@ def register(groups: dict[str, typer.Typer]) -> None:
 
     @train.command("nano")
     def nano_command(
-        work: Annotated[Path, typer.Option(help="Folder for tokenizer/, shards/ and run/.")] = Path("runs/nano"),
+        work: Annotated[Path, typer.Option(help="Folder for tokenizer/, shards/, run/ (phase 1) and continue-1/, "
+                                                "continue-2/ (phase 2).")] = Path("runs/nano"),
         out: Annotated[Path, typer.Option(help="Where the trained checkpoint is copied.")] = Path("engine/assets/nano"),
         threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
-        total_tokens: Annotated[Optional[int], typer.Option(help="Override the preset's run length (the shipped "
-                                                                 "nano trained on a GPU; a CPU needs far fewer).")] = None,
+        total_tokens: Annotated[Optional[int], typer.Option(help="Phase 1's length in tokens; the two phase-2 "
+                                                                 "runs scale along (3.1× more together). The shipped "
+                                                                 "nano trained on a GPU; a CPU needs far fewer.")] = None,
     ) -> None:
         """The whole mimo-nano recipe: tokenizer, data, pretraining (resumes if started), copy to OUT."""
         import subprocess

@@ -40,12 +40,15 @@ def logits_check(model, kernel: str) -> dict:
     }
 
 
-def reference_greedy(model, tokenizer, prompt: str, max_tokens: int, stop_ids: set[int]) -> list[int]:
+def reference_greedy(model, tokenizer, prompt: str, max_tokens: int, stop_ids, banned_ids) -> list[int]:
+    """Uncached greedy decoding through transformers; like the engine, it never picks a FIM sentinel."""
     ids = tokenizer.encode(prompt)
+    banned = torch.tensor(banned_ids, dtype=torch.long, device=model.device)
     out: list[int] = []
     with torch.inference_mode():
         for _ in range(max_tokens):
-            token = int(model(torch.tensor([ids + out], device=model.device)).logits[0, -1].argmax())
+            logits = model(torch.tensor([ids + out], device=model.device)).logits[0, -1]
+            token = int(logits.index_fill(-1, banned, float("-inf")).argmax())
             if token in stop_ids:
                 break
             out.append(token)
@@ -64,7 +67,9 @@ def check(model_dir: str, device: str, dtype: str, max_tokens: int) -> dict:
         row |= logits_check(engine.lm.model, "device")
         matches = []
         for prompt in PROMPTS:
-            expected = reference_greedy(engine.lm.model, engine.tokenizer, prompt, max_tokens, engine.stop_ids)
+            expected = reference_greedy(
+                engine.lm.model, engine.tokenizer, prompt, max_tokens, engine.stop_ids, engine.fim_sentinel_ids
+            )
             plain = asyncio.run(engine_tokens(engine, prompt, max_tokens, use_mtp=False))
             mtp = asyncio.run(engine_tokens(engine, prompt, max_tokens, use_mtp=True))
             matches.append({"plain": plain == expected, "mtp": mtp == expected, "tokens": len(expected)})

@@ -213,7 +213,8 @@ async def test_every_request_bans_the_templates_fim_sentinels(tiny_model_dir):
 
 async def test_nano_writes_code_after_a_line_where_its_first_choice_is_a_fim_sentinel():
     """mimo-nano's phase 2 trained on FIM pieces cut at line ends, so after "def fibonacci(n):\n" its first
-    choice is <|fim_middle|>, a control token that would stop the completion with nothing written."""
+    choice is <|fim_middle|>, a control token that would stop the completion with nothing written. (A property
+    of the shipped weights: a retrained nano may need another prompt here.)"""
     from engine.registry import NANO_DIR
 
     engine = NativeEngine(NANO_DIR, threads=1)

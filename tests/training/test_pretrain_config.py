@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -71,6 +72,8 @@ def test_init_from_is_a_name_or_a_path_read_from_the_data_dir(tmp_path):
     assert load_pretrain_config(write_config(tmp_path, 'init_from = "nano"')).init_from == "nano"
     relative = load_pretrain_config(write_config(tmp_path, 'init_from = "base/model"'), data_dir=tmp_path / "d")
     assert relative.init_from == str(tmp_path / "d" / "base" / "model")
+    home = load_pretrain_config(write_config(tmp_path, 'init_from = "~/base"'), data_dir=tmp_path / "d")
+    assert home.init_from == str(Path("~/base").expanduser())
     with pytest.raises(ConfigError, match="init_from must be"):
         load_pretrain_config(write_config(tmp_path, "init_from = 3"))
 
@@ -164,3 +167,30 @@ def test_nano_recipe_continues_each_run_from_the_one_before_scaled_to_the_first(
     (tmp_path / "continue-1" / "checkpoint.pt").touch()  # a started run resumes; the others start
     resumed = [("--resume" in step) for step in nano_commands(tmp_path, threads=2, resume=True)[2:]]
     assert resumed == [False, True, False]
+
+
+def test_nano_recipe_skips_finished_runs_resumes_started_ones_and_copies_the_last(tmp_path, monkeypatch):
+    """A run counts as finished once its summary.json (written after the whole export) exists; a run killed
+    during its export still has checkpoint.pt, so it resumes, which only exports again."""
+    from training import nano_recipe
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    for path in ("tokenizer/tokenizer.json", "shards/manifest.json", "run/summary.json", "continue-1/checkpoint.pt",
+                 "continue-1/model/config.json"):  # fmt: skip
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).touch()
+    calls = []
+
+    def fake_mimo(arguments):  # the boundary: `mimo` subprocesses
+        calls.append(arguments)
+        run_dir = Path(arguments[arguments.index("--out") + 1])
+        (run_dir / "model").mkdir(parents=True, exist_ok=True)
+        (run_dir / "model" / "model.safetensors").write_text(run_dir.name)
+        (run_dir / "summary.json").touch()
+
+    monkeypatch.setattr(nano_recipe, "_mimo", fake_mimo)
+    nano_recipe.run_recipe(work, out, threads=2)
+    assert [(Path(c[c.index("--out") + 1]).name, "--resume" in c) for c in calls] == [
+        ("continue-1", True), ("continue-2", False)
+    ]
+    assert (out / "model.safetensors").read_text() == "continue-2"
