@@ -340,8 +340,7 @@ def _settings(
     seed = None if sampling.seed is None else sampling.seed + index
     # FIM sentinels are never sampled, in any request: inside a middle one would end it before it began, and
     # elsewhere they mean nothing, yet a model trained on FIM pieces puts weight on them at line ends.
-    banned = fim_sentinel_ids
     return DecodeSettings(
         temperature=sampling.temperature, top_p=sampling.top_p, seed=seed, use_mtp=request.use_mtp,
-        draft_tokens=draft_tokens, banned_ids=banned,
+        draft_tokens=draft_tokens, banned_ids=fim_sentinel_ids,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -46,10 +47,11 @@ class CompletionModel:
         suffix = self.tokenizer.decode(self._ids(suffix)[:suffix_tokens])
         return self._ids(template.render(FimParts(prefix=prefix, suffix=suffix)))
 
-    def _fim_sentinels(self) -> list[int]:
+    @functools.cached_property
+    def _fim_sentinels(self) -> torch.Tensor:
         from engine.formats import detect_fim_template, fim_sentinel_ids
 
-        return list(fim_sentinel_ids(self.tokenizer, detect_fim_template(self.tokenizer)))
+        return torch.tensor(fim_sentinel_ids(self.tokenizer, detect_fim_template(self.tokenizer)), dtype=torch.long)
 
     @torch.inference_mode()
     def complete_line(self, point, options) -> str:
@@ -57,7 +59,7 @@ class CompletionModel:
         engine, the FIM sentinels are never chosen (engine.native._settings)."""
         prompt = self.fim_prompt(point.prefix, point.suffix, options.prefix_tokens, options.suffix_tokens)
         stop_ids = {self._special(token) for token in SPECIAL_TOKENS}
-        banned = torch.tensor(self._fim_sentinels(), dtype=torch.long)
+        banned = self._fim_sentinels
         output = self.model(input_ids=torch.tensor([prompt]), use_cache=True, logits_to_keep=1)
         generated: list[int] = []
         for _ in range(options.max_new_tokens):

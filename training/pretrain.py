@@ -222,13 +222,16 @@ def _run(config, options, context: DistContext, model, optimizer, sampler, state
             unread = launched
             state.seconds = time.perf_counter() - started
             stop_now = state.step == options.stop_at_step
-            if state.step % config.checkpoint_every == 0 or stop_now or state.tokens_seen >= config.total_tokens:
-                unread = _record(unread, state, monitor, config)
+            checkpoint_due = state.step % config.checkpoint_every == 0 or stop_now
+            checkpoint_due = checkpoint_due or state.tokens_seen >= config.total_tokens
+            if checkpoint_due or options.after_step is not None:  # both need this step in the history
+                _record(unread, state, monitor, config)
+                unread = None
+            if checkpoint_due:
                 if context.is_main:
                     save_checkpoint(options.out_dir, model, optimizer, sampler, state)
                 context.barrier()
             if options.after_step is not None:
-                unread = _record(unread, state, monitor, config)  # the hook sees this step's losses
                 options.after_step(model, state)
             if stop_now:
                 break
@@ -240,16 +243,15 @@ def _run(config, options, context: DistContext, model, optimizer, sampler, state
 
 
 def _record(unread: dict | None, state: TrainState, monitor, config) -> None:
-    """Reads a step's losses off the device into its history record (and the monitor); returns None."""
+    """Reads a step's losses off the device into its history record (and the monitor); None: nothing to read."""
     if unread is None:
-        return None
+        return
     record = dict(unread)
     record["loss"], record["main_loss"], record["mtp_loss"] = record.pop("losses").tolist()
     record["grad_norm"] = float(record["grad_norm"])
     state.history.append(record)
     if monitor is not None:
         monitor.log(record, config.batch_size * record["seq_len"])
-    return None
 
 
 def _step(config, context: DistContext, model, trained, optimizer, sampler, rows: slice, state: TrainState) -> dict:
