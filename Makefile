@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed
 
 NODE_DEPS := editors/vscode/node_modules/.installed
 
-.PHONY: setup system-packages run test test-fast clean
+.PHONY: setup system-packages run lint test test-fast clean
 
 setup: system-packages $(STAMP) $(NODE_DEPS)
 
+# Only what is missing: asking apt for Debian's npm beside NodeSource's nodejs makes it refuse everything.
 system-packages:
-	@command -v bwrap >/dev/null && command -v git >/dev/null && command -v npm >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap git nodejs npm >/dev/null)
+	@scripts/system-packages.sh
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,7 +37,13 @@ run: setup
 	$(BIN)/mimo bench decode --model nano --tokens 64 --threads 1 --json
 	$(BIN)/mimo eval completion --model nano --data training/assets/nano-heldout --points 50 --json
 
-test: setup
+# ruff (lint and format) and the import layers (import-linter; contracts in pyproject.toml).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: setup lint
 	$(BIN)/python -m pytest -q
 
 test-fast: setup

@@ -125,9 +125,7 @@ class BadRequest(EngineError):
 
 class PromptTooLong(BadRequest):
     def __init__(self, prompt_tokens: int, context_length: int):
-        super().__init__(
-            f"prompt has {prompt_tokens} tokens but the model's context is {context_length} tokens"
-        )
+        super().__init__(f"prompt has {prompt_tokens} tokens but the model's context is {context_length} tokens")
         self.prompt_tokens = prompt_tokens
         self.context_length = context_length
 

@@ -204,8 +204,13 @@ def register(groups: dict[str, typer.Typer]) -> None:
             raise typer.Exit(2)
         options = {}
         if backend == "native":
-            options = {"device": device, "threads": threads or None, "draft_tokens": draft_tokens, "kernel": kernel,
-                       "batching": batching}
+            options = {
+                "device": device,
+                "threads": threads or None,
+                "draft_tokens": draft_tokens,
+                "kernel": kernel,
+                "batching": batching,
+            }
         try:
             result = _run_with_progress(model, backend, tokens, PROMPTS * rounds, concurrency, options)
         except EngineError as error:
@@ -223,8 +228,12 @@ def _run_with_progress(
     from rich.console import Console
     from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    columns = (TextColumn("{task.description}"), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
         runs = len(prompts) * (2 if backend == "vllm" else 1)  # one update per prompt and engine
         task = progress.add_task("decoding prompts", total=runs, rate="")

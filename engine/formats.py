@@ -63,9 +63,7 @@ _QWEN_TOKENS = ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 FIM_TEMPLATES: dict[str, FimTemplate] = {
     t.name: t
     for t in (
-        FimTemplate(
-            "mimo-code", *_QWEN_TOKENS, markers=SPECIAL_TOKENS, control_tokens=SPECIAL_TOKENS, order="spm"
-        ),
+        FimTemplate("mimo-code", *_QWEN_TOKENS, markers=SPECIAL_TOKENS, control_tokens=SPECIAL_TOKENS, order="spm"),
         FimTemplate(
             "qwen",
             *_QWEN_TOKENS,
@@ -79,8 +77,15 @@ FIM_TEMPLATES: dict[str, FimTemplate] = {
             "<fim_middle>",
             markers=("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
             control_tokens=(
-                "<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>",
-                "<filename>", "<file_sep>", "<repo_name>", "<gh_stars>",
+                "<|endoftext|>",
+                "<fim_prefix>",
+                "<fim_suffix>",
+                "<fim_middle>",
+                "<fim_pad>",
+                "<filename>",
+                "<file_sep>",
+                "<repo_name>",
+                "<gh_stars>",
             ),
         ),
         FimTemplate(
@@ -90,7 +95,11 @@ FIM_TEMPLATES: dict[str, FimTemplate] = {
             "<｜fim▁end｜>",
             markers=("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
             control_tokens=(
-                "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<｜end▁of▁sentence｜>", "<|EOT|>",
+                "<｜fim▁begin｜>",
+                "<｜fim▁hole｜>",
+                "<｜fim▁end｜>",
+                "<｜end▁of▁sentence｜>",
+                "<|EOT|>",
             ),
         ),
         FimTemplate(

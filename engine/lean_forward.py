@@ -94,7 +94,6 @@ class DecoderLayerStep:
         gate_up = self.gate_up(rms_norm(x, self.post_attention_norm, self.eps))
         return x + self.down(F.silu(gate_up[:, : self.intermediate]) * gate_up[:, self.intermediate :])
 
-
     def attend(self, queries, keys, values, mask) -> torch.Tensor:
         groups = self.heads // self.kv_heads
         if groups > 1 and queries.device.type != "cpu" and isinstance(mask, torch.Tensor):
@@ -104,7 +103,12 @@ class DecoderLayerStep:
             groups = 1
         causal = isinstance(mask, str)
         return F.scaled_dot_product_attention(
-            queries, keys, values, attn_mask=None if causal else mask, is_causal=causal, scale=self.scale,
+            queries,
+            keys,
+            values,
+            attn_mask=None if causal else mask,
+            is_causal=causal,
+            scale=self.scale,
             enable_gqa=groups > 1,
         )
 

@@ -31,8 +31,9 @@ from engine.api import (
     Timings,
     Usage,
 )
+from engine.causal_model import CausalModel, drive, run_together
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
-from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder, SharedPrompt, drive, run_together
+from engine.native_decode import DecodeSettings, SequenceDecoder, SharedPrompt
 from engine.prompt_cache import PromptCache
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
@@ -61,7 +62,7 @@ class NativeEngine:
         thread; ``draft_tokens`` is k, the MTP drafts per step; ``draft_vocab`` is how many of the first token
         ids MTP drafts choose from (``CausalModel.restrict_drafts``); ``prompt_cache`` reuses the trunk's work
         on the beginnings prompts share (``engine.prompt_cache``); ``batching`` runs the steps of all running
-        requests and samples as one batch (``native_decode.run_together``) instead of one after another."""
+        requests and samples as one batch (``causal_model.run_together``) instead of one after another."""
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -87,7 +88,8 @@ class NativeEngine:
         self.prompt_cache = PromptCache() if prompt_cache else None
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
         self.scheduler = RoundRobinScheduler(
-            max_jobs=max_requests, setup=lambda: _worker_context(threads, device),
+            max_jobs=max_requests,
+            setup=lambda: _worker_context(threads, device),
             step_all=self._step_together if batching else None,
         )
 
@@ -170,9 +172,12 @@ class _RequestJob:
         self.samples = [
             _Sample(
                 SequenceDecoder(
-                    engine.lm, prompt_ids,
-                    _settings(request, index, engine.fim_sentinel_ids, engine.draft_tokens), capacity,
-                    engine.prompt_cache, shared,
+                    engine.lm,
+                    prompt_ids,
+                    _settings(request, index, engine.fim_sentinel_ids, engine.draft_tokens),
+                    capacity,
+                    engine.prompt_cache,
+                    shared,
                 ),
                 TextStream(engine.tokenizer, sampling.stop),
             )
@@ -271,8 +276,10 @@ def _kernel(name: str, device: str, dtype, model_path: Path) -> str:
         if name != "device" and device != "cpu":
             raise BadRequest(f"kernel {name!r} is for CPUs; use auto or device on {device}")
         if name == "fp16-weights" and dtype != torch.float32:
-            raise BadRequest(f"kernel 'fp16-weights' computes in float32, not {str(dtype).removeprefix('torch.')}; "
-                             "use dtype float32, or kernel auto")
+            raise BadRequest(
+                f"kernel 'fp16-weights' computes in float32, not {str(dtype).removeprefix('torch.')}; "
+                "use dtype float32, or kernel auto"
+            )
         if name == "fp16-weights" and not fp16_weights_supported():
             raise BadRequest("kernel 'fp16-weights' needs fbgemm (an x86 CPU with AVX2); use auto or transposed")
         return name
@@ -341,6 +348,10 @@ def _settings(
     # FIM sentinels are never sampled, in any request: inside a middle one would end it before it began, and
     # elsewhere they mean nothing, yet a model trained on FIM pieces puts weight on them at line ends.
     return DecodeSettings(
-        temperature=sampling.temperature, top_p=sampling.top_p, seed=seed, use_mtp=request.use_mtp,
-        draft_tokens=draft_tokens, banned_ids=fim_sentinel_ids,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=seed,
+        use_mtp=request.use_mtp,
+        draft_tokens=draft_tokens,
+        banned_ids=fim_sentinel_ids,
     )

@@ -64,7 +64,7 @@ def open_engine(model: str = NANO_NAME, backend: str = "native", **options) -> E
 
 
 def resolve_backend(backend: str) -> str:
-    """"auto" made concrete: vLLM when CUDA and vllm are present, else native; other names unchanged."""
+    """ "auto" made concrete: vLLM when CUDA and vllm are present, else native; other names unchanged."""
     if backend == "auto":
         return "vllm" if _vllm_usable() else "native"
     return backend

@@ -70,9 +70,13 @@ class RemoteEngine:
         self._context_length = 0  # unknown until check() reads /v1/models
 
     def info(self) -> EngineInfo:
-        return EngineInfo(model=self._model or "unknown", backend="remote",
-                          context_length=self._context_length, fim_template=self.config.fim_template,
-                          device=self.config.api_root)
+        return EngineInfo(
+            model=self._model or "unknown",
+            backend="remote",
+            context_length=self._context_length,
+            fim_template=self.config.fim_template,
+            device=self.config.api_root,
+        )
 
     async def check(self) -> EngineInfo:
         """Asks the server which models it serves: raises EngineUnavailable if it can't be reached or isn't
@@ -88,8 +92,10 @@ class RemoteEngine:
         if not models:
             raise EngineUnavailable(f"{self.config.api_root}/models lists no models")
         if self.config.model is not None and self.config.model not in models:
-            raise ModelNotFound(f"{self.config.api_root} does not serve model {self.config.model!r}; "
-                                f"it serves: {', '.join(map(str, models))}")
+            raise ModelNotFound(
+                f"{self.config.api_root} does not serve model {self.config.model!r}; "
+                f"it serves: {', '.join(map(str, models))}"
+            )
         self._model = self.config.model or next(iter(models))
         self._context_length = int(models[self._model].get("max_model_len") or 0)
         return self.info()
@@ -115,14 +121,23 @@ class RemoteEngine:
         """The endpoint, the JSON body, and every stop sequence (the server gets the first few; all are
         enforced here as well)."""
         sampling = request.sampling
-        body: dict = {"model": self._model, "max_tokens": sampling.max_tokens, "temperature": sampling.temperature,
-                      "top_p": sampling.top_p, "n": sampling.n, "stream": True,
-                      "stream_options": {"include_usage": True}}
+        body: dict = {
+            "model": self._model,
+            "max_tokens": sampling.max_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+            "n": sampling.n,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
         stop = list(sampling.stop)
         if sampling.seed is not None:
             body["seed"] = sampling.seed
         if sampling.json_schema is not None:
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "output", "schema": sampling.json_schema}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "output", "schema": sampling.json_schema},
+            }
         if not request.use_mtp:
             body["use_mtp"] = False  # our server's extension; others ignore unknown fields
         if request.messages is not None:
@@ -153,19 +168,26 @@ class RemoteEngine:
                 if attempt + 1 == attempts:
                     raise EngineUnavailable(
                         f"cannot reach {self.config.api_root} ({_reason(exc)}) after {attempts} attempts; "
-                        "is the server running, and is the URL right?") from None
+                        "is the server running, and is the URL right?"
+                    ) from None
                 await asyncio.sleep(self.config.backoff_s * 2**attempt)
             except httpx.TimeoutException:
-                raise EngineUnavailable(f"{self.config.api_root} did not answer within "
-                                        f"{self.config.read_timeout_s:g} s") from None
+                raise EngineUnavailable(
+                    f"{self.config.api_root} did not answer within {self.config.read_timeout_s:g} s"
+                ) from None
             except httpx.TransportError as exc:
                 raise EngineUnavailable(f"lost the connection to {self.config.api_root} ({_reason(exc)})") from None
         raise AssertionError("unreachable")
 
     async def _error_from(self, response: httpx.Response, path: str) -> EngineError:
         payload = _json_or_none(await response.aread())
-        return error_from_status(response.status_code, _error_message(payload, response), _error_code(payload),
-                                 f"{self.config.api_root}{path}", response.headers.get("retry-after"))
+        return error_from_status(
+            response.status_code,
+            _error_message(payload, response),
+            _error_code(payload),
+            f"{self.config.api_root}{path}",
+            response.headers.get("retry-after"),
+        )
 
 
 # ---- errors -----------------------------------------------------------------------------------------------
@@ -177,17 +199,27 @@ _VLLM_TOO_LONG = re.compile(
 )
 
 
-def error_from_status(status: int, message: str, code: str | None, url: str,
-                      retry_after: str | None = None) -> EngineError:
+def error_from_status(
+    status: int, message: str, code: str | None, url: str, retry_after: str | None = None
+) -> EngineError:
     """The engine.api error for an HTTP error answer from an OpenAI-compatible server."""
     if status == 400:
         return _too_long(message) or BadRequest(message)
-    if status == 404 and (code == "model_not_found" or re.search(r"model\b.*(does not exist|not found|not "
-                                                                 r"served)", message, re.I)):
+    if status == 404 and (
+        code == "model_not_found"
+        or re.search(
+            r"model\b.*(does not exist|not found|not "
+            r"served)",
+            message,
+            re.I,
+        )
+    ):
         return ModelNotFound(message)
     if status in (404, 405):
-        return EngineUnavailable(f"{url} does not exist on this server (HTTP {status}); is it an OpenAI-compatible "
-                                 "server, and does the base URL stop where /v1 begins?")
+        return EngineUnavailable(
+            f"{url} does not exist on this server (HTTP {status}); is it an OpenAI-compatible "
+            "server, and does the base URL stop where /v1 begins?"
+        )
     if status in (401, 403):
         return EngineUnavailable(f"{url} refused the request (HTTP {status}: {message}); check the API key")
     if status in (429, 503):
@@ -206,8 +238,10 @@ def _in_band_error(error: object, url: str) -> EngineError:
 
 def _with_hint(error: EngineError, body: dict) -> EngineError:
     if isinstance(error, BadRequest) and "suffix" in body and "suffix" in str(error).lower():
-        return BadRequest(f"{error} (this server does not render `suffix`: configure the client with a FIM "
-                          "template name, e.g. fim_template='qwen')")
+        return BadRequest(
+            f"{error} (this server does not render `suffix`: configure the client with a FIM "
+            "template name, e.g. fim_template='qwen')"
+        )
     return error
 
 
@@ -255,8 +289,9 @@ def _json_or_none(raw: bytes) -> dict | None:
 # ---- the SSE stream -----------------------------------------------------------------------------------------
 
 
-async def _read_stream(response: httpx.Response, chat: bool, config: RemoteConfig, stops: tuple[str, ...],
-                       n: int) -> AsyncIterator[Chunk]:
+async def _read_stream(
+    response: httpx.Response, chat: bool, config: RemoteConfig, stops: tuple[str, ...], n: int
+) -> AsyncIterator[Chunk]:
     """Text chunks as they arrive; each sample's finishing chunk comes at the end, once usage is known
     (OpenAI servers send usage in a last chunk of its own, after the finish reasons). A sample that reaches a
     stop sequence here is finished here; once all are, the stream is closed, which stops the server."""
@@ -274,8 +309,9 @@ async def _read_stream(response: httpx.Response, chat: bool, config: RemoteConfi
                 index = int(choice.get("index", 0))
                 if index in finished or index >= n:
                     continue
-                text, stopped = cutters[index].feed((choice.get("delta") or {}).get("content") if chat
-                                                    else choice.get("text"))
+                text, stopped = cutters[index].feed(
+                    (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+                )
                 if choice.get("finish_reason") and not stopped:
                     text += cutters[index].flush()
                 if text:
@@ -310,7 +346,7 @@ class _StopCutter:
             self.held = ""
             return buffer[: min(cuts)], True
         keep = max((k for stop in self.stops for k in range(1, len(stop)) if buffer.endswith(stop[:k])), default=0)
-        self.held = buffer[len(buffer) - keep:]
+        self.held = buffer[len(buffer) - keep :]
         return buffer[: len(buffer) - keep], False
 
     def flush(self) -> str:
@@ -322,7 +358,7 @@ async def _sse_payloads(response: httpx.Response) -> AsyncIterator[dict]:
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
             continue  # blank separators, comments (": keep-alive"), event names
-        data = line[len("data:"):].strip()
+        data = line[len("data:") :].strip()
         if data == "[DONE]":
             return
         payload = _json_or_none(data.encode())
@@ -344,12 +380,18 @@ def _timings(started: float, first_token_at: float | None, usage: Usage, server:
     """Latency as this client saw it (time to first token, total); decode rate and MTP counts from the
     server's `timings` when it reports them (ours does), else the rate over the whole request."""
     total = time.perf_counter() - started
-    measured = Timings(time_to_first_token_s=(first_token_at or time.perf_counter()) - started, total_s=total,
-                       tokens_per_s=usage.completion_tokens / total if total > 0 else 0.0)
+    measured = Timings(
+        time_to_first_token_s=(first_token_at or time.perf_counter()) - started,
+        total_s=total,
+        tokens_per_s=usage.completion_tokens / total if total > 0 else 0.0,
+    )
     if not server:
         return measured
-    return replace(measured, tokens_per_s=float(server.get("tokens_per_s", measured.tokens_per_s)),
-                   mtp_drafts_proposed=int(server.get("mtp_drafts_proposed", 0)),
-                   mtp_drafts_accepted=int(server.get("mtp_drafts_accepted", 0)),
-                   mtp_steps=int(server.get("mtp_steps", 0)),
-                   mtp_accepted_per_position=tuple(map(int, server.get("mtp_accepted_per_position", ()))))
+    return replace(
+        measured,
+        tokens_per_s=float(server.get("tokens_per_s", measured.tokens_per_s)),
+        mtp_drafts_proposed=int(server.get("mtp_drafts_proposed", 0)),
+        mtp_drafts_accepted=int(server.get("mtp_drafts_accepted", 0)),
+        mtp_steps=int(server.get("mtp_steps", 0)),
+        mtp_accepted_per_position=tuple(map(int, server.get("mtp_accepted_per_position", ()))),
+    )

@@ -32,8 +32,13 @@ class RouterConfig:
 
 
 class EngineRouter:
-    def __init__(self, primary: Engine, fallback: Engine, config: RouterConfig | None = None,
-                 on_change: Callable[[str | None], None] | None = None):
+    def __init__(
+        self,
+        primary: Engine,
+        fallback: Engine,
+        config: RouterConfig | None = None,
+        on_change: Callable[[str | None], None] | None = None,
+    ):
         """`on_change` gets the new `info().fallback_reason` text, or None when the primary is back."""
         self.primary, self.fallback = primary, fallback
         self.config = config or RouterConfig()

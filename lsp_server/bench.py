@@ -134,7 +134,11 @@ class BenchSession:
 
 
 async def _measure(
-    name: str, options: dict[str, Any], rounds: int, warmup: int, line_text: Callable[[int], tuple[int, str]],
+    name: str,
+    options: dict[str, Any],
+    rounds: int,
+    warmup: int,
+    line_text: Callable[[int], tuple[int, str]],
     on_round: Callable[[], None] = lambda: None,
 ) -> LatencyFigures:
     """Each round inserts the line ``line_text(round)`` gives, times a completion at its end, then removes it
@@ -200,7 +204,6 @@ def run_benchmarks(rounds: int, model_rounds: int, model: str, threads: int) -> 
     """Both runs with a rich progress bar on stderr; the model run only when ``model_rounds`` > 0."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
-
     from rich.text import Text
 
     class RateColumn(ProgressColumn):

@@ -16,7 +16,7 @@ from functools import cache, lru_cache
 
 from engine.api import FimParts
 from lsp_server.documents import Document
-from lsp_server.syntax import LocalSyntax
+from lsp_server.local_syntax import LocalSyntax
 
 # Code averages about 3.5 characters per BPE token; the budget is in tokens, cuts are in characters.
 CHARS_PER_TOKEN = 3.5

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 from tree_sitter import Point, Tree
 
-from lsp_server import syntax
+from lsp_server import local_syntax, syntax
 
 # A local region taller than this, found in a tree that edits have outdated (e.g. a big paste not parsed
 # yet), is looked up again in a fresh tree: parsing it alone would cost more than the incremental re-parse.
@@ -73,7 +73,7 @@ class Document:
     # Python list costs a loop over the rest of the file on each keystroke.
     _line_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64), repr=False)
     _edits: int = field(default=0, repr=False)  # changes so far: what cached answers are keyed by
-    _near: tuple[tuple[int, int], syntax.LocalSyntax] | None = field(default=None, repr=False)
+    _near: tuple[tuple[int, int], local_syntax.LocalSyntax] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self._reindex()
@@ -95,8 +95,8 @@ class Document:
             self._stale = False
         return self._tree
 
-    def syntax_near(self, offset: int) -> syntax.LocalSyntax | None:
-        """The syntax around ``offset`` (see syntax.LocalSyntax): exact near it, at a fraction of the whole-file
+    def syntax_near(self, offset: int) -> local_syntax.LocalSyntax | None:
+        """The syntax around ``offset`` (see local_syntax.LocalSyntax): exact near it, at a fraction of the whole-file
         re-parse ``tree`` may need. The context builder, the mode decision and the syntax check of one
         completion share it: it is cached until the next edit."""
         if self.language is None:
@@ -106,22 +106,22 @@ class Document:
             self._near = key, self._local_syntax(offset, self.language)
         return self._near[1]
 
-    def _local_syntax(self, offset: int, language: str) -> syntax.LocalSyntax:
+    def _local_syntax(self, offset: int, language: str) -> local_syntax.LocalSyntax:
         point = self.point_at(offset)
         outline = self._tree if self._tree is not None else self._parse(language)  # maybe edited since its parse
-        region = syntax.region_around(outline, point, language)
+        region = local_syntax.region_around(outline, point, language)
         if region.last_row - region.first_row > LOCAL_ROWS_BEFORE_REFRESH and self._stale:
             outline = self._parse(language)
-            region = syntax.region_around(outline, point, language)
+            region = local_syntax.region_around(outline, point, language)
         start = self.offset_at_row(region.first_row)
         end = self.offset_at_row(region.last_row + 1) if region.last_row + 1 < self.line_count else len(self.text)
         frame = self._indent_frame(region) if language == "python" else None
-        return syntax.LocalSyntax(outline, region, self.text[start:end], offset - start, language, frame)
+        return local_syntax.LocalSyntax(outline, region, self.text[start:end], offset - start, language, frame)
 
-    def _indent_frame(self, region: syntax.Region) -> syntax.IndentFrame:
-        """Python: the indentation of the rows that frame the region in the file (see syntax.IndentFrame)."""
+    def _indent_frame(self, region: local_syntax.Region) -> local_syntax.IndentFrame:
+        """Python: the indentation of the rows that frame the region in the file (see local_syntax.IndentFrame)."""
         blocks, previous, following = region.block_rows, region.previous_rows, region.following_rows
-        return syntax.IndentFrame(self._indents(blocks), self._indents(previous), self._indents(following))
+        return local_syntax.IndentFrame(self._indents(blocks), self._indents(previous), self._indents(following))
 
     def _indents(self, rows: tuple[int, ...]) -> tuple[str, ...]:
         return tuple(_indentation(self.line(row)) for row in rows)

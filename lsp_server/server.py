@@ -1,5 +1,5 @@
 """The protocol edge: a pygls LanguageServer whose handlers only translate between LSP and the plain functions
-of completion.py, fixits.py, diagnostics.py and telemetry.py. State lives in ``MimoServer`` (workspace.py)."""
+of completion.py, fixits.py, diagnostics.py and telemetry.py. State lives in ``MimoServer`` (mimo_server.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 from lsp_server import __version__
 from lsp_server.documents import Pos, PositionError, UnknownDocument
 from lsp_server.fixits import FixRequest
+from lsp_server.mimo_server import ACCEPT_COMMAND, MimoServer
 from lsp_server.protocol import AnsweringProtocol
-from lsp_server.workspace import ACCEPT_COMMAND, MimoServer
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def engine_status(ls: MimoServer, *arguments: Any) -> dict[str, Any]:
 
 
 async def review_changes(ls: MimoServer, *arguments: Any) -> dict[str, Any]:
-    """"MiMo: review changes" for the document whose URI is the first argument."""
+    """ "MiMo: review changes" for the document whose URI is the first argument."""
     if not arguments or not isinstance(arguments[0], str):
         raise JsonRpcInvalidParams("mimo.review needs the document's URI as its first argument")
     try:

@@ -34,7 +34,12 @@ def save_checkpoint(out_dir: Path, model, optimizer, sampler, state: TrainState)
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "sampler": sampler.state_dict(),
-        "state": {"step": state.step, "tokens_seen": state.tokens_seen, "seconds": state.seconds, "history": state.history},
+        "state": {
+            "step": state.step,
+            "tokens_seen": state.tokens_seen,
+            "seconds": state.seconds,
+            "history": state.history,
+        },
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
     }
     path = Path(out_dir) / CHECKPOINT_NAME
@@ -48,7 +53,9 @@ def load_checkpoint(out_dir: Path, model, optimizer, sampler) -> TrainState:
     """Restores model, optimiser, sampler and RNG states in place; returns the run's position."""
     path = Path(out_dir) / CHECKPOINT_NAME
     if not path.is_file():
-        raise UserError(f"--resume: no {CHECKPOINT_NAME} in {out_dir}; start without --resume or point --out at the run")
+        raise UserError(
+            f"--resume: no {CHECKPOINT_NAME} in {out_dir}; start without --resume or point --out at the run"
+        )
     payload = torch.load(path, map_location="cpu", weights_only=False)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])

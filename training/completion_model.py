@@ -87,7 +87,6 @@ class CompletionModel:
 
     def mtp_acceptance(self, texts: list[str], options) -> tuple[int, int]:
         """(accepted, positions) over windows of the texts, up to `options.acceptance_tokens` positions."""
-        from training.evaluate import mtp_agreement
 
         if not getattr(self.model, "num_mtp_layers", 0):
             return 0, 0
@@ -102,3 +101,12 @@ class CompletionModel:
                     hit, count = mtp_agreement(*self.greedy_pair(window))
                     accepted, positions = accepted + hit, positions + count
         return accepted, positions
+
+
+def mtp_agreement(main_greedy, mtp_greedy) -> tuple[int, int]:
+    """(accepted, positions) from per-position greedy ids of one sequence, both of length T.
+
+    `mtp_greedy[t]` guesses token t+2; the main model's guess of the same token is `main_greedy[t + 1]`.
+    """
+    drafted, verified = mtp_greedy[:-1], main_greedy[1:]
+    return int((drafted == verified).sum()), int(len(verified))

@@ -206,7 +206,9 @@ def validate(config: PretrainConfig) -> None:
         raise ConfigError("[model] hidden_size must divide by num_attention_heads, and heads by num_key_value_heads")
     longest = max(stage.seq_len for stage in config.mixture.stages)
     if longest + 1 > dims.max_position_embeddings:
-        raise ConfigError(f"[model] max_position_embeddings {dims.max_position_embeddings} < longest stage {longest} + 1")
+        raise ConfigError(
+            f"[model] max_position_embeddings {dims.max_position_embeddings} < longest stage {longest} + 1"
+        )
     optim = config.optim
     fractions = (optim.warmup_fraction, optim.decay_fraction)
     if min(fractions) < 0 or sum(fractions) > 1:

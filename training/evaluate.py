@@ -71,15 +71,6 @@ def edit_similarity(prediction: str, target: str) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def mtp_agreement(main_greedy, mtp_greedy) -> tuple[int, int]:
-    """(accepted, positions) from per-position greedy ids of one sequence, both of length T.
-
-    `mtp_greedy[t]` guesses token t+2; the main model's guess of the same token is `main_greedy[t + 1]`.
-    """
-    drafted, verified = mtp_greedy[:-1], main_greedy[1:]
-    return int((drafted == verified).sum()), int(len(verified))
-
-
 def sample_cursor_points(files: list[tuple[str, str]], count: int, seed: int) -> list[CursorPoint]:
     """`count` cursor points (or all candidates, if fewer), the same for the same files and seed.
 
@@ -118,7 +109,9 @@ def read_heldout(data: Path) -> list[tuple[str, str]]:
     """(path, text) pairs from a folder of files, or from .jsonl files with "path" and "text" per line."""
     data = Path(data)
     if not data.exists():
-        raise UserError(f"held-out data {data} does not exist; pass the folder `mimo train data` wrote held-out files to")
+        raise UserError(
+            f"held-out data {data} does not exist; pass the folder `mimo train data` wrote held-out files to"
+        )
     paths = [data] if data.is_file() else sorted(p for p in data.rglob("*") if p.is_file())
     files = []
     for path in paths:
@@ -142,7 +135,7 @@ def _jsonl_files(path: Path) -> list[tuple[str, str]]:
         record = json.loads(line)
         text = record.get("text", record.get("content"))
         if not isinstance(text, str):
-            raise UserError(f"{path}:{number}: a held-out record needs a \"text\" string")
+            raise UserError(f'{path}:{number}: a held-out record needs a "text" string')
         files.append((str(record.get("path", f"{path.name}:{number}")), text))
     return files
 

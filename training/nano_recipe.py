@@ -29,9 +29,7 @@ PHASE1_TOKENS = 85_721_088  # the `nano` preset's total_tokens
 CONTINUE_TOKENS = (76_414_976, 188_481_536)
 
 
-def nano_commands(
-    work: Path, threads: int, resume: bool = False, total_tokens: int | None = None
-) -> list[list[str]]:
+def nano_commands(work: Path, threads: int, resume: bool = False, total_tokens: int | None = None) -> list[list[str]]:
     """The `mimo` argument lists of each step; WORK gets tokenizer/, shards/ (with heldout/), run/ (phase 1) and
     continue-1/, continue-2/ (phase 2). `total_tokens` sets phase 1's length and scales phase 2's runs along."""
     sources = ["installed:stdlib", *(f"installed:{name}" for name in NANO_PACKAGES)]

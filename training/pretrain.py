@@ -132,8 +132,10 @@ def _check_same_vocabulary(tokenizer, directory: Path) -> None:
     from transformers import AutoTokenizer
 
     if AutoTokenizer.from_pretrained(str(directory)).get_vocab() != tokenizer.get_vocab():
-        raise UserError(f"init_from: {directory} has another tokenizer than the config's; continue with the one "
-                        f"it was trained with (copy {directory}/tokenizer.json into the data's tokenizer folder)")
+        raise UserError(
+            f"init_from: {directory} has another tokenizer than the config's; continue with the one "
+            f"it was trained with (copy {directory}/tokenizer.json into the data's tokenizer folder)"
+        )
 
 
 def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.AdamW:

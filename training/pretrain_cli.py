@@ -55,14 +55,20 @@ def register(groups: dict[str, typer.Typer]) -> None:
         config: Annotated[Optional[Path], typer.Option(help="A pretraining config (TOML).")] = None,
         preset: Annotated[Optional[str], typer.Option(help="A built-in config: smoke or nano.")] = None,
         data: Annotated[Optional[Path], typer.Option(help="Base folder for the config's relative paths.")] = None,
-        out: Annotated[Path, typer.Option(help="Run folder: checkpoint, TensorBoard logs, model/.")] = Path("runs/pretrain"),
+        out: Annotated[Path, typer.Option(help="Run folder: checkpoint, TensorBoard logs, model/.")] = Path(
+            "runs/pretrain"
+        ),
         resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
         stop_at_step: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step.")] = None,
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
         progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
         total_tokens: Annotated[Optional[int], typer.Option(help="Override the config's run length (tokens).")] = None,
-        init_from: Annotated[Optional[str], typer.Option(help="Continue from these weights ('nano' or a checkpoint "
-                                                              "directory) instead of a random init.")] = None,
+        init_from: Annotated[
+            Optional[str],
+            typer.Option(
+                help="Continue from these weights ('nano' or a checkpoint directory) instead of a random init."
+            ),
+        ] = None,
     ) -> None:
         """Pretrain a MiMo model (trunk + MTP) on a staged data mixture; resumable; torchrun for several processes."""
         import dataclasses
@@ -80,19 +86,28 @@ def register(groups: dict[str, typer.Typer]) -> None:
             if init_from is not None:
                 run_config = dataclasses.replace(run_config, init_from=resolve_init_from(init_from, Path.cwd()))
             _set_threads(threads)
-            result = pretrain(run_config, RunOptions(out, resume=resume, stop_at_step=stop_at_step, show_progress=progress))
+            result = pretrain(
+                run_config, RunOptions(out, resume=resume, stop_at_step=stop_at_step, show_progress=progress)
+            )
         where = result.model_dir or out / "checkpoint.pt"
         typer.echo(f"step {result.state.step}, {result.state.tokens_seen:,} tokens: {where}", err=True)
 
     @train.command("nano")
     def nano_command(
-        work: Annotated[Path, typer.Option(help="Folder for tokenizer/, shards/, run/ (phase 1) and continue-1/, "
-                                                "continue-2/ (phase 2).")] = Path("runs/nano"),
+        work: Annotated[
+            Path,
+            typer.Option(help="Folder for tokenizer/, shards/, run/ (phase 1) and continue-1/, continue-2/ (phase 2)."),
+        ] = Path("runs/nano"),
         out: Annotated[Path, typer.Option(help="Where the trained checkpoint is copied.")] = Path("engine/assets/nano"),
         threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
-        total_tokens: Annotated[Optional[int], typer.Option(help="Phase 1's length in tokens; the two phase-2 "
-                                                                 "runs scale along (3.1× more together). The shipped "
-                                                                 "nano trained on a GPU; a CPU needs far fewer.")] = None,
+        total_tokens: Annotated[
+            Optional[int],
+            typer.Option(
+                help="Phase 1's length in tokens; the two phase-2 "
+                "runs scale along (3.1× more together). The shipped "
+                "nano trained on a GPU; a CPU needs far fewer."
+            ),
+        ] = None,
     ) -> None:
         """The whole mimo-nano recipe: tokenizer, data, pretraining (resumes if started), copy to OUT."""
         import subprocess
@@ -103,8 +118,11 @@ def register(groups: dict[str, typer.Typer]) -> None:
             model_dir = run_recipe(work, out, threads, total_tokens)
         except subprocess.CalledProcessError as error:
             raise typer.Exit(error.returncode) from None
-        typer.echo(f"mimo-nano: {model_dir}; evaluate with: mimo eval completion --model {model_dir} "
-                   f"--data {work / 'shards' / 'heldout'} --json", err=True)
+        typer.echo(
+            f"mimo-nano: {model_dir}; evaluate with: mimo eval completion --model {model_dir} "
+            f"--data {work / 'shards' / 'heldout'} --json",
+            err=True,
+        )
 
     @evaluate.command("completion")
     def completion_command(
@@ -121,7 +139,9 @@ def register(groups: dict[str, typer.Typer]) -> None:
 
         with user_errors():
             _set_threads(threads)
-            report = evaluate_completion(model, data, EvalOptions(points=points, seed=seed, acceptance_tokens=mtp_tokens))
+            report = evaluate_completion(
+                model, data, EvalOptions(points=points, seed=seed, acceptance_tokens=mtp_tokens)
+            )
         if as_json:
             typer.echo(json.dumps(report.as_dict(), indent=2))
         else:

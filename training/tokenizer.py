@@ -47,27 +47,6 @@ class TrainingText:
             yield text
 
 
-def training_files(specs: list[str], from_installed: bool = False) -> TrainingText:
-    """Files to train on: single files as given, and each source's files that pass the path rules (vendored, lock,
-    generated, minified and non-code files are left out, counted like the content checks in `texts`)."""
-    from training.data.collect import list_files
-    from training.data.corpus import resolve_specs
-    from training.data.filters import path_skip_reason
-
-    corpus = TrainingText()
-    files = [Path(spec) for spec in specs if Path(spec).is_file()]
-    for source in resolve_specs([spec for spec in specs if not Path(spec).is_file()], from_installed):
-        for path in list_files(source):
-            if reason := path_skip_reason(path):
-                corpus.skipped[reason] += 1
-            elif (source.root / path).is_file():
-                files.append(source.root / path)
-    if not files:
-        raise UserError("empty corpus: no code files among the sources; give folders, repositories or files")
-    corpus.files = files
-    return corpus
-
-
 def train_bpe(texts: Iterable[str], vocab_size: int, show_progress: bool = False):
     """A byte-level BPE `tokenizers.Tokenizer` whose first ids are SPECIAL_TOKENS in order."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

@@ -28,7 +28,9 @@ class Monitor:
         self._task = None
         if self._progress is not None:
             self._progress.start()
-            self._task = self._progress.add_task("pretrain", total=total_tokens, completed=tokens_done, rate="", loss="")
+            self._task = self._progress.add_task(
+                "pretrain", total=total_tokens, completed=tokens_done, rate="", loss=""
+            )
         self._window_start = time.perf_counter()
         self._window_tokens = 0
 

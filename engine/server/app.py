@@ -135,5 +135,10 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
 
 
 async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    return _to_response(error(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
-                              "not_found" if exc.status_code == 404 else "invalid_request_error"))
+    return _to_response(
+        error(
+            exc.status_code,
+            f"{request.method} {request.url.path}: {exc.detail}",
+            "not_found" if exc.status_code == 404 else "invalid_request_error",
+        )
+    )

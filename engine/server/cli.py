@@ -61,30 +61,42 @@ def register(groups: dict[str, typer.Typer]) -> None:
 
 
 def serve(
-    model: Annotated[str, typer.Option(help="'nano' (the shipped model), a checkpoint directory, or a cached "
-                                            "Hugging Face id.")] = "nano",
-    backend: Annotated[str, typer.Option(help="auto (vLLM when CUDA and vllm are installed, else native), "
-                                              "native or vllm.")] = "auto",
-    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the "
-                                           "network.")] = "127.0.0.1",
+    model: Annotated[
+        str, typer.Option(help="'nano' (the shipped model), a checkpoint directory, or a cached Hugging Face id.")
+    ] = "nano",
+    backend: Annotated[
+        str, typer.Option(help="auto (vLLM when CUDA and vllm are installed, else native), native or vllm.")
+    ] = "auto",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_PORT,
-    queue_size: Annotated[int, typer.Option(help="Requests held at once (running or waiting); more get 503.",
-                                            min=1)] = 64,
-    served_model_name: Annotated[str | None, typer.Option(help="Name clients use in `model` (default: the "
-                                                               "checkpoint's).")] = None,
-    fim_template: Annotated[str | None, typer.Option(help="FIM template override (default: detected from "
-                                                          "the tokenizer).")] = None,
+    queue_size: Annotated[
+        int, typer.Option(help="Requests held at once (running or waiting); more get 503.", min=1)
+    ] = 64,
+    served_model_name: Annotated[
+        str | None, typer.Option(help="Name clients use in `model` (default: the checkpoint's).")
+    ] = None,
+    fim_template: Annotated[
+        str | None, typer.Option(help="FIM template override (default: detected from the tokenizer).")
+    ] = None,
     device: Annotated[str | None, typer.Option(help="Native backend: auto, cpu or cuda.")] = None,
     dtype: Annotated[str | None, typer.Option(help="Weights dtype, e.g. float32 or bfloat16.")] = None,
-    draft_tokens: Annotated[int, typer.Option(help="Native backend: MTP drafts per decode step (0 turns MTP "
-                                                   "off; vLLM drafts 1 for MiMo).", min=0,
-                                              max=MAX_DRAFT_TOKENS)] = DEFAULT_DRAFT_TOKENS,
+    draft_tokens: Annotated[
+        int,
+        typer.Option(
+            help="Native backend: MTP drafts per decode step (0 turns MTP off; vLLM drafts 1 for MiMo).",
+            min=0,
+            max=MAX_DRAFT_TOKENS,
+        ),
+    ] = DEFAULT_DRAFT_TOKENS,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /metrics)."""
     if backend not in BACKENDS:
         _fail(f"unknown --backend {backend!r}; use one of: {', '.join(BACKENDS)}")
-    settings = ServeSettings(model, backend, host, port, queue_size, served_model_name, fim_template, device,
-                             dtype, draft_tokens)
+    settings = ServeSettings(
+        model, backend, host, port, queue_size, served_model_name, fim_template, device, dtype, draft_tokens
+    )
     try:
         listener = _listen(host, port)
     except OSError as exc:
@@ -137,10 +149,15 @@ async def _serve(settings: ServeSettings, listener: socket.socket) -> None:
     info = engine.info()
     served_name = settings.served_model_name or _default_served_name(settings.model)
     names = tuple(dict.fromkeys(n for n in (served_name, info.model, settings.model) if n))
-    ctx = ServingContext(engine=engine, model_names=names, metrics=ServerMetrics(),
-                         admission=Admission(settings.queue_size))
+    ctx = ServingContext(
+        engine=engine, model_names=names, metrics=ServerMetrics(), admission=Admission(settings.queue_size)
+    )
     host, port = listener.getsockname()[:2]
-    print(f"mimo serve: {names[0]} on http://{settings.host}:{port}/v1 ({info.backend} on {info.device}, "
-          f"context {info.context_length}, FIM {info.fim_template or 'none'})", file=sys.stderr, flush=True)
+    print(
+        f"mimo serve: {names[0]} on http://{settings.host}:{port}/v1 ({info.backend} on {info.device}, "
+        f"context {info.context_length}, FIM {info.fim_template or 'none'})",
+        file=sys.stderr,
+        flush=True,
+    )
     config = uvicorn.Config(create_app(ctx), log_level="warning", timeout_graceful_shutdown=5)
     await uvicorn.Server(config).serve(sockets=[listener])

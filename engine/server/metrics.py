@@ -18,19 +18,23 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("mimo_requests", "Requests by endpoint and outcome.", ["endpoint", "outcome"],
-                                registry=r)
+        self.requests = Counter(
+            "mimo_requests", "Requests by endpoint and outcome.", ["endpoint", "outcome"], registry=r
+        )
         self.running = Gauge("mimo_requests_running", "Requests admitted and not yet finished.", registry=r)
         self.prompt_tokens = Counter("mimo_prompt_tokens", "Prompt tokens processed.", registry=r)
         self.generation_tokens = Counter("mimo_generation_tokens", "Tokens generated.", registry=r)
-        self.ttft = Histogram("mimo_time_to_first_token_seconds", "Time to first token.",
-                              buckets=_LATENCY_BUCKETS, registry=r)
-        self.duration = Histogram("mimo_request_duration_seconds", "Whole-request generation time.",
-                                  buckets=_LATENCY_BUCKETS, registry=r)
+        self.ttft = Histogram(
+            "mimo_time_to_first_token_seconds", "Time to first token.", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.duration = Histogram(
+            "mimo_request_duration_seconds", "Whole-request generation time.", buckets=_LATENCY_BUCKETS, registry=r
+        )
         self.drafts_proposed = Counter("mimo_mtp_drafts_proposed", "MTP draft tokens proposed.", registry=r)
         self.drafts_accepted = Counter("mimo_mtp_drafts_accepted", "MTP draft tokens accepted.", registry=r)
-        self.acceptance = Gauge("mimo_mtp_acceptance_rate", "Accepted over proposed MTP drafts since start.",
-                                registry=r)
+        self.acceptance = Gauge(
+            "mimo_mtp_acceptance_rate", "Accepted over proposed MTP drafts since start.", registry=r
+        )
         self._proposed_total = 0
         self._accepted_total = 0
 

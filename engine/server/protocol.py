@@ -88,8 +88,9 @@ class CompletionRequest(_SamplingFields):
         prompt = self.prompt if isinstance(self.prompt, str) else self.prompt[0]
         sampling = self.sampling(self.max_tokens)
         if self.suffix is not None:
-            return GenerationRequest(fim=FimParts(prefix=prompt, suffix=self.suffix), sampling=sampling,
-                                     use_mtp=self.use_mtp)
+            return GenerationRequest(
+                fim=FimParts(prefix=prompt, suffix=self.suffix), sampling=sampling, use_mtp=self.use_mtp
+            )
         return GenerationRequest(prompt=prompt, sampling=sampling, use_mtp=self.use_mtp)
 
 
@@ -215,7 +216,16 @@ class ErrorResponse(BaseModel):
     retry_after_s: float | None = Field(None, exclude=True)
 
 
-def error(status: int, message: str, kind: str, code: str | None = None, param: str | None = None,
-          retry_after_s: float | None = None) -> ErrorResponse:
-    return ErrorResponse(error=ErrorDetail(message=message, type=kind, code=code, param=param), status=status,
-                         retry_after_s=retry_after_s)
+def error(
+    status: int,
+    message: str,
+    kind: str,
+    code: str | None = None,
+    param: str | None = None,
+    retry_after_s: float | None = None,
+) -> ErrorResponse:
+    return ErrorResponse(
+        error=ErrorDetail(message=message, type=kind, code=code, param=param),
+        status=status,
+        retry_after_s=retry_after_s,
+    )

@@ -101,8 +101,13 @@ def _code_of(exc: BadRequest) -> str | None:
 def check_model(ctx: ServingContext, requested: str | None) -> ErrorResponse | None:
     if requested is None or requested in ctx.model_names:
         return None
-    return error(404, f"model '{requested}' is not served here; this server serves '{ctx.model}'",
-                 "invalid_request_error", code="model_not_found", param="model")
+    return error(
+        404,
+        f"model '{requested}' is not served here; this server serves '{ctx.model}'",
+        "invalid_request_error",
+        code="model_not_found",
+        param="model",
+    )
 
 
 def list_models(ctx: ServingContext) -> ModelList:
@@ -219,10 +224,13 @@ async def complete(ctx: ServingContext, request: CompletionRequest) -> Completio
     result = await gather(started, request.n)
     if isinstance(result, ErrorResponse):
         return result
-    choices = [CompletionChoice(index=i, text=t, finish_reason=r)
-               for i, (t, r) in enumerate(zip(result.texts, result.finish_reasons))]
-    return CompletionResponse(model=ctx.model, choices=choices, usage=UsageInfo.of(result.usage),
-                              timings=TimingsInfo.of(result.timings))
+    choices = [
+        CompletionChoice(index=i, text=t, finish_reason=r)
+        for i, (t, r) in enumerate(zip(result.texts, result.finish_reasons))
+    ]
+    return CompletionResponse(
+        model=ctx.model, choices=choices, usage=UsageInfo.of(result.usage), timings=TimingsInfo.of(result.timings)
+    )
 
 
 async def chat(ctx: ServingContext, request: ChatCompletionRequest) -> ChatCompletionResponse | ErrorResponse:
@@ -232,14 +240,18 @@ async def chat(ctx: ServingContext, request: ChatCompletionRequest) -> ChatCompl
     result = await gather(started, request.n)
     if isinstance(result, ErrorResponse):
         return result
-    choices = [ChatChoice(index=i, message=ChatDelta(role="assistant", content=t), finish_reason=r)
-               for i, (t, r) in enumerate(zip(result.texts, result.finish_reasons))]
-    return ChatCompletionResponse(model=ctx.model, choices=choices, usage=UsageInfo.of(result.usage),
-                                  timings=TimingsInfo.of(result.timings))
+    choices = [
+        ChatChoice(index=i, message=ChatDelta(role="assistant", content=t), finish_reason=r)
+        for i, (t, r) in enumerate(zip(result.texts, result.finish_reasons))
+    ]
+    return ChatCompletionResponse(
+        model=ctx.model, choices=choices, usage=UsageInfo.of(result.usage), timings=TimingsInfo.of(result.timings)
+    )
 
 
-async def _check_and_start(ctx: ServingContext, endpoint: str,
-                           request: CompletionRequest | ChatCompletionRequest) -> Started | ErrorResponse:
+async def _check_and_start(
+    ctx: ServingContext, endpoint: str, request: CompletionRequest | ChatCompletionRequest
+) -> Started | ErrorResponse:
     wrong_model = check_model(ctx, request.model)
     if wrong_model is not None:
         ctx.metrics.record_outcome(endpoint, "rejected")
@@ -273,8 +285,14 @@ async def stream_completion(ctx: ServingContext, request: CompletionRequest) -> 
         return CompletionResponse(id=response_id, created=created, model=ctx.model, choices=[choice])
 
     def shape_usage(usage: Usage, timings: Timings) -> CompletionResponse:
-        return CompletionResponse(id=response_id, created=created, model=ctx.model, choices=[],
-                                  usage=UsageInfo.of(usage), timings=TimingsInfo.of(timings))
+        return CompletionResponse(
+            id=response_id,
+            created=created,
+            model=ctx.model,
+            choices=[],
+            usage=UsageInfo.of(usage),
+            timings=TimingsInfo.of(timings),
+        )
 
     events = _sse_events(started, shape, shape_usage, _wants_usage(request))
     return EventStream(events, started)
@@ -290,15 +308,23 @@ async def stream_chat(ctx: ServingContext, request: ChatCompletionRequest) -> Ev
     def shape(chunk: Chunk) -> ChatCompletionResponse:
         role = None if chunk.index in greeted else "assistant"
         greeted.add(chunk.index)
-        choice = ChatStreamChoice(index=chunk.index, delta=ChatDelta(role=role, content=chunk.text),
-                                  finish_reason=chunk.finish_reason)
-        return ChatCompletionResponse(id=response_id, object="chat.completion.chunk", created=created,
-                                      model=ctx.model, choices=[choice])
+        choice = ChatStreamChoice(
+            index=chunk.index, delta=ChatDelta(role=role, content=chunk.text), finish_reason=chunk.finish_reason
+        )
+        return ChatCompletionResponse(
+            id=response_id, object="chat.completion.chunk", created=created, model=ctx.model, choices=[choice]
+        )
 
     def shape_usage(usage: Usage, timings: Timings) -> ChatCompletionResponse:
-        return ChatCompletionResponse(id=response_id, object="chat.completion.chunk", created=created,
-                                      model=ctx.model, choices=[], usage=UsageInfo.of(usage),
-                                      timings=TimingsInfo.of(timings))
+        return ChatCompletionResponse(
+            id=response_id,
+            object="chat.completion.chunk",
+            created=created,
+            model=ctx.model,
+            choices=[],
+            usage=UsageInfo.of(usage),
+            timings=TimingsInfo.of(timings),
+        )
 
     events = _sse_events(started, shape, shape_usage, _wants_usage(request))
     return EventStream(events, started)
@@ -308,8 +334,9 @@ def _wants_usage(request: CompletionRequest | ChatCompletionRequest) -> bool:
     return request.stream_options is not None and request.stream_options.include_usage
 
 
-async def _sse_events(started: Started, shape: Callable, shape_usage: Callable,
-                      include_usage: bool) -> AsyncIterator[str]:
+async def _sse_events(
+    started: Started, shape: Callable, shape_usage: Callable, include_usage: bool
+) -> AsyncIterator[str]:
     usage, timings = Usage(), Timings()
     chunks = run(started)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lsp_server.syntax import LocalSyntax
+from lsp_server.local_syntax import LocalSyntax
 
 
 @dataclass(frozen=True)

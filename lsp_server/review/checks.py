@@ -34,8 +34,14 @@ def check_file(change: FileChange, before: bytes | None, after: bytes | None) ->
 
 def conflict_markers(change: FileChange) -> list[Finding]:
     return [
-        _line_finding(change.path, line.new_line, line.text, "error", CONFLICT_RULE,
-                      f"merge conflict marker {line.text[:7]!r} left in the file")  # fmt: skip
+        _line_finding(
+            change.path,
+            line.new_line,
+            line.text,
+            "error",
+            CONFLICT_RULE,
+            f"merge conflict marker {line.text[:7]!r} left in the file",
+        )  # fmt: skip
         for hunk in change.hunks
         for line in hunk.lines
         if line.kind == "+" and line.new_line is not None and _CONFLICT.match(line.text)

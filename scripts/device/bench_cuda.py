@@ -1,5 +1,6 @@
 """Device run: `mimo bench decode`'s measurement on CUDA, native backend, for a larger random MiMo-layout model
 and for the freshly trained nano variants. Writes one JSON object per line to the file given."""
+
 import argparse
 import asyncio
 import json
@@ -15,10 +16,19 @@ from engine.bench import bench_decode
 from engine.model import MiMoConfig, MiMoForCausalLM
 
 # A ~1.3 B MiMo-layout shape (Qwen2-1.5B-like trunk, MiMo's single MTP layer); vocabulary of nano's tokenizer.
-RANDOM_SHAPE = dict(hidden_size=2048, intermediate_size=5632, num_hidden_layers=28, num_attention_heads=16,
-                    num_key_value_heads=4, num_nextn_predict_layers=1, max_position_embeddings=4096)
+RANDOM_SHAPE = dict(
+    hidden_size=2048,
+    intermediate_size=5632,
+    num_hidden_layers=28,
+    num_attention_heads=16,
+    num_key_value_heads=4,
+    num_nextn_predict_layers=1,
+    max_position_embeddings=4096,
+)
 
-TINY_SHAPE = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
+TINY_SHAPE = dict(
+    hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2
+)
 
 
 def random_checkpoint(path: Path, tokenizer_dir: Path, device: str, tiny: bool) -> Path:
@@ -26,8 +36,13 @@ def random_checkpoint(path: Path, tokenizer_dir: Path, device: str, tiny: bool) 
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     shape = {**RANDOM_SHAPE, **(TINY_SHAPE if tiny else {})}
-    config = MiMoConfig(vocab_size=len(tokenizer), tie_word_embeddings=False, eos_token_id=tokenizer.eos_token_id,
-                        pad_token_id=tokenizer.pad_token_id, **shape)
+    config = MiMoConfig(
+        vocab_size=len(tokenizer),
+        tie_word_embeddings=False,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **shape,
+    )
     torch.manual_seed(0)
     with torch.device(device):
         model = MiMoForCausalLM(config).to(torch.bfloat16)

@@ -2,6 +2,7 @@
 step rate under the same contention as the real run, size total_tokens to the time budget, train from the shipped
 nano, and measure held-out MTP acceptance along the way (teacher-forced, as `mimo eval completion` counts it).
 Writes report.json beside the run."""
+
 import argparse
 import dataclasses
 import json
@@ -27,8 +28,12 @@ VARIANTS = {  # λ (MTP loss weight, constant) and τ (teacher temperature of th
 def configure(variant: str, data: Path, init_from: str, batch_size: int):
     config = load_pretrain_config(preset_path("nano-continue"), data)
     spec = VARIANTS[variant]
-    mtp = dataclasses.replace(config.mtp, loss_weight=spec["loss_weight"], late_loss_weight=spec["loss_weight"],
-                              distill_temperature=spec["distill_temperature"])
+    mtp = dataclasses.replace(
+        config.mtp,
+        loss_weight=spec["loss_weight"],
+        late_loss_weight=spec["loss_weight"],
+        distill_temperature=spec["distill_temperature"],
+    )
     return dataclasses.replace(config, mtp=mtp, init_from=init_from, batch_size=batch_size or config.batch_size)
 
 
@@ -50,8 +55,14 @@ class AcceptanceCurve:
 
     def __call__(self, model, state) -> None:
         if state.step % self.every == 0 or state.step == 1:
-            self.points.append({"step": state.step, "tokens": state.tokens_seen, "seconds": round(state.seconds, 1),
-                                "acceptance": self.measure(model)})
+            self.points.append(
+                {
+                    "step": state.step,
+                    "tokens": state.tokens_seen,
+                    "seconds": round(state.seconds, 1),
+                    "acceptance": self.measure(model),
+                }
+            )
             print(f"  step {state.step}: acceptance {self.points[-1]['acceptance']:.4f}", file=sys.stderr, flush=True)
 
 
@@ -77,8 +88,9 @@ def main() -> None:
     config = dataclasses.replace(config, total_tokens=total, checkpoint_every=10**9)
     print(f"[{args.variant}] probe {rate:,.0f} tok/s -> total_tokens {total:,}", file=sys.stderr, flush=True)
     texts = [json.loads(line)["text"] for line in args.heldout.read_text().splitlines() if line.strip()]
-    curve = AcceptanceCurve(load_tokenizer(config.tokenizer), texts, max(1, total // step_tokens // args.curve_points),
-                            args.curve_positions)
+    curve = AcceptanceCurve(
+        load_tokenizer(config.tokenizer), texts, max(1, total // step_tokens // args.curve_points), args.curve_positions
+    )
     started = time.perf_counter()
     result = pretrain(config, RunOptions(out_dir=args.out, show_progress=False, tensorboard=False, after_step=curve))
     exported = CompletionModel.load(str(result.model_dir))  # bf16 weights read back in float32, as shipped
@@ -86,18 +98,29 @@ def main() -> None:
     final = curve.measure(exported.model)
     history = result.state.history
     report = {
-        "variant": args.variant, "spec": VARIANTS[args.variant], "probe_tokens_per_s": rate, "total_tokens": total,
-        "steps": result.state.step, "train_seconds": result.state.seconds, "wall_seconds": time.perf_counter() - started,
-        "batch_size": config.batch_size, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
-        "torch": torch.__version__, "final_acceptance_exported": final, "curve": curve.points,
+        "variant": args.variant,
+        "spec": VARIANTS[args.variant],
+        "probe_tokens_per_s": rate,
+        "total_tokens": total,
+        "steps": result.state.step,
+        "train_seconds": result.state.seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "batch_size": config.batch_size,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "final_acceptance_exported": final,
+        "curve": curve.points,
         "parameters": json.loads((args.out / SUMMARY_NAME).read_text())["parameters"],
         "history": [h for h in history if h["step"] % 25 == 0 or h is history[-1]],
     }
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     last = history[-1]
-    print(f"[{args.variant}] done: {result.state.step} steps, {result.state.tokens_seen:,} tokens in "
-          f"{result.state.seconds:.0f} s; loss {last['main_loss']:.3f} / mtp {last['mtp_loss']:.3f}; "
-          f"acceptance {final:.4f}", file=sys.stderr)
+    print(
+        f"[{args.variant}] done: {result.state.step} steps, {result.state.tokens_seen:,} tokens in "
+        f"{result.state.seconds:.0f} s; loss {last['main_loss']:.3f} / mtp {last['mtp_loss']:.3f}; "
+        f"acceptance {final:.4f}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

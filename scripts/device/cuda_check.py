@@ -2,6 +2,7 @@
 CPU. For a checkpoint: (1) `CausalModel` (engine.lean_forward) fed in chunks gives MiMoForCausalLM's logits and MTP
 logits; (2) NativeEngine's greedy decoding, plain and with k = 3 MTP drafts, gives the tokens of uncached
 transformers greedy decoding. Prints and appends one JSON object per dtype to --out."""
+
 import argparse
 import asyncio
 import json
@@ -12,8 +13,8 @@ import torch
 
 import engine.model  # noqa: F401
 from engine.api import GenerationRequest, SamplingParams
+from engine.causal_model import CausalModel
 from engine.native import NativeEngine
-from engine.native_decode import CausalModel
 
 PROMPTS = ["def add(a, b):\n", "import os\n\nclass Path", "for i in range(", "    def __init__(self, name):\n"]
 

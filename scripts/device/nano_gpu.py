@@ -1,5 +1,6 @@
 """Device run, one variant of mimo-nano: probe the step rate on this GPU (under the same contention as the real
 run), size total_tokens to the time budget, pretrain with the nano preset, write report.json."""
+
 import argparse
 import dataclasses
 import json
@@ -11,7 +12,14 @@ import torch
 
 from training.config import load_pretrain_config, preset_path
 from training.pretrain import (
-    SUMMARY_NAME, RunOptions, autocast_dtype, build_model, build_optimizer, load_tokenizer, pretrain, train_step,
+    SUMMARY_NAME,
+    RunOptions,
+    autocast_dtype,
+    build_model,
+    build_optimizer,
+    load_tokenizer,
+    pretrain,
+    train_step,
 )
 
 VARIANTS = {
@@ -73,17 +81,26 @@ def main() -> None:
     result = pretrain(config, RunOptions(out_dir=args.out, show_progress=False, tensorboard=False))
     history = result.state.history
     report = {
-        "variant": args.variant, "spec": VARIANTS[args.variant], "probe_tokens_per_s": rate, "total_tokens": total,
-        "steps": result.state.step, "train_seconds": result.state.seconds, "wall_seconds": time.perf_counter() - started,
-        "batch_size": config.batch_size, "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "variant": args.variant,
+        "spec": VARIANTS[args.variant],
+        "probe_tokens_per_s": rate,
+        "total_tokens": total,
+        "steps": result.state.step,
+        "train_seconds": result.state.seconds,
+        "wall_seconds": time.perf_counter() - started,
+        "batch_size": config.batch_size,
+        "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
         "torch": torch.__version__,
         "parameters": json.loads((args.out / SUMMARY_NAME).read_text())["parameters"],
         "history": [h for h in history if h["step"] % 25 == 0 or h is history[-1]],
     }
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     last = history[-1]
-    print(f"[{args.variant}] done: {result.state.step} steps, {result.state.tokens_seen:,} tokens in "
-          f"{result.state.seconds:.0f} s; loss {last['main_loss']:.3f} / mtp {last['mtp_loss']:.3f}", file=sys.stderr)
+    print(
+        f"[{args.variant}] done: {result.state.step} steps, {result.state.tokens_seen:,} tokens in "
+        f"{result.state.seconds:.0f} s; loss {last['main_loss']:.3f} / mtp {last['mtp_loss']:.3f}",
+        file=sys.stderr,
+    )
 
 
 if __name__ == "__main__":

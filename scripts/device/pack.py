@@ -1,5 +1,6 @@
 """Collects the device run's results into $OUT: one results.json (reports, CUDA checks, bench, logs' tails) and
 each variant's safetensors split in two parts (the tool returns files of at most 16 MiB)."""
+
 import json
 import sys
 from pathlib import Path
@@ -24,5 +25,7 @@ for folder in sorted(p for p in runs.iterdir() if p.is_dir()):
         half = len(data) // 2
         (out / f"{variant}.safetensors.part1").write_bytes(data[:half])
         (out / f"{variant}.safetensors.part2").write_bytes(data[half:])
-        results["variants"].setdefault(variant, {})["config"] = json.loads((folder / "model" / "config.json").read_text())
+        results["variants"].setdefault(variant, {})["config"] = json.loads(
+            (folder / "model" / "config.json").read_text()
+        )
 (out / "results.json").write_text(json.dumps(results, indent=1))

@@ -1,21 +1,30 @@
 """Hypothesis: bf16 decode on CUDA is slow because SDPA picks cuDNN attention, which builds a new plan for each
 new key length (every decode step). Times plain decode steps with and without the cuDNN backend."""
+
 import time
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 import engine.model  # noqa: F401
+from engine.causal_model import CausalModel
 from engine.model import MiMoConfig, MiMoForCausalLM
-from engine.native_decode import CausalModel, DecodeSettings, SequenceDecoder
+from engine.native_decode import DecodeSettings, SequenceDecoder
 
 print(torch.__version__, torch.cuda.get_device_name(), flush=True)
 
 
 def lm_for(dtype, layers=6, hidden=256, heads=4, kv=2):
     torch.manual_seed(0)
-    config = MiMoConfig(vocab_size=8192, hidden_size=hidden, intermediate_size=3 * hidden, num_hidden_layers=layers,
-                        num_attention_heads=heads, num_key_value_heads=kv, num_nextn_predict_layers=1)
+    config = MiMoConfig(
+        vocab_size=8192,
+        hidden_size=hidden,
+        intermediate_size=3 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        num_nextn_predict_layers=1,
+    )
     with torch.device("cuda"):
         return CausalModel(MiMoForCausalLM(config).to(dtype).eval())
 
@@ -41,8 +50,12 @@ for shape in ({}, {"layers": 28, "hidden": 2048, "heads": 16, "kv": 4}):
         with sdpa_kernel(NO_CUDNN):
             without = rate(lm)
             mtp = rate(lm, use_mtp=True)
-        print(shape.get("layers", 6), dtype, f"default {default:.0f} tok/s | no cuDNN {without:.0f} tok/s | "
-              f"no cuDNN MTP {mtp:.0f} tok/s", flush=True)
+        print(
+            shape.get("layers", 6),
+            dtype,
+            f"default {default:.0f} tok/s | no cuDNN {without:.0f} tok/s | no cuDNN MTP {mtp:.0f} tok/s",
+            flush=True,
+        )
         del lm
         torch.cuda.empty_cache()
 

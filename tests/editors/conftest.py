@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from nvim_helpers import PLUGIN, REPO, listening, nvim_binary
 
 
@@ -50,5 +49,3 @@ def tcp_server() -> Iterator[int]:
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-

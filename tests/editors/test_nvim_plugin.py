@@ -6,7 +6,6 @@ import json
 import sys
 
 import pytest
-
 from nvim_helpers import instant_settings, open_attached, setup_plugin, wait_lua
 
 # Each test starts a real Neovim and a real language server (3-15 s on a loaded 2-core machine).

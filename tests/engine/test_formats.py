@@ -24,25 +24,49 @@ FAMILIES: dict[str, dict] = {
     "mimo-code": dict(front=list(SPECIAL_TOKENS), back=[], eos="<|endoftext|>"),
     "qwen": dict(
         front=[],
-        back=["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|fim_prefix|>", "<|fim_middle|>",
-              "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"],
+        back=[
+            "<|endoftext|>",
+            "<|im_start|>",
+            "<|im_end|>",
+            "<|fim_prefix|>",
+            "<|fim_middle|>",
+            "<|fim_suffix|>",
+            "<|fim_pad|>",
+            "<|repo_name|>",
+            "<|file_sep|>",
+        ],
         eos="<|endoftext|>",
     ),
     "starcoder": dict(
-        front=["<|endoftext|>", "<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<filename>",
-               "<gh_stars>", "<issue_start>"],
+        front=[
+            "<|endoftext|>",
+            "<fim_prefix>",
+            "<fim_middle>",
+            "<fim_suffix>",
+            "<fim_pad>",
+            "<filename>",
+            "<gh_stars>",
+            "<issue_start>",
+        ],
         back=[],
         eos="<|endoftext|>",
     ),
     "deepseek-coder": dict(
         front=[],
-        back=["<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜fim▁hole｜>", "<｜fim▁begin｜>",
-              "<｜fim▁end｜>", "<|EOT|>"],
+        back=[
+            "<｜begin▁of▁sentence｜>",
+            "<｜end▁of▁sentence｜>",
+            "<｜fim▁hole｜>",
+            "<｜fim▁begin｜>",
+            "<｜fim▁end｜>",
+            "<|EOT|>",
+        ],
         eos="<｜end▁of▁sentence｜>",
     ),
     "codellama": dict(front=["<unk>", "<s>", "</s>"], back=["▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"], eos="</s>"),
-    "codestral": dict(front=["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]"],
-                      back=[], eos="</s>"),
+    "codestral": dict(
+        front=["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]"], back=[], eos="</s>"
+    ),
 }
 
 

@@ -61,7 +61,7 @@ def test_fused_projections_compute_each_part_and_the_modules_share_their_storage
 
 @pytest.mark.parametrize("kernel", CPU_KERNELS)
 def test_trunk_and_mtp_logits_match_the_model_when_fed_in_chunks(tiny_model_dir, kernel):
-    from engine.native_decode import CausalModel
+    from engine.causal_model import CausalModel
 
     fp16 = kernel == "fp16-weights"
     model = load(tiny_model_dir, bf16_weights=fp16)
@@ -120,12 +120,18 @@ def test_other_checkpoints_get_the_kernels_through_their_own_forward(tiny_model_
     the kernel, and the logits stay those of the unswapped model."""
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
+    from engine.causal_model import CausalModel
     from engine.linear_kernels import KernelLinear
-    from engine.native_decode import CausalModel
 
     vocab = len(AutoTokenizer.from_pretrained(tiny_model_dir))
-    config = Qwen2Config(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1)
+    config = Qwen2Config(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+    )
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(config).eval()
     with torch.no_grad():

@@ -209,3 +209,23 @@ def test_peft_lora_wraps_the_model_and_trains_only_adapters():
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trained and all("lora_" in name for name in trained)
     assert any("mtp_layers.0.self_attn.q_proj.lora_A" in name for name in trained)
+
+
+@pytest.mark.slow
+def test_shipped_nano_loads_with_plain_transformers_and_trust_remote_code(tmp_path):
+    """The asset's model files are links to engine/model, so they cannot drift; a copy (as a wheel holds it) loads."""
+    import shutil
+
+    from engine.registry import NANO_DIR
+
+    copy = shutil.copytree(NANO_DIR, tmp_path / "nano")  # follows the links, as building a wheel does
+    assert not (copy / "modeling_mimo.py").is_symlink()
+    script = (
+        "import sys; from transformers import AutoModelForCausalLM\n"
+        f"m = AutoModelForCausalLM.from_pretrained({str(copy)!r}, trust_remote_code=True)\n"
+        "assert 'engine' not in sys.modules, 'mimo-code was imported'\n"
+        "print(type(m).__name__, len(m.model.mtp_layers))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["MiMoForCausalLM", "1"]

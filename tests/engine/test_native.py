@@ -23,9 +23,7 @@ def engine(tiny_model_dir):
 
 
 def greedy(prompt: str, max_tokens: int = 24, use_mtp: bool = True, **sampling) -> GenerationRequest:
-    return GenerationRequest(
-        prompt=prompt, sampling=SamplingParams(max_tokens=max_tokens, **sampling), use_mtp=use_mtp
-    )
+    return GenerationRequest(prompt=prompt, sampling=SamplingParams(max_tokens=max_tokens, **sampling), use_mtp=use_mtp)
 
 
 def reference_greedy(engine: NativeEngine, prompt: str, max_tokens: int) -> list[int]:
@@ -138,6 +136,7 @@ async def test_cancelling_stops_compute_within_one_step(engine, how):
                     break
             await stream.aclose()
         else:
+
             async def consume():
                 async for _ in stream:
                     pass
@@ -257,7 +256,7 @@ async def test_concurrent_requests_decode_what_they_decode_alone(tiny_model_dir,
 
 async def test_the_samples_of_a_request_read_the_prompt_once(tiny_model_dir):
     """n samples copy the first sample's prompt pass; each still decodes what it would decode alone."""
-    from engine.native_decode import TrunkCall
+    from engine.causal_model import TrunkCall
 
     engine = NativeEngine(tiny_model_dir, threads=1)
     prompt = "def parse(text):\n    " * 4

@@ -17,8 +17,17 @@ def bench(*args: str):
 @pytest.mark.parametrize(("draft_tokens", "rounds"), [(1, 1), (3, 2)])
 def test_json_compares_plain_and_mtp_on_the_same_prompts(tiny_model_dir, draft_tokens, rounds):
     result = bench(
-        "--model", str(tiny_model_dir), "--tokens", "8", "--threads", "1", "--draft-tokens", str(draft_tokens),
-        "--rounds", str(rounds), "--json",
+        "--model",
+        str(tiny_model_dir),
+        "--tokens",
+        "8",
+        "--threads",
+        "1",
+        "--draft-tokens",
+        str(draft_tokens),
+        "--rounds",
+        str(rounds),
+        "--json",
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)

@@ -26,6 +26,7 @@ def repeating_stream(vocab_low: int = 9, vocab_high: int = 500, seed: int = 0) -
     cycle = alphabet[torch.randint(0, 12, (CYCLE_LENGTH,), generator=generator)]
     return cycle.repeat(12)
 
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -129,8 +130,13 @@ def test_a_plain_qwen2_checkpoint_decodes_without_mtp(tiny_model_dir, tmp_path):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     config = Qwen2Config(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
         eos_token_id=tokenizer.eos_token_id,
     )
     Qwen2ForCausalLM(config).save_pretrained(tmp_path)
@@ -155,7 +161,7 @@ def test_the_lean_mtp_forward_matches_the_model_definition(tiny_model_dir):
     """The engine's cached MTP pass, fed in two chunks, gives the logits of the model's own ``mtp_forward``."""
     from transformers import AutoModelForCausalLM
 
-    from engine.native_decode import CausalModel
+    from engine.causal_model import CausalModel
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     lm = CausalModel(model)
@@ -232,7 +238,7 @@ async def test_prompt_cache_reads_only_new_tokens_and_keeps_the_output(trained_m
     cold = NativeEngine(trained_model_dir, threads=1)
     warm = NativeEngine(trained_model_dir, threads=1, prompt_cache=True)
     read: list[int] = []
-    from engine.native_decode import TrunkCall
+    from engine.causal_model import TrunkCall
 
     run = warm.lm.run
 
@@ -258,16 +264,24 @@ async def test_prompt_cache_reads_only_new_tokens_and_keeps_the_output(trained_m
 def test_batched_steps_give_each_sequence_its_own_output(trained_model_dir):
     """Sequences at different points (a prefill, plain steps, MTP steps with k = 1 and 3) batched together
     decode exactly what each decodes alone, and the batch really shares model calls."""
-    from engine.native_decode import DecodeSettings, SequenceDecoder, drive, run_together
+    from engine.causal_model import drive, run_together
+    from engine.native_decode import DecodeSettings, SequenceDecoder
 
     engine = NativeEngine(trained_model_dir, threads=1)
     texts = prompts(engine)
-    settings = [DecodeSettings(use_mtp=False), DecodeSettings(draft_tokens=1), DecodeSettings(draft_tokens=3),
-                DecodeSettings(draft_tokens=3), DecodeSettings(use_mtp=False)]
+    settings = [
+        DecodeSettings(use_mtp=False),
+        DecodeSettings(draft_tokens=1),
+        DecodeSettings(draft_tokens=3),
+        DecodeSettings(draft_tokens=3),
+        DecodeSettings(use_mtp=False),
+    ]
 
     def decoders():
-        return [SequenceDecoder(engine.lm, engine.tokenizer.encode(text), setting, 96)
-                for text, setting in zip([texts[0], texts[5], texts[9], texts[-1], texts[-2]], settings)]
+        return [
+            SequenceDecoder(engine.lm, engine.tokenizer.encode(text), setting, 96)
+            for text, setting in zip([texts[0], texts[5], texts[9], texts[-1], texts[-2]], settings)
+        ]
 
     alone = []
     with torch.inference_mode():
@@ -298,7 +312,7 @@ def test_batched_steps_give_each_sequence_its_own_output(trained_model_dir):
 def test_run_together_orders_calls_and_keeps_errors_to_their_steps():
     """The batching driver with a recording stand-in for the model (the driver is what's under test): MTP
     calls go first, trunk calls wait for them and batch together, and an error stays with its own steps."""
-    from engine.native_decode import MtpCall, TrunkCall, run_together
+    from engine.causal_model import MtpCall, TrunkCall, run_together
 
     batches = []
 

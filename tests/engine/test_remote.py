@@ -65,8 +65,11 @@ async def test_check_reads_the_model_and_its_context_length(remote, tiny_model_d
 @pytest.mark.slow
 async def test_streamed_greedy_text_matches_the_servers_plain_response(remote, server_url):
     result = await collect(remote, GenerationRequest(prompt="def add(a, b):", sampling=GREEDY))
-    plain = httpx.post(f"{server_url}/v1/completions", timeout=120,
-                       json={"prompt": "def add(a, b):", "max_tokens": 12, "temperature": 0}).json()
+    plain = httpx.post(
+        f"{server_url}/v1/completions",
+        timeout=120,
+        json={"prompt": "def add(a, b):", "max_tokens": 12, "temperature": 0},
+    ).json()
     assert result.texts == [plain["choices"][0]["text"]]
     assert result.finish_reasons == [plain["choices"][0]["finish_reason"]]
     assert result.usage.completion_tokens == plain["usage"]["completion_tokens"] > 0
@@ -221,8 +224,12 @@ async def test_a_server_that_stalls_past_the_read_timeout_is_unavailable():
 @pytest.mark.parametrize(
     ("status", "message", "expected"),
     [
-        (400, "This model's maximum context length is 2048 tokens. However, you requested 3000 tokens "
-              "(2990 in the messages, 10 in the completion).", PromptTooLong),
+        (
+            400,
+            "This model's maximum context length is 2048 tokens. However, you requested 3000 tokens "
+            "(2990 in the messages, 10 in the completion).",
+            PromptTooLong,
+        ),
         (400, "prompt has 1500 tokens but the model's context is 1024 tokens", PromptTooLong),
         (400, "temperature: too big", BadRequest),
         (404, "The model `foo` does not exist.", ModelNotFound),  # vLLM's wording
@@ -237,8 +244,13 @@ def test_http_errors_map_to_engine_errors(status, message, expected):
 
 
 def test_vllm_context_error_keeps_both_lengths():
-    error = error_from_status(400, "This model's maximum context length is 2048 tokens. However, you "
-                                   "requested 3000 tokens (2990 in the messages, 10 in the completion).", None, "u")
+    error = error_from_status(
+        400,
+        "This model's maximum context length is 2048 tokens. However, you "
+        "requested 3000 tokens (2990 in the messages, 10 in the completion).",
+        None,
+        "u",
+    )
     assert (error.prompt_tokens, error.context_length) == (3000, 2048)
 
 

@@ -51,8 +51,12 @@ async def test_a_healthy_primary_serves_and_no_fallback_is_shown():
 
 async def test_an_unreachable_primary_falls_back_then_switches_back_when_it_comes_up():
     port, local, changes = free_port(), ScriptedEngine(("local",)), Changes()
-    router = EngineRouter(remote(f"http://127.0.0.1:{port}"), local,
-                          RouterConfig(latency_budget_s=2.0, retry_interval_s=0.1), on_change=changes)
+    router = EngineRouter(
+        remote(f"http://127.0.0.1:{port}"),
+        local,
+        RouterConfig(latency_budget_s=2.0, retry_interval_s=0.1),
+        on_change=changes,
+    )
 
     assert (await collect(router, REQUEST)).texts == ["local"]
     reason = await changes.next()
@@ -82,8 +86,9 @@ def _serve_until(app, port: int, stop: threading.Event) -> None:
 async def test_a_primary_slower_than_the_budget_is_abandoned_for_the_fallback():
     slow, local, changes = ScriptedEngine(("remote",), first_delay_s=5.0), ScriptedEngine(("local",)), Changes()
     with serving(make_app(slow)) as url:
-        router = EngineRouter(remote(url), local, RouterConfig(latency_budget_s=0.3, retry_interval_s=60),
-                              on_change=changes)
+        router = EngineRouter(
+            remote(url), local, RouterConfig(latency_budget_s=0.3, retry_interval_s=60), on_change=changes
+        )
         assert (await collect(router, REQUEST)).texts == ["local"]
         assert await changes.next() == "using local fallback: the primary sent nothing within 0.3 s"
         # the abandoned request was cancelled on the primary's server too

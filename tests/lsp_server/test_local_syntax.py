@@ -73,7 +73,7 @@ def test_the_local_check_agrees_with_the_whole_file_check(inserted, cursor):
 @pytest.mark.parametrize("inserted", CANDIDATES)
 def test_the_local_check_agrees_after_edits_the_tree_has_not_seen(inserted):
     document, offset = _class_at("‹body›")
-    document.tree  # parsed once, as on didOpen; the edits below are only applied to it
+    _ = document.tree  # parsed once, as on didOpen; the edits below are only applied to it
     row = document.position_at(offset).line
     document.apply_change("        discount = 0\n", Pos(row, 0), Pos(row, 0))
     document.apply_change("", Pos(1, 0), Pos(2, 0))  # an edit far above shifts every row
@@ -144,7 +144,7 @@ def _long_module(functions: int = 400) -> str:
 
 def test_a_completion_after_an_edit_parses_only_the_lines_around_the_cursor(monkeypatch):
     document = Document("file:///long.py", "python", _long_module())
-    document.tree  # the parse after didOpen
+    _ = document.tree  # the parse after didOpen
     document.apply_change("    \n", Pos(1001, 0), Pos(1001, 0))
     parsed: list[int] = []  # the length of each text parsed
     real_parse = syntax.parse
@@ -164,7 +164,7 @@ def test_a_completion_after_an_edit_parses_only_the_lines_around_the_cursor(monk
 
 def test_rows_outside_the_region_are_answered_from_the_edited_tree_as_a_fresh_parse_would():
     document = Document("file:///long.py", "python", _long_module(60))
-    document.tree
+    _ = document.tree  # parse now
     document.apply_change("    extra = 1\n", Pos(101, 0), Pos(101, 0))
     document.apply_change("", Pos(10, 0), Pos(15, 0))  # a whole function gone above
     near = document.syntax_near(document.offset_at(Pos(96, 4)))
@@ -177,7 +177,7 @@ def test_rows_outside_the_region_are_answered_from_the_edited_tree_as_a_fresh_pa
 
 def test_a_tall_region_in_an_outdated_tree_is_looked_up_in_a_fresh_one():
     document = Document("file:///long.py", "python", _long_module(10))
-    document.tree
+    _ = document.tree  # parse now
     pasted = _long_module(80)  # 400 lines the tree has not parsed: one tall gap between two functions
     document.apply_change(pasted, Pos(5, 0), Pos(5, 0))
     near = document.syntax_near(document.offset_at(Pos(5 + 200, 4)))
@@ -226,8 +226,25 @@ that spans lines"""
 '''
 
 EVERY_KIND_OF_CANDIDATE = [
-    *CANDIDATES, "foo(", ")", "]", "):", "(a, b)", '"""', "pass", "return a + b", "else:", "except E:", "@dec",
-    "# note", "\n", "\nz = 3", "\n    y = 2", "\n        deep = 1", "x = [1,\n 2]", "\n    def g(self):\n        pass",
+    *CANDIDATES,
+    "foo(",
+    ")",
+    "]",
+    "):",
+    "(a, b)",
+    '"""',
+    "pass",
+    "return a + b",
+    "else:",
+    "except E:",
+    "@dec",
+    "# note",
+    "\n",
+    "\nz = 3",
+    "\n    y = 2",
+    "\n        deep = 1",
+    "x = [1,\n 2]",
+    "\n    def g(self):\n        pass",
 ]
 
 

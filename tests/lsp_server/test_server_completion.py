@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from lsprotocol import types as lsp
-
 from lsp_helpers import debug_stats, edit, inline, instant_options, lsp_session, open_document
+from lsprotocol import types as lsp
 
 
 async def test_capabilities_advertise_inline_completion_and_friends(tmp_path):

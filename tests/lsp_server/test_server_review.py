@@ -1,4 +1,4 @@
-""""MiMo: review changes" in the editor: the buffer's uncommitted changes reviewed through `mimo review`'s
+""" "MiMo: review changes" in the editor: the buffer's uncommitted changes reviewed through `mimo review`'s
 pipeline, findings published as diagnostics beside the syntax ones."""
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from training.completion_model import mtp_agreement
 from training.errors import UserError
 from training.evaluate import (
     EvalOptions,
     edit_similarity,
     exact_match,
-    mtp_agreement,
     read_heldout,
     sample_cursor_points,
 )

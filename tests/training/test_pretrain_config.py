@@ -191,6 +191,7 @@ def test_nano_recipe_skips_finished_runs_resumes_started_ones_and_copies_the_las
     monkeypatch.setattr(nano_recipe, "_mimo", fake_mimo)
     nano_recipe.run_recipe(work, out, threads=2)
     assert [(Path(c[c.index("--out") + 1]).name, "--resume" in c) for c in calls] == [
-        ("continue-1", True), ("continue-2", False)
+        ("continue-1", True),
+        ("continue-2", False),
     ]
     assert (out / "model.safetensors").read_text() == "continue-2"

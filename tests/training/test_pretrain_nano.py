@@ -32,15 +32,3 @@ def test_nano_tokenizer_has_our_special_tokens_first():
     tokenizer = AutoTokenizer.from_pretrained(str(NANO_DIR))
     assert tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS)) == list(range(len(SPECIAL_TOKENS)))
     assert tokenizer.chat_template
-
-
-def test_nano_carries_the_current_model_files_for_trust_remote_code():
-    """The copies beside the weights (for loading without mimo-code) must not drift from engine/model."""
-    from pathlib import Path
-
-    import engine.model
-
-    source = Path(engine.model.__file__).parent
-    shipped = source.parent / "assets" / "nano"
-    for name in ("modeling_mimo.py", "configuration_mimo.py"):
-        assert (shipped / name).read_text() == (source / name).read_text(), f"re-save nano or copy {name}"

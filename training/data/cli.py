@@ -45,7 +45,8 @@ def register(groups: dict[str, typer.Typer]) -> None:
         max_mb: Annotated[Optional[float], typer.Option(help="Stop reading after this many MB of text.")] = None,
     ) -> None:
         """Train a byte-level BPE with mimo-code's special tokens (ids 0..8) and the ChatML template."""
-        from training.tokenizer import save_hf, train_bpe, training_files
+        from training.data.corpus import training_files
+        from training.tokenizer import save_hf, train_bpe
 
         with _user_errors():
             corpus = training_files(sources or [], from_installed)
@@ -69,9 +70,14 @@ def register(groups: dict[str, typer.Typer]) -> None:
         licenses: Annotated[Optional[str], typer.Option(help="Comma-separated SPDX ids to allow.")] = None,
         fim_rate: Annotated[float, typer.Option(help="Fraction of files given the FIM transform.")] = 0.5,
         spm_rate: Annotated[float, typer.Option(help="Of FIM files, the fraction in SPM order.")] = 0.5,
-        fim_chunk_chars: Annotated[int, typer.Option(help="FIM each line-aligned piece of at most this many "
-                                                     "characters on its own (fit it to the training window); "
-                                                     "0: whole files.")] = 1600,
+        fim_chunk_chars: Annotated[
+            int,
+            typer.Option(
+                help="FIM each line-aligned piece of at most this many "
+                "characters on its own (fit it to the training window); "
+                "0: whole files."
+            ),
+        ] = 1600,
         seed: Annotated[int, typer.Option(help="Seed of FIM and the held-out split.")] = 0,
         holdout_fraction: Annotated[float, typer.Option(help="Fraction of files held out for evaluation.")] = 0.02,
         dedup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard above which files are copies.")] = 0.8,

@@ -15,10 +15,11 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from training.data.collect import Source
-from training.data.filters import language_of
+from training.data.collect import Source, list_files
+from training.data.filters import language_of, path_skip_reason
 from training.data.licenses import License, from_metadata
 from training.errors import UserError
+from training.tokenizer import TrainingText
 
 STDLIB = "stdlib"
 INSTALLED_PREFIX = "installed:"
@@ -110,3 +111,20 @@ def resolve_specs(specs: list[str], from_installed: bool = False) -> list[Source
     for spec in specs:
         sources.extend(resolve_installed(spec) if spec.startswith(INSTALLED_PREFIX) else [source_from_path(spec)])
     return sources
+
+
+def training_files(specs: list[str], from_installed: bool = False) -> TrainingText:
+    """Files to train on: single files as given, and each source's files that pass the path rules (vendored, lock,
+    generated, minified and non-code files are left out, counted like the content checks in `texts`)."""
+    corpus = TrainingText()
+    files = [Path(spec) for spec in specs if Path(spec).is_file()]
+    for source in resolve_specs([spec for spec in specs if not Path(spec).is_file()], from_installed):
+        for path in list_files(source):
+            if reason := path_skip_reason(path):
+                corpus.skipped[reason] += 1
+            elif (source.root / path).is_file():
+                files.append(source.root / path)
+    if not files:
+        raise UserError("empty corpus: no code files among the sources; give folders, repositories or files")
+    corpus.files = files
+    return corpus

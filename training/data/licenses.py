@@ -8,10 +8,9 @@ root or a wheel's dist-info); for repositories also pyproject.toml / package.jso
 
 from __future__ import annotations
 
-import sys
-
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 

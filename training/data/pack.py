@@ -104,7 +104,7 @@ def _module_index(documents: list[Document]) -> dict[str, str]:
 
 
 def _module_parts(path: str) -> list[str]:
-    """"pkg/sub/__init__.py" -> ["pkg", "sub"]; "pkg/mod.py" -> ["pkg", "mod"]."""
+    """ "pkg/sub/__init__.py" -> ["pkg", "sub"]; "pkg/mod.py" -> ["pkg", "mod"]."""
     parts = path.rsplit(".", 1)[0].split("/")
     return parts[:-1] if parts[-1] == "__init__" and len(parts) > 1 else parts
 

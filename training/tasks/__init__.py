@@ -43,13 +43,22 @@ def load_tasks(path: Path = TASKS_FILE, format: str | None = None, difficulty: s
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             tasks.append(_parse(json.loads(line), path, number))
-    return [t for t in tasks if (format is None or t.format == format)
-            and (difficulty is None or t.difficulty == difficulty)]
+    return [
+        t
+        for t in tasks
+        if (format is None or t.format == format) and (difficulty is None or t.difficulty == difficulty)
+    ]
 
 
 def _parse(data: dict, path: Path, number: int) -> Task:
-    task = Task(id=data["id"], format=data["format"], difficulty=data["difficulty"], prompt=data["prompt"],
-                solution=data["solution"], tests=tuple(data["tests"]))
+    task = Task(
+        id=data["id"],
+        format=data["format"],
+        difficulty=data["difficulty"],
+        prompt=data["prompt"],
+        solution=data["solution"],
+        tests=tuple(data["tests"]),
+    )
     if task.format not in ("functional", "stdio") or task.difficulty not in DIFFICULTIES or not task.tests:
         raise ValueError(f"{path}:{number}: task {task.id!r} needs a known format, a difficulty and tests")
     return task

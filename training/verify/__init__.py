@@ -11,6 +11,17 @@ from training.verify.sandbox import SandboxConfig, SandboxUnavailable
 from training.verify.verifier import VerifierConfig, verify
 
 __all__ = [
-    "Job", "Limits", "Outcome", "SandboxConfig", "SandboxUnavailable", "StdioCase", "TestResult", "VerifierConfig",
-    "VerifierPool", "VerifyResult", "functional_job", "stdio_job", "verify",
+    "Job",
+    "Limits",
+    "Outcome",
+    "SandboxConfig",
+    "SandboxUnavailable",
+    "StdioCase",
+    "TestResult",
+    "VerifierConfig",
+    "VerifierPool",
+    "VerifyResult",
+    "functional_job",
+    "stdio_job",
+    "verify",
 ]

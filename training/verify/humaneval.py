@@ -36,8 +36,12 @@ class HumanEvalReport:
     per_problem: dict[str, list[bool]] = field(default_factory=dict)
 
     def to_json(self, with_problems: bool = False) -> dict:
-        data = {"passed": self.passed, "total": self.total, "samples": self.samples,
-                "pass_at_k": {f"pass@{k}": round(v, 6) for k, v in self.pass_at_k.items()}}
+        data = {
+            "passed": self.passed,
+            "total": self.total,
+            "samples": self.samples,
+            "pass_at_k": {f"pass@{k}": round(v, 6) for k, v in self.pass_at_k.items()},
+        }
         if with_problems:
             data["problems"] = self.per_problem
         return data
@@ -72,8 +76,9 @@ def report(problems: list[Problem], results: dict[str, list[bool]], samples: int
     ks = [k for k in (1, 10, 100) if k <= samples] or [1]
     estimates = {k: float(np.mean([pass_at_k(samples, sum(results[p.task_id]), k) for p in problems])) for k in ks}
     passed = sum(any(results[p.task_id]) for p in problems)
-    return HumanEvalReport(total=len(problems), passed=passed, samples=samples, pass_at_k=estimates,
-                           per_problem=results)
+    return HumanEvalReport(
+        total=len(problems), passed=passed, samples=samples, pass_at_k=estimates, per_problem=results
+    )
 
 
 def check_completions(
@@ -104,7 +109,11 @@ def truncate(completion: str) -> str:
 
 
 def generate_completions(
-    engine, problems: list[Problem], samples: int, max_tokens: int = 384, temperature: float | None = None,
+    engine,
+    problems: list[Problem],
+    samples: int,
+    max_tokens: int = 384,
+    temperature: float | None = None,
     on_problem: Callable[[Problem], None] = lambda problem: None,
 ) -> dict[str, list[str]]:
     """Asks the engine for ``samples`` completions of each prompt (greedy for one sample, T=0.8 otherwise)."""

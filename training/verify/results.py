@@ -57,4 +57,3 @@ class VerifyResult:
         data["passed"] = self.passed
         data["tests"] = [dict(asdict(t), outcome=t.outcome.value) for t in self.tests]
         return {"passed": data.pop("passed"), **data}
-

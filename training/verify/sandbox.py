@@ -115,8 +115,13 @@ def compiled_harness(interpreter: str) -> Path:
     atexit.register(shutil.rmtree, directory, True)
     target = directory / "runner.pyc"
     script = "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"
-    subprocess.run([interpreter, "-I", "-S", "-c", script, str(HARNESS), str(target)], check=True, env={},
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [interpreter, "-I", "-S", "-c", script, str(HARNESS), str(target)],
+        check=True,
+        env={},
+        capture_output=True,
+        timeout=60,
+    )
     target.chmod(0o644)
     return target
 
@@ -214,16 +219,31 @@ def _execute(mode: str, work: Path, limits: Limits, n_tests: int, slot: Slot, co
 
 def _spawn(mode, work, slot, config, key_read, results_fd, output_fd) -> subprocess.Popen:
     inside = Path(SANDBOX_WORK) if not config.unsafe_no_sandbox else work
-    harness = [config.interpreter(), "-I", "-S", str(inside / "runner.pyc"), mode, str(inside / "job.marshal"),
-               str(results_fd), "1" if not config.unsafe_no_sandbox else "0"]
+    harness = [
+        config.interpreter(),
+        "-I",
+        "-S",
+        str(inside / "runner.pyc"),
+        mode,
+        str(inside / "job.marshal"),
+        str(results_fd),
+        "1" if not config.unsafe_no_sandbox else "0",
+    ]
     if config.unsafe_no_sandbox:
         command, env = harness, {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work / "tmp")}
     else:
         command, env = bwrap_command(config, work) + harness, {}
     as_user = {"user": slot.uid, "group": slot.gid, "extra_groups": []} if slot.dedicated else {}
     return subprocess.Popen(
-        command, stdin=key_read, stdout=output_fd, stderr=output_fd, env=env, cwd=work, start_new_session=True,
-        pass_fds=(results_fd,), **as_user,
+        command,
+        stdin=key_read,
+        stdout=output_fd,
+        stderr=output_fd,
+        env=env,
+        cwd=work,
+        start_new_session=True,
+        pass_fds=(results_fd,),
+        **as_user,
     )
 
 

@@ -65,8 +65,16 @@ def findings_for_marked_lines(messages: list[dict]) -> str:
     for section in prompt.split("\n---\n"):
         path = FILE_LINE.search(section)
         for match in MARKED_LINE.finditer(section):
-            findings.append({"path": path[1] if path else "", "start_line": int(match[1]), "end_line": int(match[1]),
-                             "severity": "warning", "rule": "marked-bug", "message": match[2].strip()})
+            findings.append(
+                {
+                    "path": path[1] if path else "",
+                    "start_line": int(match[1]),
+                    "end_line": int(match[1]),
+                    "severity": "warning",
+                    "rule": "marked-bug",
+                    "message": match[2].strip(),
+                }
+            )
     return json.dumps({"findings": findings})
 
 
@@ -74,8 +82,14 @@ class ScriptedServer:
     """Serves /v1/models and streaming /v1/chat/completions; ``answer(messages)`` makes each reply's text.
     ``max_prompt_chars`` makes longer prompts fail as an over-long prompt would."""
 
-    def __init__(self, answer: Callable[[list[dict]], str] = findings_for_marked_lines, context_length: int = 8192,
-                 max_prompt_chars: int | None = None, model_id: str = "fake-reviewer", busy_replies: int = 0):
+    def __init__(
+        self,
+        answer: Callable[[list[dict]], str] = findings_for_marked_lines,
+        context_length: int = 8192,
+        max_prompt_chars: int | None = None,
+        model_id: str = "fake-reviewer",
+        busy_replies: int = 0,
+    ):
         self.answer = answer
         self.model_id = model_id
         self.busy_replies = busy_replies  # answer this many requests with 503 + Retry-After first

@@ -29,8 +29,11 @@ def test_a_file_that_was_already_broken_is_not_blamed_on_the_change(repo):
 
 
 def test_valid_changes_and_unknown_languages_raise_nothing(repo):
-    found = _check(repo, {"m.go": "package m\n", "notes.txt": "a\n"},
-                   {"m.go": "package m\n\nfunc F() int { return 1 }\n", "notes.txt": "a (b\n"})
+    found = _check(
+        repo,
+        {"m.go": "package m\n", "notes.txt": "a\n"},
+        {"m.go": "package m\n\nfunc F() int { return 1 }\n", "notes.txt": "a (b\n"},
+    )
     assert found == []
 
 

@@ -15,8 +15,15 @@ SAVED = 'def greet(name):\n    return "hi " + name\n'
 
 def _suggest_fstring(messages):
     """A reviewer that flags line 2 and proposes a replacement for it."""
-    fix = {"path": "greet.py", "start_line": 2, "end_line": 2, "severity": "note", "rule": "use-fstring",
-           "message": "use an f-string", "replacement": '    return f"héllo 😀 {name}"'}
+    fix = {
+        "path": "greet.py",
+        "start_line": 2,
+        "end_line": 2,
+        "severity": "note",
+        "rule": "use-fstring",
+        "message": "use an f-string",
+        "replacement": '    return f"héllo 😀 {name}"',
+    }
     return json.dumps({"findings": [fix]})
 
 

@@ -114,8 +114,7 @@ def test_bytes_that_were_not_utf8_come_out_as_replacement_characters():
 
 
 def test_github_annotations_escape_data_and_properties():
-    assert annotation(WHOLE_LINE) == (
-        "::notice file=a%2Cb%3Ac.txt,line=1,endLine=1,title=review/typo::100%25 sure")
+    assert annotation(WHOLE_LINE) == ("::notice file=a%2Cb%3Ac.txt,line=1,endLine=1,title=review/typo::100%25 sure")
     line = annotation(SUGGESTED)
     assert line.startswith("::warning file=src/ü.py,line=9,endLine=10,") and line.endswith("use an f-string%0Aplease")
     assert f"col={NAME_AT + 1},endColumn={NAME_AT + 4}" in annotation(COLUMNED)  # 1-based, end inclusive

@@ -6,7 +6,7 @@ from lsp_server.review.context import estimate_tokens, pack_chunks, unit_cost, u
 from lsp_server.review.diff import DiffSource, file_contents, read_diff
 from lsp_server.review.prompts import review_messages
 
-MODULE = '''import os
+MODULE = """import os
 from pathlib import Path
 
 
@@ -22,7 +22,7 @@ class Store:
         size = path.stat().st_size
         data = path.read_text()
         return data
-'''
+"""
 
 
 def _units(repo, before: str, after: str, budget: int = 2000, path: str = "store.py"):

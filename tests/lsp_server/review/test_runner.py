@@ -52,8 +52,13 @@ async def test_an_unreadable_answer_is_retried_once(repo):
 
     def answer(messages):
         scripted = next(answers)
-        return scripted if scripted is not None else json.dumps(
-            {"findings": [{"path": "calc.py", "start_line": 14, "severity": "note", "rule": "x", "message": "m"}]})
+        return (
+            scripted
+            if scripted is not None
+            else json.dumps(
+                {"findings": [{"path": "calc.py", "start_line": 14, "severity": "note", "rule": "x", "message": "m"}]}
+            )
+        )
 
     with ScriptedServer(answer) as server:
         report = await _review(repo, server)

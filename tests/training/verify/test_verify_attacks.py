@@ -308,10 +308,15 @@ def steal():
 def test_a_fork_bomb_does_not_starve_a_concurrent_run(verifier_config, leftovers):
     from training.verify import VerifierPool, functional_job
 
-    bomb = functional_job("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
-                          ["assert True"])
-    neighbours = [functional_job(f"import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.wait()\nv = {i}",
-                                 [f"assert v == {i}"]) for i in range(6)]
+    bomb = functional_job(
+        "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n", ["assert True"]
+    )
+    neighbours = [
+        functional_job(
+            f"import os\npid = os.fork()\nif pid == 0:\n    os._exit(0)\nos.wait()\nv = {i}", [f"assert v == {i}"]
+        )
+        for i in range(6)
+    ]
     with VerifierPool(verifier_config, workers=2) as pool:
         bombing = pool.submit(bomb)
         results = [pool.submit(job) for job in neighbours]

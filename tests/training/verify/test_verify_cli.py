@@ -65,8 +65,17 @@ def test_verify_bad_input_is_one_line_on_stderr_and_exit_2(files, args, message)
 
 
 def test_verify_unsafe_flag_runs_without_bwrap_and_warns(files):
-    result = invoke("verify", "--code", str(files / "sol.py"), "--tests", str(files / "good.py"),
-                    "--bwrap", "/nonexistent/bwrap", "--unsafe-no-sandbox", "--json")
+    result = invoke(
+        "verify",
+        "--code",
+        str(files / "sol.py"),
+        "--tests",
+        str(files / "good.py"),
+        "--bwrap",
+        "/nonexistent/bwrap",
+        "--unsafe-no-sandbox",
+        "--json",
+    )
     assert result.exit_code == 0
     assert json.loads(result.stdout)["sandboxed"] is False
     assert "without isolation" in result.stderr
@@ -98,8 +107,19 @@ def test_humaneval_unknown_model_is_a_clean_error(verifier_config):
 
 @pytest.mark.slow
 def test_humaneval_with_a_model_generates_and_verifies(verifier_config, tiny_model_dir):
-    result = invoke("eval", "humaneval", "--model", str(tiny_model_dir), "--limit", "2", "--samples", "2",
-                    "--max-tokens", "8", "--json")
+    result = invoke(
+        "eval",
+        "humaneval",
+        "--model",
+        str(tiny_model_dir),
+        "--limit",
+        "2",
+        "--samples",
+        "2",
+        "--max-tokens",
+        "8",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["total"], data["samples"]) == (2, 2)

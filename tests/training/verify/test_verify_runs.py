@@ -105,8 +105,9 @@ def test_the_unsafe_flag_runs_without_bwrap_and_says_so(verifier_config):
 
 
 def test_pool_keeps_input_order_and_runs_in_parallel(verifier_config):
-    jobs = [functional_job(f"import time\ntime.sleep({1.0 - 0.2 * i})", ["assert True"], name=f"job{i}")
-            for i in range(4)]  # the first job finishes last
+    jobs = [
+        functional_job(f"import time\ntime.sleep({1.0 - 0.2 * i})", ["assert True"], name=f"job{i}") for i in range(4)
+    ]  # the first job finishes last
     with VerifierPool(verifier_config, workers=4) as pool:
         started = time.perf_counter()
         results = list(pool.map(jobs))

@@ -28,8 +28,9 @@ def test_every_reference_solution_passes_every_test(verifier_config):
 def test_a_stub_fails_every_task(verifier_config):
     tasks = load_tasks(difficulty="easy")
     with VerifierPool(verifier_config) as pool:
-        results = list(pool.map(t.job(t.prompt + "    pass\n" if t.format == "functional" else "pass\n")
-                                for t in tasks))
+        results = list(
+            pool.map(t.job(t.prompt + "    pass\n" if t.format == "functional" else "pass\n") for t in tasks)
+        )
     assert not any(r.passed for r in results)
     assert all(r.completed for r in results)  # the harness ran every test; they just did not pass
 

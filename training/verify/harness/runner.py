@@ -27,7 +27,6 @@ import resource
 import signal
 import sys
 import time
-
 from _blake2 import blake2b  # hashlib would load OpenSSL: milliseconds on every run
 
 MB = 1024 * 1024
@@ -141,10 +140,14 @@ def _run_program(program, stdin_text, limits, index):
         handle.write(stdin_text)
     stdout_fd = os.open(stdout_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     stdin_fd = os.open(stdin_path, os.O_RDONLY)
-    actions = [(os.POSIX_SPAWN_DUP2, stdin_fd, 0), (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
-               (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0)]
-    pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-S", program], {"LANG": "C.UTF-8"},
-                         file_actions=actions, setsid=True)
+    actions = [
+        (os.POSIX_SPAWN_DUP2, stdin_fd, 0),
+        (os.POSIX_SPAWN_DUP2, stdout_fd, 1),
+        (os.POSIX_SPAWN_OPEN, 2, "/dev/null", os.O_WRONLY, 0),
+    ]
+    pid = os.posix_spawn(
+        sys.executable, [sys.executable, "-I", "-S", program], {"LANG": "C.UTF-8"}, file_actions=actions, setsid=True
+    )
     os.close(stdin_fd)
     os.close(stdout_fd)
     exit_code, timed_out = _wait(pid, limits["test_timeout_s"])
