@@ -1,64 +1,27 @@
-"""The project's own small task set: functional and stdin/stdout problems with a few tests each, easy to hard.
+"""Coding tasks with tests: the format (``format.py``), importers for public sets (``importers.py``), n-gram
+decontamination (``decontaminate.py``), the generated task families of the RL proof (``families.py``), and the
+project's own small task set, ``tasks.jsonl``.
 
-Used by the verifier's tests and, later, the RL smoke runs. Each line of tasks.jsonl is one task:
-
-    {"id": "...", "format": "functional" | "stdio", "difficulty": "easy" | "medium" | "hard",
-     "prompt": "...",          # functional: signature + docstring (the model completes the body); stdio: the statement
-     "solution": "...",        # a reference solution that passes every test
-     "tests": [...]}           # functional: assert statements; stdio: {"input": ..., "output": ...} objects
-
-Hard tasks include a large input, so a correct but too slow solution times out.
+``tasks.jsonl`` holds 17 functional and stdio problems with a few tests each, easy to hard, each with a reference
+solution; hard tasks include a large input, so a correct but too slow solution times out. The verifier's tests
+and the RL smoke runs use it.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
-from training.verify.formats import Job, functional_job, stdio_job
+from training.tasks.format import DIFFICULTIES, StdioTest, Task, read_tasks, write_tasks
 
 TASKS_FILE = Path(__file__).parent / "tasks.jsonl"
-DIFFICULTIES = ("easy", "medium", "hard")
 
-
-@dataclass(frozen=True)
-class Task:
-    id: str
-    format: str
-    difficulty: str
-    prompt: str
-    solution: str
-    tests: tuple
-
-    def job(self, code: str) -> Job:
-        """A verifier job for ``code``: a whole program (stdio) or a module defining the function (functional)."""
-        if self.format == "functional":
-            return functional_job(code, list(self.tests), name=self.id)
-        return stdio_job(code, [(case["input"], case["output"]) for case in self.tests], name=self.id)
+__all__ = ["DIFFICULTIES", "TASKS_FILE", "StdioTest", "Task", "load_tasks", "read_tasks", "write_tasks"]
 
 
 def load_tasks(path: Path = TASKS_FILE, format: str | None = None, difficulty: str | None = None) -> list[Task]:
-    tasks = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            tasks.append(_parse(json.loads(line), path, number))
+    """The tasks of a JSONL file (default: the project's own), optionally only one format or difficulty."""
     return [
-        t
-        for t in tasks
-        if (format is None or t.format == format) and (difficulty is None or t.difficulty == difficulty)
+        task
+        for task in read_tasks(path)
+        if (format is None or task.format == format) and (difficulty is None or task.difficulty == difficulty)
     ]
-
-
-def _parse(data: dict, path: Path, number: int) -> Task:
-    task = Task(
-        id=data["id"],
-        format=data["format"],
-        difficulty=data["difficulty"],
-        prompt=data["prompt"],
-        solution=data["solution"],
-        tests=tuple(data["tests"]),
-    )
-    if task.format not in ("functional", "stdio") or task.difficulty not in DIFFICULTIES or not task.tests:
-        raise ValueError(f"{path}:{number}: task {task.id!r} needs a known format, a difficulty and tests")
-    return task
