@@ -3,7 +3,8 @@
 See docs/verifier.md for what the sandbox covers and what it does not.
 """
 
-from training.verify.formats import Job, StdioCase, functional_job, stdio_job
+from training.verify.batch import verify_batch
+from training.verify.formats import Job, StdioCase, TestSuite, functional_job, stdio_job
 from training.verify.limits import Limits
 from training.verify.pool import VerifierPool
 from training.verify.results import Outcome, TestResult, VerifyResult
@@ -18,10 +19,12 @@ __all__ = [
     "SandboxUnavailable",
     "StdioCase",
     "TestResult",
+    "TestSuite",
     "VerifierConfig",
     "VerifierPool",
     "VerifyResult",
     "functional_job",
     "stdio_job",
     "verify",
+    "verify_batch",
 ]

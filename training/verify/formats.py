@@ -44,6 +44,26 @@ class Job:
         if self.format not in FORMATS:
             raise ValueError(f"unknown test format {self.format!r}; use one of {', '.join(FORMATS)}")
 
+    @property
+    def suite(self) -> TestSuite:
+        """This job's tests, for ``verify_batch``."""
+        return TestSuite(format=self.format, tests=self.tests, setup=self.setup, name=self.name)
+
+
+@dataclass(frozen=True)
+class TestSuite:
+    """One problem's tests without a candidate: what ``verify_batch`` runs many candidates against."""
+
+    format: Format
+    tests: tuple[str, ...] | tuple[StdioCase, ...]
+    setup: str = ""
+    name: str = ""
+
+    __test__ = False  # not a pytest class
+
+    def job(self, code: str, name: str = "") -> Job:
+        return Job(code=code, format=self.format, tests=self.tests, setup=self.setup, name=name or self.name)
+
 
 def functional_job(code: str, tests: list[str] | tuple[str, ...], setup: str = "", name: str = "") -> Job:
     return Job(code=code, format="functional", tests=tuple(tests), setup=setup, name=name)

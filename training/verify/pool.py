@@ -10,10 +10,10 @@ import os
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from training.verify.formats import Job
+from training.verify.formats import Job, TestSuite
 from training.verify.results import VerifyResult
 from training.verify.sandbox import check_sandbox
 from training.verify.slots import Slot, acquire_slot, release_slot
@@ -62,6 +62,10 @@ class VerifierPool:
             pending.append(self.submit(job))
         while pending:
             yield pending.popleft().result()
+
+    def verify_batch(self, suite: TestSuite, codes: Sequence[str]) -> list[VerifyResult]:
+        """Every candidate in ``codes`` against one problem's tests, results in input order (see batch.py)."""
+        return list(self.map(suite.job(code, name=f"{suite.name}#{i}") for i, code in enumerate(codes)))
 
     def _run(self, job: Job) -> VerifyResult:
         slot = self._slots.get()
