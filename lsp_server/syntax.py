@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import sys
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -152,18 +153,81 @@ def adds_syntax_errors(before: str, after: str, language: str) -> bool:
     return language == "python" and python_compile_error(before) is None and python_compile_error(after) is not None
 
 
-def python_compile_error(text: str) -> SyntaxIssue | None:
-    """CPython's own verdict (indentation included), without running anything; None when the text compiles."""
+# CPython's verdict on a whole document costs about 4 ms per 1,000 lines; past this size only tree-sitter judges.
+PYTHON_COMPILE_LIMIT = 500_000  # characters
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def python_compile_error(text: str, whole_program: bool = False) -> SyntaxIssue | None:
+    """CPython's own verdict (indentation included), without running anything; None when the text compiles.
+
+    With ``whole_program`` the compiler's own checks run too ('return' outside a function, 'await' outside an
+    async function, ...): right for a whole file, wrong for a region lifted out of one."""
     try:
         with warnings.catch_warnings():  # SyntaxWarnings about code it accepts ("1if") would go to stderr
             warnings.simplefilter("ignore", SyntaxWarning)
-            ast.parse(text)
-    except SyntaxError as error:  # IndentationError is a SyntaxError
-        row = max((error.lineno or 1) - 1, 0)
-        return SyntaxIssue(row, 0, row, 0, f"{type(error).__name__}: {error.msg}")
-    except ValueError as error:  # e.g. a NUL byte
+            if whole_program:
+                compile(text, "<document>", "exec", dont_inherit=True)
+            else:
+                ast.parse(text)
+    except SyntaxError as error:  # IndentationError and TabError are SyntaxErrors
+        return _compile_issue(text, error)
+    except ValueError as error:  # a NUL byte, on older Pythons
         return SyntaxIssue(0, 0, 0, 0, f"cannot compile: {error}")
+    except (RecursionError, MemoryError):
+        return SyntaxIssue(0, 0, 0, 0, "cannot compile: nested too deeply for CPython")
     return None
+
+
+def python_error_point(text: str) -> tuple[int, int] | None:
+    """Where CPython's first error is, exactly: (row, code point column), or None when the text compiles. The
+    issue's range is widened for editors (never empty); a fix starts at this point instead."""
+    if len(text) > PYTHON_COMPILE_LIMIT:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)
+            compile(text, "<document>", "exec", dont_inherit=True)
+    except SyntaxError as error:
+        return max((error.lineno or 1) - 1, 0), max((error.offset or 1) - 1, 0)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
+def _compile_issue(text: str, error: SyntaxError) -> SyntaxIssue:
+    """The error at CPython's line and column (1-based characters), as rows and UTF-8 byte columns; never an
+    empty range, so editors show it."""
+    lines = text.split("\n")
+    row = min(max((error.lineno or 1) - 1, 0), len(lines) - 1)
+    line = lines[row].removesuffix("\r")
+    start = min(max((error.offset or 1) - 1, 0), len(line))
+    end = (error.end_offset or 0) - 1 if error.end_lineno == error.lineno else start
+    end = min(max(end, start), len(line))
+    indent = len(line) - len(line.lstrip())
+    if isinstance(error, IndentationError) and line.strip():  # the statement whose indentation is wrong
+        start, end = indent, len(line.rstrip())
+    elif start == end:  # CPython points between two characters: take the one after (or the last of the line)
+        start, end = (start, start + 1) if start < len(line) else (max(start - 1, 0), start)
+    columns = (len(line[:start].encode("utf-8")), len(line[:end].encode("utf-8")))
+    message = f"{type(error).__name__}: {error.msg} (Python {PYTHON_VERSION})"
+    return SyntaxIssue(row, columns[0], row, columns[1], message)
+
+
+def document_issues(text: str, tree: Tree, language: str, limit: int = 100) -> list[SyntaxIssue]:
+    """The syntax problems of a whole document: tree-sitter's, and for Python CPython's, which decides.
+
+    tree-sitter accepts what CPython rejects (bad indentation, 'return' outside a function, Python 2's print)
+    and, its grammar lagging the language, rejects some of what CPython accepts. So for Python: code that
+    compiles has no syntax problems; otherwise CPython's first error (exact line and column) replaces the
+    tree-sitter issues up to its row, and tree-sitter adds those after it, which CPython stops before."""
+    issues = syntax_issues(tree, limit)
+    if language != "python" or len(text) > PYTHON_COMPILE_LIMIT:
+        return issues
+    compiled = python_compile_error(text, whole_program=True)
+    if compiled is None:
+        return []
+    return [compiled, *(issue for issue in issues if issue.start_row > compiled.end_row)][:limit]
 
 
 # Nodes whose children are statements: cutting the code just before one of them splits no statement.

@@ -1,17 +1,22 @@
-"""compute_fix with a chat-only engine: the corrected lines come from a fenced block and are checked."""
+"""compute_fix with scripted engines (the Engine protocol is our boundary): what a fix may change, whatever the
+model answers. The real nano through the real server is in test_fixits_nano.py."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import pytest
 from lsprotocol import types as lsp
 
 from engine.api import Chunk, EngineInfo, GenerationRequest
 from lsp_server.diagnostics import syntax_diagnostics
 from lsp_server.documents import Document
-from lsp_server.fixits import compute_fix, request_for
+from lsp_server.fix_check import keeps_code
+from lsp_server.fixits import MAX_TARGET_LINES, compute_fix, request_for
 
 BROKEN = "def f(x):\n    return x +\n\nprint(f(1))\n"
+TOTAL = "def total(xs)\n    result = 0\n    for x in xs:\n        result += x\n    return result\n\nprint(total([1]))\n"
+MEAN = "def mean(xs):\n    if not xs:\n        return 0.0\n    return sum(xs / len(xs)\n\nprint(mean([1.0]))\n"
 
 
 class ChatEngine:
@@ -32,9 +37,35 @@ class ChatEngine:
         return None
 
 
+class InfillEngine:
+    """A FIM engine that answers its requests with the given texts in turn (the last one over and over), one per
+    sample asked for."""
+
+    def __init__(self, *answers: str):
+        self.answers = list(answers)
+        self.requests: list[GenerationRequest] = []
+
+    def info(self) -> EngineInfo:
+        return EngineInfo(model="infill", backend="test", context_length=4096, fim_template="test")
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        for index in range(request.sampling.n):
+            answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+            yield Chunk(text=answer, index=index, finish_reason="stop")
+
+    async def aclose(self) -> None:
+        return None
+
+
 def _request(document: Document):
-    (diagnostic,) = syntax_diagnostics(document)
+    diagnostic, *_ = syntax_diagnostics(document)
     return request_for(document.uri, diagnostic)
+
+
+def _apply(document: Document, outcome) -> str:
+    edit = outcome.edit
+    return document.text[: edit.start] + edit.new_text + document.text[edit.end :]
 
 
 async def test_chat_model_fix_comes_from_the_fenced_block():
@@ -53,16 +84,122 @@ async def test_chat_reply_without_code_or_still_broken_is_not_offered():
         assert outcome.edit is None and outcome.reason
 
 
+async def test_a_reasoning_models_thinking_never_becomes_the_edit():
+    """MiMo-7B-RL thinks first; a fenced block inside the thinking is scratch work, not the answer."""
+    document = Document("file:///f.py", "python", BROKEN)
+    thinking = "<think>Maybe:\n```python\n    return x + 2  # guess\n```\nNo, add one.</think>"
+    outcome = await compute_fix(
+        ChatEngine(thinking + "\n```python\n    return x + 1\n```"), document, _request(document)
+    )
+    assert outcome.edit is not None and outcome.edit.new_text == " 1"
+    unfinished = await compute_fix(ChatEngine("<think>```python\n    return x + 2\n```"), document, _request(document))
+    assert unfinished.edit is None
+    opened_in_prompt = (
+        "the template opened it\n```python\n    return x + 2\n```</think>```python\n    return x + 1\n```"
+    )
+    outcome = await compute_fix(ChatEngine(opened_in_prompt), document, _request(document))
+    assert outcome.edit is not None and outcome.edit.new_text == " 1"
+
+
 def test_a_range_ending_at_column_zero_does_not_take_the_next_line():
     diagnostic = lsp.Diagnostic(range=lsp.Range(lsp.Position(2, 0), lsp.Position(4, 0)), message="m")
     request = request_for("file:///f.py", diagnostic)
     assert (request.first_line, request.last_line) == (2, 3)
 
 
+def test_a_long_diagnostic_range_means_its_first_line():
+    """tree-sitter's ERROR for `def total(xs)` spans the whole function; the problem is on its first line."""
+    diagnostic = lsp.Diagnostic(
+        range=lsp.Range(lsp.Position(0, 0), lsp.Position(MAX_TARGET_LINES + 1, 17)), message="m"
+    )
+    assert (request_for("file:///f.py", diagnostic).last_line) == 0
+
+
 async def test_a_fix_that_loses_the_indentation_is_not_offered():
     """tree-sitter parses `return x + 1` at column 0 inside a def; CPython (and the check) does not."""
     document = Document(uri="file:///t.py", language="python", text=BROKEN)
     outcome = await compute_fix(ChatEngine("```python\nreturn x + 1\n```"), document, _request(document))
-    assert outcome.edit is None and "do not compile" in outcome.reason
+    assert outcome.edit is None and "IndentationError" in outcome.reason
     indented = await compute_fix(ChatEngine("```python\n    return x + 1\n```"), document, _request(document))
     assert indented.edit is not None
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "#\n# Apple tests for the `__init__` module\n#\n#\n# Apple tests for the `__init__` module\n#",  # seen from nano
+        "#if defined(__GNUC__)\n#define UNUSED __attribute__((unused))\n#endif\n",  # seen from nano
+        "",  # delete the statement
+        "pass",
+        "def total(xs): pass  # fixed",
+    ],
+)
+async def test_answers_that_destroy_code_are_never_offered(answer):
+    for text in (TOTAL, MEAN):
+        document = Document("file:///t.py", "python", text)
+        outcome = await compute_fix(InfillEngine(answer), document, _request(document))
+        assert outcome.edit is None, _apply(document, outcome)
+
+
+async def test_the_missing_colon_is_inserted_and_nothing_else_changes():
+    document = Document("file:///t.py", "python", TOTAL)
+    engine = InfillEngine(" -> tuple[int, int]:\n    x = 1\n", ":\n    result = 0\n")  # greedy, then a sample
+    outcome = await compute_fix(engine, document, _request(document))
+    assert _apply(document, outcome) == TOTAL.replace("def total(xs)", "def total(xs):")
+    assert outcome.edit.new_text == ":"
+    (greedy, sampled) = engine.requests
+    assert greedy.fim.prefix.endswith("def total(xs)")  # the model completes the line from CPython's point
+    assert greedy.sampling.temperature == 0 and sampled.sampling.n > 1
+
+
+async def test_an_unmatched_bracket_may_be_deleted_but_no_word():
+    text = "def report(xs):\n    print(len(xs)))\n    return xs\n"
+    document = Document("file:///t.py", "python", text)
+    assert _apply(document, await compute_fix(InfillEngine(""), document, _request(document))) == text.replace(
+        ")))", "))"
+    )
+    wrong = await compute_fix(InfillEngine("print(xs)"), document, _request(document))
+    assert wrong.edit is None and "deletes code" in wrong.reason
+
+
+async def test_a_syntax_error_is_not_fixed_by_renaming_but_an_undefined_name_is():
+    text = "class Point\n    x = 1\n"
+    document = Document("file:///t.py", "python", text)
+    assert (await compute_fix(InfillEngine("er:"), document, _request(document))).edit is None  # Point -> Pointer
+    undefined = "def area(r):\n    return 3.14 * rr * r\n"
+    document = Document("file:///t.py", "python", undefined)
+    diagnostic = lsp.Diagnostic(
+        range=lsp.Range(lsp.Position(1, 18), lsp.Position(1, 20)), message="undefined", source="pyright"
+    )
+    outcome = await compute_fix(InfillEngine("r * r"), document, request_for(document.uri, diagnostic))
+    assert _apply(document, outcome) == undefined.replace("rr", "r")
+
+
+async def test_an_indentation_error_is_fixed_with_whitespace_alone():
+    text = "def absolute(x):\n    if x < 0:\n    return -x\n    return x\n"
+    document = Document("file:///t.py", "python", text)
+    request = _request(document)
+    assert request.diagnostic.message.startswith("IndentationError")
+    changed = await compute_fix(InfillEngine("        return x"), document, request)  # `-` dropped
+    assert changed.edit is None and "whitespace" in changed.reason
+    outcome = await compute_fix(InfillEngine("        return -x"), document, request)
+    assert _apply(document, outcome) == text.replace("    return -x", "        return -x")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "kept"),
+    [
+        ("def total(xs)", "def total(xs):", True),
+        ("def total(xs)", "def total(xs) -> float:", False),  # not minimal: four tokens for one
+        ("return sum(xs / len(xs)", "return sum(xs) / len(xs)", True),
+        ("return sum(xs / len(xs)", "return sum(xs)", False),
+        ("retrun x * 2", "return x * 2", True),  # a misspelt keyword
+        ('message = "Hi, " + name + "!', 'message = "Hi, " + name + "!"', True),  # one quote closes it
+        ("x = 1  # note", "x = 1)", False),  # a comment lost
+        ("x = f(1", "x = f(1)  # fixed", False),  # a comment added
+        ("def total(xs)\n    result = 0", "#if defined(__GNUC__)\n#define x", False),
+        ("foo(a b)", "foo(a, b)\nbar()\nbaz()", False),  # lines added
+    ],
+)
+def test_keeps_code(old, new, kept):
+    assert (keeps_code(old, new, "python") is None) == kept

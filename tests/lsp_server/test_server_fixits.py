@@ -20,10 +20,10 @@ async def _actions(client, uri: str) -> list[lsp.CodeAction]:
 
 
 async def test_fix_is_listed_without_an_edit_and_resolved_into_a_minimal_one(tmp_path, uri):
-    async with lsp_session(instant_options(tmp_path, text="    return x + 1\n")) as client:
+    async with lsp_session(instant_options(tmp_path, text="return x + 1\n")) as client:
         open_document(client, uri, BROKEN)
         (action,) = await _actions(client, uri)
-        assert action.title.startswith("Fix with MiMo: syntax error") and action.edit is None
+        assert action.title.startswith("Fix with MiMo: SyntaxError") and action.edit is None
         resolved = await client.code_action_resolve_async(action)
         (text_edit,) = resolved.edit.changes[uri]
         assert text_edit.range == lsp.Range(lsp.Position(1, 14), lsp.Position(1, 14))
@@ -45,7 +45,7 @@ async def test_without_resolve_support_only_checked_fixes_are_listed(tmp_path, u
     async with lsp_session(instant_options(tmp_path, text="    return (x +\n"), plain) as client:
         open_document(client, uri, BROKEN)
         assert list(await _actions(client, uri)) == []
-    async with lsp_session(instant_options(tmp_path, text="    return x * 2\n"), plain) as client:
+    async with lsp_session(instant_options(tmp_path, text="return x * 2\n"), plain) as client:
         open_document(client, uri, BROKEN)
         (action,) = await _actions(client, uri)
         (text_edit,) = action.edit.changes[uri]
@@ -54,7 +54,7 @@ async def test_without_resolve_support_only_checked_fixes_are_listed(tmp_path, u
 
 async def test_a_client_diagnostic_gets_a_fix_too(tmp_path, uri):
     text = "def area(r):\n    return 3.14 * rr * r\n"
-    async with lsp_session(instant_options(tmp_path, text="    return 3.14 * r * r\n")) as client:
+    async with lsp_session(instant_options(tmp_path, text="return 3.14 * r * r\n")) as client:
         open_document(client, uri, text)
         await client.wait_for_notification(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
         undefined = lsp.Diagnostic(
