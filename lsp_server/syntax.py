@@ -163,35 +163,40 @@ def python_compile_error(text: str, whole_program: bool = False) -> SyntaxIssue 
 
     With ``whole_program`` the compiler's own checks run too ('return' outside a function, 'await' outside an
     async function, ...): right for a whole file, wrong for a region lifted out of one."""
+    error = _cpython_error(text, whole_program)
+    if isinstance(error, SyntaxError):
+        return _compile_issue(text, error)
+    return None if error is None else SyntaxIssue(0, 0, 0, 0, error)
+
+
+def python_error_point(text: str) -> tuple[int, int] | None:
+    """Where CPython's first error is, exactly: (row, code point column), or None when the text compiles (or
+    is too big to judge). The issue's range is widened for editors (never empty); a fix starts here instead."""
+    error = _cpython_error(text, whole_program=True) if len(text) <= PYTHON_COMPILE_LIMIT else None
+    if not isinstance(error, SyntaxError):
+        return None
+    return max((error.lineno or 1) - 1, 0), max((error.offset or 1) - 1, 0)
+
+
+def _cpython_error(text: str, whole_program: bool) -> SyntaxError | str | None:
+    """CPython's first error (positions in ``text``), a message when it could not judge, or None."""
+    bom = text.startswith("\ufeff")  # a file's byte order mark: Python skips it when it reads the file
     try:
         with warnings.catch_warnings():  # SyntaxWarnings about code it accepts ("1if") would go to stderr
             warnings.simplefilter("ignore", SyntaxWarning)
             if whole_program:
-                compile(text, "<document>", "exec", dont_inherit=True)
+                compile(text[bom:], "<document>", "exec", dont_inherit=True)
             else:
-                ast.parse(text)
+                ast.parse(text[bom:])
     except SyntaxError as error:  # IndentationError and TabError are SyntaxErrors
-        return _compile_issue(text, error)
+        if bom and error.lineno == 1:
+            error.offset = (error.offset or 1) + 1
+            error.end_offset = error.end_offset + 1 if error.end_offset and error.end_offset > 0 else error.end_offset
+        return error
     except ValueError as error:  # a NUL byte, on older Pythons
-        return SyntaxIssue(0, 0, 0, 0, f"cannot compile: {error}")
+        return f"cannot compile: {error}"
     except (RecursionError, MemoryError):
-        return SyntaxIssue(0, 0, 0, 0, "cannot compile: nested too deeply for CPython")
-    return None
-
-
-def python_error_point(text: str) -> tuple[int, int] | None:
-    """Where CPython's first error is, exactly: (row, code point column), or None when the text compiles. The
-    issue's range is widened for editors (never empty); a fix starts at this point instead."""
-    if len(text) > PYTHON_COMPILE_LIMIT:
-        return None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SyntaxWarning)
-            compile(text, "<document>", "exec", dont_inherit=True)
-    except SyntaxError as error:
-        return max((error.lineno or 1) - 1, 0), max((error.offset or 1) - 1, 0)
-    except (ValueError, RecursionError, MemoryError):
-        return None
+        return "cannot compile: nested too deeply for CPython"
     return None
 
 
