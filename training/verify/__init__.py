@@ -4,17 +4,21 @@ See docs/verifier.md for what the sandbox covers and what it does not.
 """
 
 from training.verify.batch import verify_batch
+from training.verify.command import CommandResult, run_sandboxed
 from training.verify.formats import Job, StdioCase, TestSuite, functional_job, stdio_job
 from training.verify.limits import Limits
 from training.verify.pool import VerifierPool
-from training.verify.results import Outcome, TestResult, VerifyResult
-from training.verify.sandbox import SandboxConfig, SandboxUnavailable
+from training.verify.results import Outcome, Protections, TestResult, VerifyResult
+from training.verify.sandbox import Mount, SandboxConfig, SandboxUnavailable
 from training.verify.verifier import VerifierConfig, verify
 
 __all__ = [
+    "CommandResult",
     "Job",
     "Limits",
+    "Mount",
     "Outcome",
+    "Protections",
     "SandboxConfig",
     "SandboxUnavailable",
     "StdioCase",
@@ -24,6 +28,7 @@ __all__ = [
     "VerifierPool",
     "VerifyResult",
     "functional_job",
+    "run_sandboxed",
     "stdio_job",
     "verify",
     "verify_batch",

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from training.verify.formats import Job, TestSuite
+from training.verify.legacy_run import check_sandbox
 from training.verify.results import VerifyResult
-from training.verify.sandbox import check_sandbox
 from training.verify.slots import Slot, acquire_slot, release_slot
 from training.verify.verifier import VerifierConfig, run_job
 

@@ -41,6 +41,7 @@ class VerifyResult:
     sandboxed: bool
     output: str = ""  # the run's own stdout/stderr, capped: for debugging, never used for the verdict
     name: str = ""
+    protections: Protections | None = None
 
     @property
     def passed(self) -> bool:
@@ -56,4 +57,24 @@ class VerifyResult:
         data = asdict(self)
         data["passed"] = self.passed
         data["tests"] = [dict(asdict(t), outcome=t.outcome.value) for t in self.tests]
+        data["protections"] = self.protections.to_json() if self.protections else None
         return {"passed": data.pop("passed"), **data}
+
+
+@dataclass(frozen=True)
+class Protections:
+    """Which protections were active for a run: what the JSON output's ``"protections"`` reports."""
+
+    sandbox: str = "none"  # "bubblewrap", or "none" with --unsafe-no-sandbox
+    seccomp: bool = False
+    nested_userns_blocked: bool = False  # bwrap --disable-userns (and the seccomp filter's unshare/clone rules)
+    work_tmpfs_mb: int | None = None  # /work (and /tmp) is a tmpfs of this size; None: a host directory
+    cgroup: str = "none"  # "v2", "v1" or "none"
+    memory_limit_mb: int | None = None  # for the whole run (cgroup); None: per process only (RLIMIT_AS)
+    process_limit: int | None = None  # for the whole run (pids cgroup); None: per uid (RLIMIT_NPROC)
+    cpu_limit_cores: float | None = None  # cgroup CPU quota; None: CPU seconds per process (RLIMIT_CPU)
+    separate_uids: bool = False  # the candidate and the trusted side run as different unprivileged uids
+    trusted_side: str = ""  # where the verdict is decided
+
+    def to_json(self) -> dict:
+        return asdict(self)

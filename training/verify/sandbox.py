@@ -1,53 +1,56 @@
-"""Runs the harness under bubblewrap and returns the authenticated records it wrote.
+"""Starting processes inside bubblewrap sandboxes, with limits that hold for everything the sandbox runs.
 
-The sandbox, per run:
-- bwrap with every namespace unshared (no network: only a down loopback), a new PID namespace whose init dies with
-  us (``--die-with-parent``), a new session (no TIOCSTI into our terminal);
-- a minimal filesystem: /usr read-only (with the usual /bin, /lib symlinks), a fresh /proc and /dev, and the run's
-  own work dir as the only writable place (also mounted on /tmp). Home directories, the project, other runs' work
-  dirs and the host's /tmp are simply not there;
-- an empty environment (no host secrets), the slot's own unprivileged uid (see slots.py), rlimits set by the
-  harness before the candidate runs (address space, CPU, file size, open files, processes, no core dumps);
-- a wall clock: on expiry the whole process group is SIGKILLed, the PID namespace dies with its init, and a sweep
-  of the slot's uid makes sure nothing survived.
+One sandbox, as ``sandbox_argv`` builds it:
+- bwrap with every namespace unshared (no network: only a loopback of its own), ``--disable-userns`` (no nested
+  user namespaces), a new session (no TIOCSTI into our terminal), ``--die-with-parent``;
+- a seccomp filter (seccomp.py) passed to bwrap as ``--seccomp FD``;
+- a minimal filesystem: /usr read-only (with the usual /bin, /lib symlinks), a fresh /proc and /dev, read-only
+  binds the caller names (the harness, a repository), and one writable place: ``/work``, a tmpfs of a fixed size
+  (``/tmp`` is a symlink to it), so a run's files are bounded in total and never touch the host's disk;
+- an empty environment (no host secrets).
 
-``unsafe_no_sandbox`` runs the same harness as a plain subprocess (rlimits and timeouts only). It exists for
+``spawn`` starts such a command as a given uid, inside a cgroup (cgroups.py), with rlimits, through a tiny POSIX
+shell that joins the cgroup and sets the limits before it execs ``setpriv`` and bwrap: the verifier never forks
+itself (a trainer holding gigabytes would pay for every fork), and nothing the sandbox starts escapes the group.
+
+``unsafe_no_sandbox`` runs the same command as a plain subprocess (limits and timeouts only). It exists for
 machines without bubblewrap and must be asked for explicitly.
 """
 
 from __future__ import annotations
 
-import ast
 import atexit
-import contextlib
-import dataclasses
 import functools
 import hashlib
-import hmac
-import marshal
 import os
-import select
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.errors import UserError
-from training.verify.limits import Limits
-from training.verify.slots import Slot, processes_of, sweep
+from training.verify.cgroups import Cgroup
+from training.verify.seccomp import SeccompUnavailable, filter_fd
 
-HARNESS = Path(__file__).parent / "harness" / "runner.py"
+HARNESS_SOURCES = Path(__file__).parent / "harness"
+HARNESS_MODULES = ("wire", "agent", "judge")
 INSTALL_HINT = (
     "install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; Fedora: `dnf install bubblewrap`), "
     "or pass --unsafe-no-sandbox to run untrusted code without isolation"
 )
 SANDBOX_WORK = "/work"
+SANDBOX_HARNESS = "/harness"
 PROBE_UID = 60_999  # below the slots' uids; nothing outlives a probe
 SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "HOME": SANDBOX_WORK, "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+# Joins the cgroups named before "--", applies "ulimit:<flag>:<value>" arguments, then execs the rest. exit 125
+# means the wrapper itself failed (no cgroup, a limit refused). POSIX sh, so it costs well under a millisecond.
+WRAPPER = (
+    'for a; do shift; [ "$a" = -- ] && exec "$@"; case $a in '
+    "ulimit:*) f=${a#ulimit:}; ulimit -${f%%:*} ${f#*:} || exit 125;; "
+    '*) echo $$ > "$a" || exit 125;; esac; done; exit 125'
+)
+WRAPPER_FAILED = 125
 
 
 class SandboxUnavailable(UserError):
@@ -65,13 +68,11 @@ class SandboxConfig:
 
 
 @dataclass(frozen=True)
-class HarnessRun:
-    records: tuple[dict, ...]  # authenticated test records, in the order written
-    done: bool  # the authenticated end-of-run record came back
-    exit_code: int | None
-    timed_out: bool
-    wall_s: float
-    output: str
+class Mount:
+    """A read-only bind: ``source`` on the host appears at ``target`` inside (the same path when empty)."""
+
+    source: str
+    target: str = ""
 
 
 def default_python() -> str:
@@ -84,61 +85,82 @@ def default_python() -> str:
 
 @functools.lru_cache(maxsize=8)
 def check_sandbox(config: SandboxConfig) -> None:
-    """Raises SandboxUnavailable unless bwrap can start the interpreter in the sandbox (checked once per config)."""
+    """Raises SandboxUnavailable unless bwrap can start the interpreter in the full sandbox (checked once per config)."""
     if config.unsafe_no_sandbox:
         return
     bwrap = shutil.which(config.bwrap)
     if bwrap is None:
         raise SandboxUnavailable(f"bubblewrap not found (looked for {config.bwrap!r}): {INSTALL_HINT}")
-    with tempfile.TemporaryDirectory(prefix="mimo-verify-probe-") as work:
-        (Path(work) / "tmp").mkdir()
-        command = bwrap_command(config, Path(work)) + [config.interpreter(), "-I", "-S", "-c", "print(6 * 7)"]
-        # Probe as an unprivileged uid, as the real runs do: bwrap then needs unprivileged user namespaces.
-        as_user = {"user": PROBE_UID, "group": PROBE_UID, "extra_groups": []} if os.geteuid() == 0 else {}
-        if as_user:
-            for path in (work, f"{work}/tmp"):
-                os.chown(path, PROBE_UID, PROBE_UID)
-        try:
-            probe = subprocess.run(command, capture_output=True, text=True, timeout=30, env={}, **as_user)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise SandboxUnavailable(f"bubblewrap at {bwrap} did not run: {exc}; {INSTALL_HINT}") from exc
+    try:
+        seccomp = filter_fd()
+    except SeccompUnavailable as exc:
+        raise SandboxUnavailable(str(exc)) from None
+    command = sandbox_argv(config, seccomp_fd=seccomp, tmpfs_mb=1)
+    command += [config.interpreter(), "-I", "-S", "-c", "print(6 * 7)"]
+    # Probe as an unprivileged uid, as the real runs do: bwrap then needs unprivileged user namespaces.
+    as_user = {"user": PROBE_UID, "group": PROBE_UID, "extra_groups": []} if os.geteuid() == 0 else {}
+    try:
+        probe = subprocess.run(
+            command, capture_output=True, text=True, timeout=30, env={}, pass_fds=(seccomp,), **as_user
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SandboxUnavailable(f"bubblewrap at {bwrap} did not run: {exc}; {INSTALL_HINT}") from exc
+    finally:
+        os.close(seccomp)
     if probe.stdout.strip() != "42":
         reason = (probe.stderr.strip() or f"exit status {probe.returncode}").splitlines()[-1]
         raise SandboxUnavailable(f"bubblewrap at {bwrap} cannot create a sandbox here ({reason}); {INSTALL_HINT}")
 
 
 @functools.lru_cache(maxsize=8)
-def compiled_harness(interpreter: str) -> Path:
-    """The harness byte-compiled by the sandbox's interpreter, once per process: compiling it costs every run ~4 ms."""
-    digest = hashlib.sha256(HARNESS.read_bytes() + interpreter.encode()).hexdigest()[:16]
-    directory = Path(tempfile.mkdtemp(prefix=f"mimo-verify-harness-{digest}-"))
+def harness_dir(interpreter: str) -> Path:
+    """The harness byte-compiled by the sandbox's interpreter into a world-readable dir, once per process."""
+    digest = hashlib.sha256(interpreter.encode())
+    for name in HARNESS_MODULES:
+        digest.update((HARNESS_SOURCES / f"{name}.py").read_bytes())
+    directory = Path(tempfile.mkdtemp(prefix=f"mimo-verify-harness-{digest.hexdigest()[:12]}-"))
     atexit.register(shutil.rmtree, directory, True)
-    target = directory / "runner.pyc"
-    script = "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"
+    script = (
+        "import py_compile, sys\n"
+        "for name in sys.argv[3:]:\n"
+        "    py_compile.compile(f'{sys.argv[1]}/{name}.py', cfile=f'{sys.argv[2]}/{name}.pyc', doraise=True)\n"
+    )
     subprocess.run(
-        [interpreter, "-I", "-S", "-c", script, str(HARNESS), str(target)],
+        [interpreter, "-I", "-S", "-c", script, str(HARNESS_SOURCES), str(directory), *HARNESS_MODULES],
         check=True,
         env={},
         capture_output=True,
         timeout=60,
     )
-    target.chmod(0o644)
-    return target
+    directory.chmod(0o755)  # the sandboxes' uids must read it; only root can write it
+    for path in directory.iterdir():
+        path.chmod(0o644)
+    return directory
 
 
-def bwrap_command(config: SandboxConfig, work: Path) -> list[str]:
-    command = [config.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv"]
-    command += ["--ro-bind", "/usr", "/usr"]
+def sandbox_argv(
+    config: SandboxConfig,
+    seccomp_fd: int,
+    tmpfs_mb: int,
+    mounts: tuple[Mount, ...] = (),
+    cwd: str = SANDBOX_WORK,
+    env: dict[str, str] | None = None,
+) -> list[str]:
+    """The bwrap command line (ending in ``--``) for one sandbox; append the command to run inside."""
+    command = [config.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent"]
+    command += ["--new-session", "--clearenv", "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib64", "lib32"):
         command += _root_entry(name)
     interpreter_root = _outside_usr(config.interpreter())
     if interpreter_root:
         command += ["--ro-bind", interpreter_root, interpreter_root]
+    for mount in mounts:
+        command += ["--ro-bind", mount.source, mount.target or mount.source]
     command += ["--proc", "/proc", "--dev", "/dev"]
-    command += ["--bind", str(work), SANDBOX_WORK, "--bind", str(work / "tmp"), "/tmp"]
-    # The root itself is a tmpfs bwrap made; freeze it so only /work and /tmp take writes.
-    command += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", SANDBOX_WORK]
-    for name, value in SANDBOX_ENV.items():
+    command += ["--size", str(tmpfs_mb << 20), "--tmpfs", SANDBOX_WORK, "--symlink", SANDBOX_WORK, "/tmp"]
+    # The root itself is a tmpfs bwrap made; freeze it so only /work takes writes.
+    command += ["--remount-ro", "/", "--remount-ro", "/dev", "--chdir", cwd, "--seccomp", str(seccomp_fd)]
+    for name, value in (SANDBOX_ENV if env is None else env).items():
         command += ["--setenv", name, value]
     return command + ["--"]
 
@@ -160,128 +182,53 @@ def _outside_usr(interpreter: str) -> str:
     return str(real.parent.parent)
 
 
-def run_harness(
-    mode: str, job: dict, limits: Limits, slot: Slot, config: SandboxConfig, files: dict[str, str] | None = None
-) -> HarnessRun:
-    """Runs one job through the harness in a fresh work dir and returns what it proved."""
-    check_sandbox(config)
-    if not slot.dedicated:
-        # RLIMIT_NPROC counts every process of the uid, and here the uid is the caller's own: leave room for those.
-        limits = dataclasses.replace(limits, processes=limits.processes + len(processes_of(slot.uid)))
-    with _work_dir() as work:
-        # marshal (version 4, plain values only) loads with no import inside the sandbox, unlike json.
-        (work / "job.marshal").write_bytes(marshal.dumps(dict(job, limits=limits.to_json()), 4))
-        # A copy, so the sandbox needs no path into the project; the candidate may change it only once it is loaded.
-        shutil.copyfile(compiled_harness(config.interpreter()), work / "runner.pyc")
-        for name, text in (files or {}).items():
-            (work / name).write_text(text)
-        _give_to(work, slot)
-        return _execute(mode, work, limits, len(job["tests"]), slot, config)
+@dataclass(frozen=True)
+class Rlimits:
+    """Limits the wrapper shell sets for the whole sandbox (each process gets them; cgroups bound the sum)."""
+
+    file_size_mb: int = 16
+    open_files: int = 64
+    processes: int = 0  # RLIMIT_NPROC, per uid: only where no pids cgroup does the job; 0 = leave it
+    memory_mb: int = 0  # RLIMIT_AS per process: only where no memory cgroup does the job; 0 = leave it
+
+    def wrapper_args(self) -> list[str]:
+        args = ["ulimit:c:0", f"ulimit:f:{self.file_size_mb * 2048}", f"ulimit:n:{self.open_files}"]  # f: 512 B blocks
+        if self.processes:
+            args.append(f"ulimit:p:{self.processes}")
+        if self.memory_mb:
+            args.append(f"ulimit:v:{self.memory_mb * 1024}")
+        return args
 
 
-@contextlib.contextmanager
-def _work_dir() -> Iterator[Path]:
-    """A private work dir per run (mode 0700, handed to the slot's uid), removed afterwards."""
-    path = Path(tempfile.mkdtemp(prefix="mimo-verify-"))
-    try:
-        (path / "tmp").mkdir()
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _give_to(work: Path, slot: Slot) -> None:
-    if os.geteuid() == 0 and slot.dedicated:
-        for path in (work, work / "tmp", *work.glob("*")):
-            os.chown(path, slot.uid, slot.gid)
-
-
-def _execute(mode: str, work: Path, limits: Limits, n_tests: int, slot: Slot, config: SandboxConfig) -> HarnessRun:
-    key = os.urandom(32)
-    key_read, key_write = os.pipe()
-    os.write(key_write, key)
-    os.close(key_write)
-    results_fd = os.memfd_create("mimo-verify-results")
-    output_fd = os.memfd_create("mimo-verify-output")
-    started = time.perf_counter()
-    try:
-        process = _spawn(mode, work, slot, config, key_read, results_fd, output_fd)
-        exit_code, timed_out = _wait_or_kill(process, limits.run_timeout_s(n_tests))
-        sweep(slot)
-        wall_s = time.perf_counter() - started
-        records, done = _authenticated(_read_all(results_fd, limits.file_size_mb << 20), key, n_tests)
-        output = _read_all(output_fd, limits.output_bytes).decode("utf-8", "replace")
-    finally:
-        for fd in (key_read, results_fd, output_fd):
-            os.close(fd)
-    return HarnessRun(tuple(records), done, exit_code, timed_out, wall_s, output)
-
-
-def _spawn(mode, work, slot, config, key_read, results_fd, output_fd) -> subprocess.Popen:
-    inside = Path(SANDBOX_WORK) if not config.unsafe_no_sandbox else work
-    harness = [
-        config.interpreter(),
-        "-I",
-        "-S",
-        str(inside / "runner.pyc"),
-        mode,
-        str(inside / "job.marshal"),
-        str(results_fd),
-        "1" if not config.unsafe_no_sandbox else "0",
-    ]
-    if config.unsafe_no_sandbox:
-        command, env = harness, {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work / "tmp")}
-    else:
-        command, env = bwrap_command(config, work) + harness, {}
-    as_user = {"user": slot.uid, "group": slot.gid, "extra_groups": []} if slot.dedicated else {}
+def spawn(
+    command: list[str],
+    *,
+    uid: int | None,
+    cgroup: Cgroup | None,
+    rlimits: Rlimits,
+    pass_fds: tuple[int, ...] = (),
+    stdin=subprocess.DEVNULL,
+    stdout=None,
+    stderr=None,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> subprocess.Popen:
+    """Starts ``command`` as ``uid`` inside ``cgroup`` with ``rlimits``, in its own process group."""
+    setpriv = shutil.which("setpriv") if uid is not None else None
+    prefix = ["/bin/sh", "-c", WRAPPER, "sh", *(cgroup.procs_files if cgroup else []), *rlimits.wrapper_args(), "--"]
+    as_user = {}
+    if uid is not None and setpriv:
+        prefix += [setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    elif uid is not None:  # no setpriv: let Popen switch (it then forks instead of vforking)
+        as_user = {"user": uid, "group": uid, "extra_groups": []}
     return subprocess.Popen(
-        command,
-        stdin=key_read,
-        stdout=output_fd,
-        stderr=output_fd,
-        env=env,
-        cwd=work,
+        prefix + command,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        env=env if env is not None else {},
+        cwd=cwd,
+        pass_fds=pass_fds,
         start_new_session=True,
-        pass_fds=(results_fd,),
         **as_user,
     )
-
-
-def _wait_or_kill(process: subprocess.Popen, timeout_s: float) -> tuple[int | None, bool]:
-    # Popen.wait(timeout) polls with sleeps of up to 50 ms; a pidfd wakes us the moment the process exits.
-    pidfd = os.pidfd_open(process.pid)
-    try:
-        exited = bool(select.select([pidfd], [], [], timeout_s)[0])
-    finally:
-        os.close(pidfd)
-    if exited:
-        return process.wait(), False
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.wait()
-    return None, True
-
-
-def _read_all(fd: int, limit: int) -> bytes:
-    return os.pread(fd, limit, 0)
-
-
-def _authenticated(raw: bytes, key: bytes, n_tests: int) -> tuple[list[dict], bool]:
-    """Keeps only records with a valid MAC, one per test index in range; ``done`` needs the right test count.
-
-    Only authenticated lines reach ``literal_eval``, and it evaluates literals only."""
-    records: dict[int, dict] = {}
-    done = False
-    for line in raw.split(b"\n"):
-        mac, _, body = line.partition(b" ")
-        expected = hashlib.blake2b(body, key=key, digest_size=16).hexdigest().encode()
-        if not body or not hmac.compare_digest(expected, mac):
-            continue
-        record = ast.literal_eval(body.decode())
-        if record.get("done") == n_tests:
-            done = True
-        elif isinstance(record.get("test"), int) and 0 <= record["test"] < n_tests:
-            records.setdefault(record["test"], record)
-    return [records[i] for i in sorted(records)], done

@@ -1,5 +1,8 @@
 """Sandbox slots: one unused uid per concurrent run, so limits and clean-up are per run.
 
+Each slot has two uids: one for the candidate's sandbox and one (``uid + MAX_SLOTS``) for the trusted judge that
+runs the tests, so the candidate cannot signal or read the judge even where the sandbox's namespaces would allow it.
+
 RLIMIT_NPROC counts processes per real uid, system-wide, and the kernel ignores it for root. Running each sandbox
 as its own unprivileged uid makes the fork-bomb limit hold, keeps one run's strays from starving the next, and
 gives an exact clean-up: after a run, every process with the slot's uid is a leftover. A slot is held with an
@@ -25,10 +28,15 @@ MAX_SLOTS = 256
 
 @dataclass(frozen=True)
 class Slot:
-    uid: int
+    uid: int  # the candidate's sandbox runs as this uid
     gid: int
     dedicated: bool  # True when the uid belongs to this slot alone (we are root), so a sweep by uid is safe
     lock_fd: int = -1
+    judge_uid: int = -1  # the trusted side (tests) runs as this other uid; -1 without root
+
+    @property
+    def name(self) -> str:
+        return str(self.uid)
 
 
 def locks_dir() -> Path:
@@ -49,8 +57,9 @@ def acquire_slot(uid_base: int = DEFAULT_UID_BASE) -> Slot:
         except BlockingIOError:
             os.close(fd)
             continue
-        slot = Slot(uid=uid, gid=uid, dedicated=True, lock_fd=fd)
-        sweep(slot)  # a crashed verifier may have left processes under this uid
+        slot = Slot(uid=uid, gid=uid, dedicated=True, lock_fd=fd, judge_uid=uid + MAX_SLOTS)
+        sweep(slot)  # a crashed verifier may have left processes under these uids
+        sweep(slot, judge=True)
         return slot
     raise RuntimeError(f"all {MAX_SLOTS} sandbox uids from {uid_base} are in use")
 
@@ -79,13 +88,14 @@ def _is_zombie(pid: str) -> bool:
         return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
 
 
-def sweep(slot: Slot, attempts: int = 50) -> int:
-    """SIGKILLs every process left under the slot's uid until none remain; returns how many were killed."""
+def sweep(slot: Slot, attempts: int = 50, judge: bool = False) -> int:
+    """SIGKILLs every process left under the slot's uid (or its judge's) until none remain; returns how many."""
     if not slot.dedicated:
         return 0
+    uid = slot.judge_uid if judge else slot.uid
     killed = 0
     for _ in range(attempts):
-        pids = processes_of(slot.uid)
+        pids = processes_of(uid)
         if not pids:
             return killed
         for pid in pids:
@@ -95,4 +105,4 @@ def sweep(slot: Slot, attempts: int = 50) -> int:
             except ProcessLookupError:
                 pass
         time.sleep(0.001)  # usually a namespace still being torn down after bwrap exited
-    raise RuntimeError(f"processes of sandbox uid {slot.uid} survive SIGKILL: {processes_of(slot.uid)}")
+    raise RuntimeError(f"processes of sandbox uid {uid} survive SIGKILL: {processes_of(uid)}")

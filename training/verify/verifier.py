@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from training.verify.compare import compare_output
 from training.verify.formats import Job, StdioCase
+from training.verify.legacy_run import HarnessRun, check_sandbox, run_harness
 from training.verify.limits import Limits
 from training.verify.results import Outcome, TestResult, VerifyResult
-from training.verify.sandbox import HarnessRun, SandboxConfig, check_sandbox, run_harness
+from training.verify.sandbox import SandboxConfig
 from training.verify.slots import DEFAULT_UID_BASE, Slot, acquire_slot, release_slot
 
 
