@@ -1,6 +1,6 @@
 """Deterministic checks that need no model, so a review is useful with any model, the small default included:
-syntax errors the diff introduces (tree-sitter, before vs after), conflict markers left in, and files that
-became non-UTF-8."""
+syntax errors the diff introduces (tree-sitter, before vs after), conflict markers left in, files that
+became non-UTF-8, and source files that became binary."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from lsp_server.review.findings import Finding
 SYNTAX_RULE = "mimo/syntax-error"
 CONFLICT_RULE = "mimo/conflict-marker"
 ENCODING_RULE = "mimo/non-utf8"
+BINARY_RULE = "mimo/binary-source"
+BINARY_SNIFF = 8000  # git's rule: a NUL byte in the first 8000 bytes makes a file binary
 CHECK_RULES: dict[str, str] = {
+    BINARY_RULE: "A source file holds NUL bytes: it is binary now, and compilers and interpreters reject it.",
     SYNTAX_RULE: "The change introduces a syntax error (tree-sitter parse of the file before and after).",
     CONFLICT_RULE: "A merge conflict marker was committed.",
     ENCODING_RULE: "The file is no longer valid UTF-8.",
@@ -23,8 +26,10 @@ _CONFLICT = re.compile(r"^(<{7} |<{7}$|={7}$|>{7} |>{7}$|\|{7} |\|{7}$)")
 
 def check_file(change: FileChange, before: bytes | None, after: bytes | None) -> list[Finding]:
     """All deterministic findings for one changed file; ``before``/``after`` are None when unknown or absent."""
-    if change.status == "deleted" or change.is_binary:
+    if change.status == "deleted":
         return []
+    if change.is_binary:
+        return binary_source(change, after)
     findings = conflict_markers(change) + encoding(change, before, after)
     after_text = decode_text(after)
     if after_text is not None:
@@ -62,6 +67,16 @@ def encoding(change: FileChange, before: bytes | None, after: bytes | None) -> l
                 return [_line_finding(change.path, line.new_line, shown, "warning", ENCODING_RULE,
                                       "this line is not valid UTF-8; save the file as UTF-8")]  # fmt: skip
     return []
+
+
+def binary_source(change: FileChange, after: bytes | None) -> list[Finding]:
+    """A file in a language we parse whose new bytes hold a NUL: a source file overwritten with binary data.
+    (git also calls files binary by attribute, e.g. `*.min.js -diff`; those hold no NUL and are not flagged.)"""
+    language = syntax.language_for_path(change.path)
+    if language is None or after is None or b"\0" not in after[:BINARY_SNIFF]:
+        return []
+    message = f"this {language} file holds NUL bytes (binary data): it no longer compiles or runs as source"
+    return [_line_finding(change.path, 1, "", "error", BINARY_RULE, message)]
 
 
 def introduced_syntax_errors(change: FileChange, before: str | None, after: str) -> list[Finding]:

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:  # the review modules load tree-sitter; `mimo --help` should not wait for that
-    from lsp_server.review.findings import Finding
+    from lsp_server.review.runner import ReviewReport
 
 DEFAULT_MODEL = "nano"
+API_KEY_ENV = "MIMO_API_KEY"
 
 
 class Format(str, Enum):
@@ -44,6 +45,7 @@ class ReviewOptions:
     staged: bool = False
     diff_file: Path | None = None
     engine_url: str | None = None
+    api_key: str | None = None  # sent to --engine servers as a bearer token; never printed
     model: str | None = None
     use_model: bool = True
     max_findings: int | None = None
@@ -51,19 +53,21 @@ class ReviewOptions:
     concurrency: int = 4
     max_prompt_tokens: int = 3000
     max_output_tokens: int = 768
+    thinking_tokens: int = 2048
 
 
-def exit_code(findings: tuple[Finding, ...] | list[Finding], fail_on: str) -> int:
+def exit_code(report: ReviewReport, fail_on: str) -> int:
+    """1 when any finding reaches ``fail_on``: every finding counts, also those --max-findings does not show."""
     from lsp_server.review.findings import SEVERITY_RANK
 
     if fail_on == "never":
         return 0
     threshold = SEVERITY_RANK[fail_on]
-    return 1 if any(f.rank >= threshold for f in findings) else 0
+    return 1 if any(f.rank >= threshold for f in report.all_findings) else 0
 
 
 def diff_source(options: ReviewOptions):
-    from lsp_server.review.diff import DiffSource
+    from lsp_server.review.sources import DiffSource
 
     chosen = [flag for flag, given in (("--base", options.base), ("--staged", options.staged),
                                        ("--diff", options.diff_file)) if given]  # fmt: skip
@@ -84,7 +88,7 @@ def open_review_engine(options: ReviewOptions):
     if options.engine_url:
         from engine.remote import RemoteEngine
 
-        return RemoteEngine(options.engine_url, model=options.model)
+        return RemoteEngine(options.engine_url, model=options.model, api_key=options.api_key or None)
     from engine.registry import open_engine
 
     model = options.model or DEFAULT_MODEL
@@ -99,15 +103,15 @@ def open_review_engine(options: ReviewOptions):
 
 
 async def run_review(options: ReviewOptions, progress=None):
-    from lsp_server.review.diff import read_diff
     from lsp_server.review.runner import ReviewConfig, review_diff
+    from lsp_server.review.sources import read_diff
 
     source = diff_source(options)
     diff = read_diff(source, options.path)
     config = ReviewConfig(max_prompt_tokens=options.max_prompt_tokens, max_output_tokens=options.max_output_tokens,
-                          concurrency=options.concurrency, max_findings=options.max_findings,
-                          cache_dir=options.cache_dir)  # fmt: skip
-    engine = open_review_engine(options) if diff.files else None
+                          thinking_tokens=options.thinking_tokens, concurrency=options.concurrency,
+                          max_findings=options.max_findings, cache_dir=options.cache_dir)  # fmt: skip
+    engine = open_review_engine(options) if diff.files else None  # nothing readable: no model to load
     try:
         if engine is not None and hasattr(engine, "check"):
             await engine.check()  # a remote server: reachable? which model, what context length?
@@ -127,6 +131,10 @@ def register(groups: dict[str, typer.Typer]) -> None:
         fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.text,
         fail_on: Annotated[FailOn, typer.Option(help="Exit 1 when a finding is this severe.")] = FailOn.error,
         engine: Annotated[str | None, typer.Option(help="URL of an OpenAI-compatible server.")] = None,
+        api_key: Annotated[
+            str | None,
+            typer.Option(envvar=API_KEY_ENV, show_default=False, help=f"API key for --engine (or ${API_KEY_ENV})."),
+        ] = None,
         model: Annotated[str | None, typer.Option(help="'nano', a checkpoint folder, or the server's model.")] = None,
         max_findings: Annotated[int | None, typer.Option(help="Report at most N, most severe first.")] = None,
         checks_only: Annotated[bool, typer.Option("--checks-only", help="Only the deterministic checks.")] = False,
@@ -135,14 +143,18 @@ def register(groups: dict[str, typer.Typer]) -> None:
         concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 4,
         max_prompt_tokens: Annotated[int, typer.Option(min=64, help="Diff and context per request.")] = 3000,
         max_output_tokens: Annotated[int, typer.Option(min=16, help="Longest answer per request.")] = 768,
+        thinking_budget: Annotated[
+            int, typer.Option(min=0, help="Tokens a reasoning model may think before answering.")
+        ] = 2048,
     ) -> None:
         """Review a git diff with deterministic checks and a model: text, JSON, SARIF, rdjson, GitHub."""
         from lsp_server.review.cache import default_cache_dir
 
-        options = ReviewOptions(path=path, base=base, staged=staged, diff_file=diff, engine_url=engine, model=model,
-                                use_model=not checks_only, max_findings=max_findings, concurrency=concurrency,
-                                cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
-                                max_prompt_tokens=max_prompt_tokens, max_output_tokens=max_output_tokens)  # fmt: skip
+        options = ReviewOptions(path=path, base=base, staged=staged, diff_file=diff, engine_url=engine,
+                                api_key=api_key, model=model, use_model=not checks_only, max_findings=max_findings,
+                                concurrency=concurrency, cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+                                max_prompt_tokens=max_prompt_tokens, max_output_tokens=max_output_tokens,
+                                thinking_tokens=thinking_budget)  # fmt: skip
         raise typer.Exit(_run_and_print(options, fmt.value, fail_on.value))
 
 
@@ -164,12 +176,12 @@ def _run_and_print(options: ReviewOptions, fmt: str, fail_on: str) -> int:
 
         from lsp_server.review.report.text import print_text
 
-        print_text(report, Console())
+        print_text(report, Console(emoji=False, highlight=False))  # quoted source is never markup or emoji
     else:
         sys.stdout.write(render(fmt, report))
         if fmt != "text":
             _print_reviewer(report)
-    return exit_code(report.findings, fail_on)
+    return exit_code(report, fail_on)
 
 
 def _print_reviewer(report) -> None:
@@ -178,3 +190,5 @@ def _print_reviewer(report) -> None:
     print(f"mimo review: {reviewer}; {len(report.findings)} finding(s)", file=sys.stderr)
     for note in report.notes:
         print(f"mimo review: note: {note}", file=sys.stderr)
+    for skipped in report.skipped:
+        print(f"mimo review: skipped {skipped.path!r}: {skipped.reason}", file=sys.stderr)

@@ -65,7 +65,7 @@ def units_for_file(
         return []
     language = syntax.language_for_path(change.path)
     tree = syntax.parse(after_text, language) if after_text is not None and language else None
-    after_lines = after_text.splitlines() if after_text is not None else []
+    after_lines = after_text.split("\n") if after_text is not None else []  # tree-sitter's rows: "\n" only
     imports = _imports(tree, after_lines, budget // 8, count) if tree is not None else ""
     units = []
     for hunk in change.hunks:

@@ -1,25 +1,29 @@
-"""What changed: a `git diff` (or a diff file) parsed into files, hunks and lines, plus each file's contents before
-and after the change.
+"""What changed: unified diff text parsed into files, hunks and lines, and the screen that sets aside what review
+does not read (paths leaving the repository, symbolic links, submodules).
 
 Diff text is decoded as UTF-8 with ``surrogateescape``, so bytes that are not UTF-8 survive as lone surrogates
 (``\\udc80``-``\\udcff``): the checks can tell a file that became non-UTF-8, and nothing crashes on Latin-1 input.
+Lines are split on "\\n" alone: a form feed, a lone carriage return or U+2028 inside a line is part of it, as in
+git (``str.splitlines`` would cut there and break the hunk).
 """
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from unidiff import PatchSet, UnidiffParseError
 
+from lsp_server.safe_files import UnsafePath, check_relative_path
+
 FileStatus = Literal["added", "deleted", "renamed", "modified"]
+FileKind = Literal["file", "symlink", "submodule"]
 # Where the "after" side of the diff lives: the working tree, the index, an editor's buffers (given in
-# Diff.after_contents), or nowhere we can read (a diff file).
+# Diff.after_contents), or nowhere we can read for sure (a diff file: used only where the checkout agrees).
 AfterSide = Literal["worktree", "index", "buffers", "unknown"]
-EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree: the base of a first commit
+_GIT_MODES: dict[str, FileKind] = {"120000": "symlink", "160000": "submodule"}
 
 
 class DiffError(Exception):
@@ -52,6 +56,7 @@ class FileChange:
     status: FileStatus
     is_binary: bool
     hunks: tuple[Hunk, ...]
+    kind: FileKind = "file"  # from git's file modes; links and submodules are set aside, never read
 
     @property
     def added_lines(self) -> frozenset[int]:
@@ -59,13 +64,13 @@ class FileChange:
 
 
 @dataclass(frozen=True)
-class DiffSource:
-    """Which changes to review. ``base`` = merge-base of REF and HEAD vs the working tree; ``staged`` = index vs
-    HEAD; ``diff_file`` = a unified diff read from a file; none of these = working tree vs HEAD."""
+class Skipped:
+    """A changed path review did not read, and why. ``refused``: input that would have led outside the
+    repository or to something that is not a file (hostile or careless); otherwise merely not reviewable."""
 
-    base: str | None = None
-    staged: bool = False
-    diff_file: Path | None = None
+    path: str
+    reason: str
+    refused: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,20 @@ class Diff:
     before_rev: str | None  # the tree-ish holding the "before" contents
     after: AfterSide
     after_contents: dict[str, bytes] = field(default_factory=dict)  # path -> bytes, for after == "buffers"
+    skipped: tuple[Skipped, ...] = ()
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines with their "\\n" kept, split on "\\n" only."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 def parse_diff(text: str) -> list[FileChange]:
-    """Parses unified diff text (git's, with renames and binary markers, or plain `diff -u`)."""
+    """Parses unified diff text (git's, with renames, modes and binary markers, or plain `diff -u`)."""
     try:
-        patch = PatchSet(text.splitlines(keepends=True))
+        patch = PatchSet(split_lines(text))
     except UnidiffParseError as error:
         raise DiffError(f"could not parse the diff: {error}") from None
     return [_file_change(patched) for patched in patch]
@@ -99,14 +112,39 @@ def _file_change(patched) -> FileChange:
     old_path = None if status == "added" else _strip_prefix(patched.source_file)
     path = old_path if status == "deleted" else _strip_prefix(patched.target_file)
     hunks = tuple(_hunk(h) for h in patched)
-    return FileChange(path or patched.path, old_path, status, bool(patched.is_binary_file), hunks)
+    modes = (patched.source_mode, patched.target_mode)
+    kind = next((_GIT_MODES[mode] for mode in modes if mode in _GIT_MODES), "file")
+    return FileChange(path or patched.path, old_path, status, bool(patched.is_binary_file), hunks, kind)
 
 
 def _strip_prefix(name: str) -> str:
-    name = name.strip()
-    if name.startswith('"') and name.endswith('"'):
-        name = name[1:-1]
+    name = name.removesuffix("\r")  # a diff saved with CRLF line ends; git quotes a name that ends in CR
+    if len(name) >= 2 and name.startswith('"') and name.endswith('"'):
+        name = unquote_path(name[1:-1])
     return name[2:] if name.startswith(("a/", "b/")) else name
+
+
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+_QUOTED = re.compile(r"\\([0-3][0-7]{2}|.)", re.S)
+
+
+def unquote_path(quoted: str) -> str:
+    """A path git wrote between double quotes with C escapes (``\\n``, ``\\"``, ``\\303\\251`` for bytes),
+    as the name it stands for (bytes that are not UTF-8 become lone surrogates)."""
+    raw = bytearray()
+    position = 0
+    for match in _QUOTED.finditer(quoted):
+        raw += quoted[position : match.start()].encode("utf-8", "surrogateescape")
+        escape = match[1]
+        if len(escape) == 3:
+            raw.append(int(escape, 8))
+        elif escape in _ESCAPES:
+            raw.append(_ESCAPES[escape])
+        else:  # not an escape git writes: keep it as it stands
+            raw += match[0].encode("utf-8", "surrogateescape")
+        position = match.end()
+    raw += quoted[position:].encode("utf-8", "surrogateescape")
+    return bytes(raw).decode("utf-8", "surrogateescape")
 
 
 def _hunk(hunk) -> Hunk:
@@ -118,158 +156,34 @@ def _hunk(hunk) -> Hunk:
     return Hunk(hunk.source_start, hunk.target_start, lines)
 
 
-def git(root: Path, *args: str, check: bool = True) -> bytes:
-    """Runs git in ``root`` and returns its stdout; a failure becomes a DiffError with git's own message."""
-    command = ["git", "-c", "core.quotePath=false", "-C", str(root), *args]
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=120, check=False)
-    except FileNotFoundError:
-        raise DiffError("git is not installed; install git or pass --diff FILE") from None
-    if check and done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DiffError(f"git {args[0]} failed: {message[-1] if message else done.returncode}")
-    return done.stdout
+def screen(changes: list[FileChange]) -> tuple[list[FileChange], list[Skipped]]:
+    """Sets aside the changes review must not read: paths that are absolute, climb out with '..', hold a NUL
+    or lie in .git (refused), symbolic links (their text is a target path, not code: refused when it points
+    outside the repository) and submodules."""
+    kept: list[FileChange] = []
+    skipped: list[Skipped] = []
+    for change in changes:
+        try:
+            for path in filter(None, (change.path, change.old_path)):
+                check_relative_path(path)
+        except UnsafePath as unsafe:
+            skipped.append(Skipped(change.path, unsafe.reason, refused=True))
+            continue
+        if change.kind == "symlink":
+            skipped.append(_link_skipped(change))
+        elif change.kind == "submodule":
+            skipped.append(Skipped(change.path, "a submodule: its commits are not reviewed here"))
+        else:
+            kept.append(change)
+    return kept, skipped
 
 
-def repository_root(path: Path) -> Path | None:
-    directory = path if path.is_dir() else path.parent
-    while not directory.exists() and directory != directory.parent:
-        directory = directory.parent  # a new file in a folder not created yet (an editor buffer)
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "--show-toplevel"], capture_output=True, timeout=30, check=False
-        )
-    except FileNotFoundError:
-        return None
-    return Path(out.stdout.decode().strip()) if out.returncode == 0 else None
-
-
-def read_diff(source: DiffSource, path: Path = Path(".")) -> Diff:
-    """The diff that ``source`` names, limited to ``path`` when it lies inside the repository."""
-    path = path.resolve()
-    if not path.exists():
-        raise DiffError(f"{path} does not exist; pass a file or folder inside a git repository")
-    root = repository_root(path)
-    if source.diff_file is not None:
-        return _diff_from_file(source.diff_file, root)
-    if root is None:
-        raise DiffError(f"{path} is not inside a git repository; run in one, or pass --diff FILE")
-    pathspec = [] if path == root else [str(path.relative_to(root))]
-    head = head_or_empty_tree(root)
-    options = ["diff", "--no-color", "--no-ext-diff", "-M", "--src-prefix=a/", "--dst-prefix=b/"]
-    if source.staged:
-        text = git(root, *options, "--cached", head, "--", *pathspec)
-        return Diff(tuple(parse_diff(_decode(text))), root, head, "index")
-    before = _merge_base(root, source.base) if source.base else head
-    text = git(root, *options, before, "--", *pathspec) + _untracked_diffs(root, pathspec)
-    return Diff(tuple(parse_diff(_decode(text))), root, before, "worktree")
-
-
-def _diff_from_file(diff_file: Path, root: Path | None) -> Diff:
-    try:
-        data = diff_file.read_bytes()
-    except OSError as error:
-        raise DiffError(f"cannot read --diff {diff_file}: {error.strerror}") from None
-    # The working tree is the likeliest "after" (CI checks out the head commit), but only a file that agrees
-    # with the diff is trusted (see file_contents); otherwise checks work from the diff's own lines.
-    return Diff(tuple(parse_diff(_decode(data))), root, None, "unknown")
-
-
-def head_or_empty_tree(root: Path) -> str:
-    has_head = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"], capture_output=True, check=False
-    )
-    return "HEAD" if has_head.returncode == 0 else EMPTY_TREE
-
-
-def _merge_base(root: Path, ref: str) -> str:
-    if subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
-                      capture_output=True, check=False).returncode != 0:  # fmt: skip
-        raise DiffError(f"--base {ref!r} is not a commit in {root}; fetch it or name a branch, tag or sha")
-    return git(root, "merge-base", ref, "HEAD").decode().strip()
-
-
-def _untracked_diffs(root: Path, pathspec: Sequence[str]) -> bytes:
-    """New files git does not track yet are part of "uncommitted changes" too; diff each against /dev/null."""
-    names = git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", *pathspec).split(b"\0")
-    chunks = []
-    for name in filter(None, names):
-        relative = name.decode("utf-8", "surrogateescape")
-        # --no-index exits 1 when the files differ, which is always the case here.
-        chunks.append(git(root, "diff", "--no-color", "--no-index", "--src-prefix=a/", "--dst-prefix=b/",
-                          "--", "/dev/null", relative, check=False))  # fmt: skip
-    return b"".join(chunks)
-
-
-def _decode(data: bytes) -> str:
-    return data.decode("utf-8", "surrogateescape")
-
-
-def file_contents(diff: Diff, change: FileChange) -> tuple[bytes | None, bytes | None]:
-    """The file's bytes before and after the change; None where the file did not exist or cannot be read."""
-    if diff.root is None or change.is_binary:
-        return None, None
-    if diff.after == "unknown":
-        return _contents_from_worktree(diff.root, change)
-    before = None
-    if change.status != "added" and diff.before_rev is not None:
-        before = blob(diff.root, f"{diff.before_rev}:{change.old_path}")
-    after = None
-    if change.status != "deleted":
-        if diff.after == "buffers":
-            after = diff.after_contents.get(change.path)
-        elif diff.after == "index":
-            after = blob(diff.root, f":{change.path}")
-        elif diff.after == "worktree":
-            after = _read(diff.root / change.path)
-    return before, after
-
-
-def _contents_from_worktree(root: Path, change: FileChange) -> tuple[bytes | None, bytes | None]:
-    """A diff file's two sides, when the working tree holds its "after" side: the file must agree with every
-    added and context line, and "before" is the diff undone."""
-    after = _read(root / change.path) if change.status != "deleted" else None
-    before = undo_hunks(after, change.hunks) if after is not None else None
-    if before is None:
-        return None, None
-    return (None if change.status == "added" else before), after
-
-
-def undo_hunks(after: bytes, hunks: tuple[Hunk, ...]) -> bytes | None:
-    """The file before the hunks were applied, or None when ``after`` does not match them."""
-    lines = after.split(b"\n")
-    before: list[bytes] = []
-    cursor = 0
-    for hunk in hunks:
-        new_lines = [line.new_line for line in hunk.lines if line.new_line is not None]
-        start = new_lines[0] - 1 if new_lines else hunk.new_start  # "+5,0" means: after line 5
-        if start < cursor:
-            return None
-        before += lines[cursor:start]
-        cursor = start
-        for line in hunk.lines:
-            text = line.text.encode("utf-8", "surrogateescape")
-            if line.kind == "-":
-                before.append(text)
-                continue
-            if cursor >= len(lines) or lines[cursor].rstrip(b"\r") != text:
-                return None
-            if line.kind == " ":
-                before.append(lines[cursor])
-            cursor += 1
-    return b"\n".join(before + lines[cursor:])
-
-
-def blob(root: Path, spec: str) -> bytes | None:
-    done = subprocess.run(["git", "-C", str(root), "show", spec], capture_output=True, check=False)
-    return done.stdout if done.returncode == 0 else None
-
-
-def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
+def _link_skipped(change: FileChange) -> Skipped:
+    targets = [line.text for hunk in change.hunks for line in hunk.lines if line.kind == "+"]
+    outside = any(target.startswith("/") or ".." in target.split("/") for target in targets)
+    if outside:
+        return Skipped(change.path, "a symbolic link that points outside the repository", refused=True)
+    return Skipped(change.path, "a symbolic link: review reads only regular files")
 
 
 def decode_text(data: bytes | None) -> str | None:
@@ -285,3 +199,7 @@ def decode_text(data: bytes | None) -> str | None:
 def has_undecodable(text: str) -> bool:
     """True when text decoded with surrogateescape held bytes that are not UTF-8."""
     return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")

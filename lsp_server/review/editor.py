@@ -7,16 +7,19 @@ LSP positions are 0-based lines and UTF-16 code units."""
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lsprotocol import types as lsp
 
 from engine.api import Engine
-from lsp_server.review.diff import Diff, blob, head_or_empty_tree, parse_diff, repository_root
+from lsp_server.review.diff import Diff, parse_diff
 from lsp_server.review.findings import Finding
 from lsp_server.review.report.positions import last_line, utf16_columns, utf16_length
 from lsp_server.review.runner import ReviewConfig, review_diff
+from lsp_server.review.sources import blob, head_or_empty_tree, repository_root
+from lsp_server.safe_files import UnsafePath, check_relative_path
 
 SOURCE = "mimo review"
 _SEVERITIES = {
@@ -39,17 +42,26 @@ async def review_document(
 ) -> EditorReview:
     """Reviews ``text`` (the buffer of ``path``) against the file at HEAD; a file git does not know yet is
     reviewed as new. Outside a git repository there is nothing to compare with, and a note says so."""
-    path = path.resolve()
+    path = path.absolute()
+    text = text.encode("utf-8", "replace").decode("utf-8")  # JSON may carry lone surrogates; git never does
     root = repository_root(path)
     if root is None:
         return EditorReview([], [], None, (f"{path.name} is not in a git repository: no changes to review",))
-    relative = path.relative_to(root).as_posix()
+    relative = _inside(root, path)
+    if isinstance(relative, UnsafePath):
+        return EditorReview([], [], None, (f"{path.name} is not reviewed: {relative.reason}",))
     base = head_or_empty_tree(root)
-    before = blob(root, f"{base}:{relative}")
+    try:
+        before = blob(root, f"{base}:{relative}")
+    except UnsafePath as unsafe:
+        return EditorReview([], [], None, (f"{path.name} is not reviewed: its committed version is {unsafe.reason}",))
     diff_text = buffer_diff(relative, before, text)
     if not diff_text:
         return EditorReview([], [], None, ("no uncommitted changes in this file",))
-    diff = Diff(tuple(parse_diff(diff_text)), root, base, "buffers", {relative: text.encode("utf-8")})
+    # The path is known here; the patch text's own header would misread names with spaces or line breaks.
+    changes = tuple(replace(c, path=relative, old_path=None if c.status == "added" else relative)
+                    for c in parse_diff(diff_text))  # fmt: skip
+    diff = Diff(changes, root, base, "buffers", {relative: text.encode("utf-8")})
     report = await review_diff(diff, engine, config or ReviewConfig())
     uri = uri or path.as_uri()
     diagnostics = [to_diagnostic(f) for f in report.findings]
@@ -58,10 +70,32 @@ async def review_document(
     return EditorReview(diagnostics, actions, report.model, report.notes)
 
 
+def _inside(root: Path, path: Path) -> str | UnsafePath:
+    """The buffer's path relative to the repository, through linked folders above the file but not through the
+    file itself: a buffer that is a symbolic link shows another file's text under this name."""
+    real = Path(os.path.realpath(path.parent)) / path.name
+    try:
+        relative = real.relative_to(Path(os.path.realpath(root))).as_posix()
+        check_relative_path(relative)
+    except ValueError:
+        return UnsafePath("it lies outside its repository")
+    except UnsafePath as unsafe:
+        return unsafe
+    if real.is_symlink():
+        return UnsafePath("it is a symbolic link; review reads only regular files")
+    return relative
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split on "\n" alone (a form feed or a lone CR stays inside its line, as in git)."""
+    lines = text.split("\n")
+    return lines[:-1] if lines[-1] == "" else lines
+
+
 def buffer_diff(relative: str, before: bytes | None, text: str) -> str:
     """A unified diff of HEAD's file and the buffer, as git would print it (empty when they are the same)."""
-    old = before.decode("utf-8", "surrogateescape").splitlines() if before is not None else []
-    new = text.splitlines()
+    old = _lines(before.decode("utf-8", "surrogateescape")) if before is not None else []
+    new = _lines(text)
     if before is not None and old == new:
         return ""
     lines = difflib.unified_diff(
@@ -92,7 +126,7 @@ def to_quick_fix(finding: Finding, diagnostic: lsp.Diagnostic, uri: str) -> lsp.
     )
     edit = lsp.TextEdit(range=whole_lines, new_text=finding.replacement or "")
     return lsp.CodeAction(
-        title=f"MiMo: {finding.message.splitlines()[0][:80]}",
+        title="MiMo: " + finding.message.partition("\n")[0][:80],
         kind=lsp.CodeActionKind.QuickFix,
         diagnostics=[diagnostic],
         edit=lsp.WorkspaceEdit(changes={uri: [edit]}),

@@ -48,5 +48,11 @@ def review_messages(units: list[ReviewUnit]) -> tuple[Message, ...]:
     return (Message("system", SYSTEM), Message("user", user))
 
 
+THOUGHT_TOO_LONG = "you ran out of room while thinking, before any answer; think briefly this time"
+
+
 def retry_messages(first: tuple[Message, ...], answer: str, error: str) -> tuple[Message, ...]:
-    return (*first, Message("assistant", answer), Message("user", RETRY.format(error=error)))
+    """The first chat, the model's answer (without its thinking; left out when there was none) and the
+    error. A reasoning model's thinking is never sent back: such models are trained without it in history."""
+    reply = (Message("assistant", answer),) if answer else ()
+    return (*first, *reply, Message("user", RETRY.format(error=error)))

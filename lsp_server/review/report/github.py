@@ -3,15 +3,26 @@ request. Values are escaped as the runner expects: %, CR and LF everywhere, plus
 
 from __future__ import annotations
 
+from lsp_server.review.diff import Skipped
 from lsp_server.review.findings import Finding
 from lsp_server.review.report.positions import char_span
 from lsp_server.review.runner import ReviewReport
 
 COMMANDS = {"error": "error", "warning": "warning", "note": "notice"}
+SKIPPED_TITLE = "mimo/skipped"
 
 
 def to_github(report: ReviewReport) -> str:
-    return "".join(annotation(finding) + "\n" for finding in report.findings)
+    return "".join(line + "\n" for line in (*map(annotation, report.findings), *map(skipped_line, report.skipped)))
+
+
+def skipped_line(skipped: Skipped) -> str:
+    """A notice (a warning when refused) for a path that was not read; refused paths are named in the message
+    only, never as an annotation's file."""
+    command = "warning" if skipped.refused else "notice"
+    where = "" if skipped.refused else f"file={_escape_property(skipped.path)},"
+    message = f"not reviewed: {skipped.path}: {skipped.reason}"
+    return f"::{command} {where}title={SKIPPED_TITLE}::{_escape_data(message)}"
 
 
 def annotation(finding: Finding) -> str:

@@ -22,8 +22,10 @@ def to_json(report: ReviewReport) -> dict[str, Any]:
         "summary": {
             "files": report.files, "findings": len(report.findings), "by_severity": by_severity,
             "units": report.units, "cached_units": report.cached_units, "chunks": report.chunks,
+            "left_out": len(report.left_out),
         },
         "notes": list(report.notes),
+        "skipped": [{"path": s.path, "reason": s.reason, "refused": s.refused} for s in report.skipped],
         "findings": [_finding(f) for f in report.findings],
     }  # fmt: skip
 

@@ -6,18 +6,30 @@ from __future__ import annotations
 
 from typing import Any
 
+from lsp_server.review.diff import Skipped
 from lsp_server.review.findings import Finding
 from lsp_server.review.report.positions import last_line, utf8_columns, utf8_length
 from lsp_server.review.report.sarif import INFORMATION_URI, TOOL_NAME
 from lsp_server.review.runner import ReviewReport
 
 SEVERITIES = {"error": "ERROR", "warning": "WARNING", "note": "INFO"}
+SKIPPED_CODE = "mimo/skipped"
 
 
 def to_rdjson(report: ReviewReport) -> dict[str, Any]:
     return {
         "source": {"name": TOOL_NAME, "url": INFORMATION_URI},
-        "diagnostics": [_diagnostic(finding) for finding in report.findings],
+        "diagnostics": [_diagnostic(finding) for finding in report.findings] + [_skipped(s) for s in report.skipped],
+    }
+
+
+def _skipped(skipped: Skipped) -> dict[str, Any]:
+    """A path that was not read, as a file-level diagnostic (no range): rdjson has no place for notices."""
+    return {
+        "message": f"not reviewed: {skipped.reason}",
+        "location": {"path": skipped.path},
+        "severity": "WARNING" if skipped.refused else "INFO",
+        "code": {"value": SKIPPED_CODE},
     }
 
 

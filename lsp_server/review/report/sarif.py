@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lsp_server.review.checks import CHECK_RULES
+from lsp_server.review.diff import Skipped
 from lsp_server.review.findings import MODEL_RULE_PREFIX, Finding
 from lsp_server.review.report.positions import last_line, utf16_columns, utf16_length
 from lsp_server.review.runner import ReviewReport
@@ -41,7 +42,28 @@ def to_sarif(report: ReviewReport, tool_version: str = "0.1.0") -> dict[str, Any
     }
     if report.model:
         run["properties"] = {"model": report.model}
+    notifications = [_note(note) for note in report.notes] + [_skipped(s) for s in report.skipped]
+    if notifications:
+        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": notifications}]
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
+
+
+def _note(note: str) -> dict[str, Any]:
+    return {"level": "note", "message": {"text": note}, "descriptor": {"id": "mimo/note"}}
+
+
+def _skipped(skipped: Skipped) -> dict[str, Any]:
+    """A path that was not read. A refused path (outside the repository, say) is named in the text only, never
+    as an artifact location a viewer would try to open."""
+    notification: dict[str, Any] = {
+        "level": "warning" if skipped.refused else "note",
+        "message": {"text": f"not reviewed: {skipped.path}: {skipped.reason}"},
+        "descriptor": {"id": "mimo/skipped"},
+    }
+    if not skipped.refused:
+        location = {"uri": quote(skipped.path), "uriBaseId": SRCROOT}
+        notification["locations"] = [{"physicalLocation": {"artifactLocation": location}}]
+    return notification
 
 
 def _rule(rule_id: str) -> dict[str, Any]:

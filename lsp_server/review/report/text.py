@@ -21,18 +21,22 @@ def print_text(report: ReviewReport, console: Console) -> None:
     console.print(_reviewer_line(report), soft_wrap=True)
     for note in report.notes:
         console.print(f"[dim]note: {escape(note)}[/dim]", soft_wrap=True)
+    for skipped in report.skipped:
+        style = "yellow" if skipped.refused else "dim"
+        console.print(f"[{style}]not reviewed: {escape(shown_path(skipped.path))}: {escape(skipped.reason)}[/{style}]",
+                      soft_wrap=True)  # fmt: skip
     path = None
     for finding in report.findings:
         if finding.path != path:
             path = finding.path
-            console.print(f"\n[bold]{escape(path)}[/bold]", soft_wrap=True)
+            console.print(f"\n[bold]{escape(shown_path(path))}[/bold]", soft_wrap=True)
         _print_finding(finding, console)
     console.print("\n" + summary(report), soft_wrap=True)
 
 
 def to_text(report: ReviewReport, width: int = 100) -> str:
     """The report as plain text (no colour codes), e.g. for a file or a test."""
-    console = Console(file=StringIO(), width=width, color_system=None, highlight=False)
+    console = Console(file=StringIO(), width=width, color_system=None, highlight=False, emoji=False)
     print_text(report, console)
     return console.file.getvalue()  # type: ignore[attr-defined]
 
@@ -71,9 +75,16 @@ def _printable(line: str) -> str:
     return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def shown_path(path: str) -> str:
+    """A path on one line: control characters (a newline in a file name) written as escapes."""
+    path = _printable(path)
+    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
+
+
 def summary(report: ReviewReport) -> str:
     counts = {severity: 0 for severity in STYLES}
     for finding in report.findings:
         counts[finding.severity] += 1
     parts = ", ".join(f"{n} {severity}{'s' if n != 1 else ''}" for severity, n in counts.items())
-    return f"{len(report.findings)} finding(s) in {report.files} changed file(s): {parts}."
+    skipped = f" {len(report.skipped)} file(s) not reviewed." if report.skipped else ""
+    return f"{len(report.findings)} finding(s) in {report.files} changed file(s): {parts}.{skipped}"

@@ -24,8 +24,10 @@ class Repo:
         self.git("config", "commit.gpgsign", "false")
 
     def git(self, *args: str) -> str:
-        done = subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, check=True)
-        return done.stdout.decode("utf-8", "replace")
+        return self.git_bytes(*args).decode("utf-8", "replace")
+
+    def git_bytes(self, *args: str) -> bytes:
+        return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, check=True).stdout
 
     def write(self, path: str, content: str | bytes) -> Path:
         file = self.root / path

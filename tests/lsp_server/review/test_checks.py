@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lsp_server.review.checks import CONFLICT_RULE, ENCODING_RULE, SYNTAX_RULE, check_file
-from lsp_server.review.diff import DiffSource, file_contents, read_diff
+from lsp_server.review.contents import file_contents
+from lsp_server.review.sources import DiffSource, read_diff
 
 
 def _check(repo, before: dict[str, str | bytes], after: dict[str, str | bytes]):

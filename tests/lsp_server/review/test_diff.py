@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lsp_server.review.diff import DiffError, DiffSource, decode_text, file_contents, has_undecodable, read_diff
+from lsp_server.review.contents import file_contents
+from lsp_server.review.diff import DiffError, decode_text, has_undecodable
+from lsp_server.review.sources import DiffSource, read_diff
 
 
 def _by_path(diff):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from lsp_server.review.contents import file_contents
 from lsp_server.review.context import estimate_tokens, pack_chunks, unit_cost, units_for_file
-from lsp_server.review.diff import DiffSource, file_contents, read_diff
 from lsp_server.review.prompts import review_messages
+from lsp_server.review.sources import DiffSource, read_diff
 
 MODULE = """import os
 from pathlib import Path

@@ -11,9 +11,9 @@ from conftest import ScriptedServer
 
 from engine.api import Overloaded, SamplingParams
 from engine.remote import RemoteEngine
-from lsp_server.review.diff import DiffSource, read_diff
 from lsp_server.review.findings import FINDINGS_SCHEMA
 from lsp_server.review.runner import ReviewConfig, review_diff
+from lsp_server.review.sources import DiffSource, read_diff
 
 BEFORE = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(40))
 
