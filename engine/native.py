@@ -33,6 +33,7 @@ from engine.api import (
 )
 from engine.causal_model import CausalModel, drive, run_together
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
+from engine.model_card import trained_languages
 from engine.native_decode import DecodeSettings, SequenceDecoder, SharedPrompt
 from engine.prompt_cache import PromptCache
 from engine.scheduler import RoundRobinScheduler
@@ -117,6 +118,7 @@ class NativeEngine:
             mtp_layers=self.lm.mtp_layers,
             device=str(self.lm.device),
             draft_tokens=self.draft_tokens if self.lm.mtp_layers else 0,
+            languages=trained_languages(self.model_path),
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:

@@ -37,6 +37,7 @@ from engine.api import (
     Usage,
 )
 from engine.formats import control_tokens, detect_fim_template, prompt_token_ids, render_request
+from engine.model_card import trained_languages
 from engine.vllm_loop import EngineLoop
 
 MTP_ARCHITECTURE = "MiMoForCausalLM"
@@ -222,6 +223,7 @@ class VllmEngine:
             mtp_layers=self._mtp_layers if self._speculative else 0,
             device=self._loop.device,
             draft_tokens=self._arguments_draft_tokens,
+            languages=trained_languages(self._model_path),
         )
 
     @property
