@@ -113,6 +113,9 @@ class EngineInfo:
     device: str = "cpu"
     draft_tokens: int = 0  # MTP drafts per step (0: no speculative decoding)
     fallback_reason: str | None = None  # set by the router while it serves from the local fallback
+    # How completions should be prompted ("fim", "prefix", "chat") when the deployment says so (`mimo serve
+    # --prompt-mode`); None: by model family, engine.formats.default_prompt_mode.
+    prompt_mode: str | None = None
     # The languages the model's card says it was trained on (engine.model_card); None: it claims none, so any.
     languages: tuple[str, ...] | None = None
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from engine.api import BadRequest, FimParts, GenerationRequest, Message, PromptTooLong
+from engine.api import BadRequest, EngineInfo, FimParts, GenerationRequest, Message, PromptTooLong
 from engine.special_tokens import IM_END, IM_START, SPECIAL_TOKENS
 
 
@@ -124,6 +124,29 @@ FIM_TEMPLATES: dict[str, FimTemplate] = {
 }
 
 
+# How a completion is asked of the model. "fim": fill-in-the-middle with the model's template, for models trained
+# on it; "prefix": the code before the cursor alone, continued (any base model); "chat": an instruction model
+# is asked for the missing code in a fenced block (lsp_server.prompt_modes checks what comes back).
+PROMPT_MODES = ("fim", "prefix", "chat")
+# Families whose FIM training is documented: ours (the data pipeline trains FIM in SPM and PSM order),
+# StarCoder, DeepSeek-Coder, CodeLlama and Codestral. Every Qwen2-family tokenizer carries the FIM tokens,
+# whatever the model: MiMo-7B's does, and its technical report never says it was trained on fill-in-the-middle,
+# so "qwen" means FIM only for a model named a coder (Qwen2.5-Coder documents FIM training).
+FIM_TRAINED_TEMPLATES = frozenset({"mimo-code", "starcoder", "deepseek-coder", "codellama", "codestral"})
+
+
+def default_prompt_mode(info: EngineInfo) -> str:
+    """The deployment's prompt mode when it set one (``info.prompt_mode``), else the model family's honest
+    default: "fim" for families trained on it, "prefix" for everything else."""
+    if info.prompt_mode in PROMPT_MODES:
+        return info.prompt_mode
+    if info.fim_template in FIM_TRAINED_TEMPLATES:
+        return "fim"
+    if info.fim_template == "qwen" and "coder" in info.model.lower():
+        return "fim"
+    return "prefix"
+
+
 class TokenizerLike(Protocol):
     """What detection needs from a Hugging Face tokenizer."""
 
@@ -135,7 +158,7 @@ class TokenizerLike(Protocol):
 def detect_fim_template(tokenizer: TokenizerLike, override: str | None = None) -> FimTemplate | None:
     """The tokenizer's FIM template (``override`` names one instead); None when it has no FIM tokens."""
     if override:
-        return fim_template_named(override)
+        return checked_fim_template(tokenizer, override)
     vocab = tokenizer.get_vocab()
     if _is_mimo_code_tokenizer(vocab):
         return FIM_TEMPLATES["mimo-code"]
@@ -143,6 +166,22 @@ def detect_fim_template(tokenizer: TokenizerLike, override: str | None = None) -
         if template.name != "mimo-code" and all(_spelling(marker, vocab) for marker in template.markers):
             return template
     return None
+
+
+def checked_fim_template(tokenizer: TokenizerLike, name: str) -> FimTemplate:
+    """The template ``name``, if the tokenizer has each of its prefix, suffix and middle tokens as one token;
+    else a BadRequest naming the missing ones and the template detected (a template the model lacks would
+    render its tokens as plain text, and every completion would come back empty or wrong)."""
+    template = fim_template_named(name)
+    vocab = tokenizer.get_vocab()
+    missing = [token for token in template.sentinel_tokens() if _spelling(token, vocab) is None]
+    if missing:
+        detected = detect_fim_template(tokenizer)
+        raise BadRequest(
+            f"FIM template {name!r} does not fit this model: its tokenizer has no {', '.join(missing)} token; "
+            f"leave the template unset to use the one detected ({detected.name if detected else 'none: no FIM tokens'})"
+        )
+    return template
 
 
 def fim_template_named(name: str) -> FimTemplate:

@@ -1,5 +1,6 @@
 """Model names and backends: "nano" (the shipped checkpoint), a local path, or a Hugging Face id already in the
-local cache (nothing is ever downloaded at run time); ``open_engine`` picks the backend."""
+local cache (nothing is ever downloaded at run time: `mimo pull` downloads, engine.pull); ``open_engine`` picks
+the backend."""
 
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ def resolve_model(name: str) -> Path:
         return path.resolve()
     if _looks_like_hub_id(name):
         return _cached_hub_snapshot(name)
-    raise ModelNotFound(f"no model {name!r}: use 'nano', a checkpoint directory, or a cached Hugging Face id")
+    raise ModelNotFound(
+        f"no model {name!r}: use 'nano', a checkpoint directory, or a Hugging Face id fetched with `mimo pull ORG/MODEL`"
+    )
 
 
 def _looks_like_hub_id(name: str) -> bool:
@@ -44,20 +47,23 @@ def _cached_hub_snapshot(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except LocalEntryNotFoundError:
         raise ModelNotFound(
-            f"{repo_id} is not in the local Hugging Face cache; download it first "
-            f"(huggingface-cli download {repo_id}) or pass a checkpoint directory"
+            f"{repo_id} is not in the local Hugging Face cache; download it with `mimo pull {repo_id}` "
+            "or pass a checkpoint directory"
         ) from None
 
 
-def open_engine(model: str = NANO_NAME, backend: str = "native", **options) -> Engine:
-    """An engine for ``model``. ``backend`` "auto" means vLLM when CUDA and vllm are present, else native."""
+def open_engine(model: str = NANO_NAME, backend: str = "native", replicas: int = 1, **options) -> Engine:
+    """An engine for ``model``. ``backend`` "auto" means vLLM when CUDA and vllm are present, else native.
+    ``replicas`` > 1 (vLLM only) opens that many engines, each on its own GPUs (data parallelism)."""
     if backend not in BACKENDS:
         raise BadRequest(f"unknown backend {backend!r}; use one of: {', '.join(BACKENDS)}")
     path = resolve_model(model)
     if resolve_backend(backend) == "vllm":
-        from engine.vllm_engine import VllmEngine
+        from engine.vllm_engine import VllmEngine, open_replicas
 
-        return VllmEngine(path, **options)
+        return VllmEngine(path, **options) if replicas == 1 else open_replicas(path, replicas, **options)
+    if replicas != 1:
+        raise BadRequest("data-parallel replicas need the vLLM backend")
     from engine.native import NativeEngine
 
     return NativeEngine(path, **options)

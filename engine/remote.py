@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import httpx
@@ -36,7 +36,7 @@ from engine.api import (
     Timings,
     Usage,
 )
-from engine.formats import fim_template_named
+from engine.formats import PROMPT_MODES, fim_template_named
 
 SERVER_STOP_LIMIT = 4  # the most stop sequences OpenAI (and vLLM) accept in one request
 
@@ -45,7 +45,7 @@ SERVER_STOP_LIMIT = 4  # the most stop sequences OpenAI (and vLLM) accept in one
 class RemoteConfig:
     base_url: str  # "http://host:8000" (then /v1 is added) or the API root itself, e.g. "http://host/openai/v1"
     model: str | None = None  # None: the first model the server lists
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # sent as a bearer token; never in a repr or a message
     fim_template: str | None = None  # render FIM here with this template; None: send OpenAI's `suffix`
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 60.0  # the longest wait for the next bytes of a response
@@ -68,6 +68,7 @@ class RemoteEngine:
         self._client = httpx.AsyncClient(base_url=self.config.api_root, headers=headers, timeout=timeout)
         self._model = self.config.model
         self._context_length = 0  # unknown until check() reads /v1/models
+        self._prompt_mode: str | None = None  # the deployment's, from `mimo serve`'s model card
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -76,6 +77,7 @@ class RemoteEngine:
             context_length=self._context_length,
             fim_template=self.config.fim_template,
             device=self.config.api_root,
+            prompt_mode=self._prompt_mode,
         )
 
     async def check(self) -> EngineInfo:
@@ -98,6 +100,8 @@ class RemoteEngine:
             )
         self._model = self.config.model or next(iter(models))
         self._context_length = int(models[self._model].get("max_model_len") or 0)
+        mode = models[self._model].get("prompt_mode")
+        self._prompt_mode = mode if mode in PROMPT_MODES else None
         return self.info()
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:

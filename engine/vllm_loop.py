@@ -54,6 +54,10 @@ class EngineLoop:
         return self._engine.model_config.max_model_len
 
     @property
+    def vllm_config(self):
+        return self._engine.vllm_config
+
+    @property
     def device(self) -> str:
         return self._engine.vllm_config.device_config.device_type
 

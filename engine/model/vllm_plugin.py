@@ -8,6 +8,10 @@ vLLM runs its engine core in a separate process, which would not see a registrat
 def register() -> None:
     from transformers import AutoConfig
 
+    from engine.vllm_logging import in_vllm_process
+
+    in_vllm_process()  # a vLLM process that dies says why in one line (engine.vllm_logging)
+
     from .configuration_mimo import MiMoConfig
 
     try:

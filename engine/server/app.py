@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from engine.server import serving
+from engine.server.auth import ApiKey, ApiKeyMiddleware
 from engine.server.protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse, error
 from engine.server.serving import EventStream, ServingContext
 
@@ -27,7 +28,9 @@ T = TypeVar("T")
 CLIENT_CLOSED_REQUEST = 499  # nginx's code; nobody reads it, the client is gone
 
 
-def create_app(ctx: ServingContext) -> FastAPI:
+def create_app(ctx: ServingContext, api_key: str | None = None) -> FastAPI:
+    """The server's routes; with ``api_key`` every route but /health answers 401 without that bearer key."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
@@ -37,6 +40,8 @@ def create_app(ctx: ServingContext) -> FastAPI:
     app.state.ctx = ctx
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    if api_key:
+        app.add_middleware(ApiKeyMiddleware, api_key=ApiKey(api_key))
 
     @app.post("/v1/completions")
     async def completions(body: CompletionRequest, request: Request) -> Response:
@@ -50,12 +55,22 @@ def create_app(ctx: ServingContext) -> FastAPI:
 
     @app.get("/v1/models")
     async def models() -> Response:
-        return _to_response(serving.list_models(ctx))
+        listing = serving.list_models(ctx).model_dump()
+        mode = ctx.engine.info().prompt_mode
+        for card in listing["data"]:  # our extension: how the deployment wants completions prompted
+            card["prompt_mode"] = mode
+        return JSONResponse(listing)
 
     @app.get("/health")
     async def health() -> dict:
         info = ctx.engine.info()
-        return {"status": "ok", "model": ctx.model, "backend": info.backend, "device": info.device}
+        return {
+            "status": "ok",
+            "model": ctx.model,
+            "backend": info.backend,
+            "device": info.device,
+            "prompt_mode": info.prompt_mode,
+        }
 
     @app.get("/metrics")
     async def metrics() -> Response:

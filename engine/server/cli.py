@@ -16,44 +16,24 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from engine.api import DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS, EngineError
+from engine.api import MAX_DRAFT_TOKENS, EngineError
+from engine.server.auth import API_KEY_ENV
+from engine.server.options import (
+    ServeSettings,
+    UsageError,
+    check,
+    choose_backend,
+    engine_options,
+    parse_vllm_args,
+)
 
-BACKENDS = ("auto", "native", "vllm")
 DEFAULT_PORT = 8000  # vLLM's and most OpenAI-compatible servers' default, so clients find us there
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    model: str
-    backend: str
-    host: str
-    port: int
-    queue_size: int
-    served_model_name: str | None
-    fim_template: str | None
-    device: str | None
-    dtype: str | None
-    draft_tokens: int = DEFAULT_DRAFT_TOKENS
-
-    def engine_options(self, backend: str) -> dict:
-        """The engine's options once ``auto`` is resolved to ``backend``: native-only flags reach the native
-        backend however it was chosen."""
-        options: dict = {"fim_template": self.fim_template}
-        if self.dtype:
-            options["dtype"] = self.dtype
-        if backend == "native":
-            options["max_requests"] = self.queue_size
-            options["device"] = self.device or "auto"
-            options["draft_tokens"] = self.draft_tokens
-            if self.served_model_name:
-                options["model_name"] = self.served_model_name
-        return options
+VLLM = "vLLM backend"  # help panel of the flags that only vLLM reads
 
 
 def register(groups: dict[str, typer.Typer]) -> None:
@@ -62,7 +42,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
 
 def serve(
     model: Annotated[
-        str, typer.Option(help="'nano' (the shipped model), a checkpoint directory, or a cached Hugging Face id.")
+        str, typer.Option(help="'nano' (the shipped model), a checkpoint directory, or an id fetched by `mimo pull`.")
     ] = "nano",
     backend: Annotated[
         str, typer.Option(help="auto (vLLM when CUDA and vllm are installed, else native), native or vllm.")
@@ -70,7 +50,7 @@ def serve(
     host: Annotated[
         str, typer.Option(help="Address to listen on; 0.0.0.0 exposes the server to the network.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_PORT,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = DEFAULT_PORT,
     queue_size: Annotated[
         int, typer.Option(help="Requests held at once (running or waiting); more get 503.", min=1)
     ] = 64,
@@ -80,29 +60,76 @@ def serve(
     fim_template: Annotated[
         str | None, typer.Option(help="FIM template override (default: detected from the tokenizer).")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="Native backend: auto, cpu or cuda.")] = None,
-    dtype: Annotated[str | None, typer.Option(help="Weights dtype, e.g. float32 or bfloat16.")] = None,
-    draft_tokens: Annotated[
-        int,
+    prompt_mode: Annotated[
+        str | None,
+        typer.Option(help="How clients should prompt completions: fim, prefix or chat (default: by model family)."),
+    ] = None,
+    api_key: Annotated[
+        str | None,
         typer.Option(
-            help="Native backend: MTP drafts per decode step (0 turns MTP off; vLLM drafts 1 for MiMo).",
+            envvar=API_KEY_ENV,
+            show_envvar=True,
+            help="Answer 401 to requests without this bearer key (/health stays open).",
+        ),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="Native backend: auto, cpu, cuda or cuda:N.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="Weights dtype: auto, float32, float16 or bfloat16.")] = None,
+    draft_tokens: Annotated[
+        int | None,
+        typer.Option(
+            help="MTP drafts per decode step, 0 turns MTP off (default: 3 native, 1 vLLM, which reruns its one layer).",
             min=0,
             max=MAX_DRAFT_TOKENS,
         ),
-    ] = DEFAULT_DRAFT_TOKENS,
+    ] = None,
+    max_model_len: Annotated[
+        int | None, typer.Option(help="Context length (default: the model's).", rich_help_panel=VLLM)
+    ] = None,
+    tensor_parallel_size: Annotated[
+        int | None, typer.Option("--tensor-parallel-size", "-tp", help="GPUs per layer.", rich_help_panel=VLLM)
+    ] = None,
+    pipeline_parallel_size: Annotated[
+        int | None, typer.Option("--pipeline-parallel-size", "-pp", help="Pipeline stages.", rich_help_panel=VLLM)
+    ] = None,
+    data_parallel_size: Annotated[
+        int | None,
+        typer.Option("--data-parallel-size", "-dp", help="Engines, each on its own GPUs.", rich_help_panel=VLLM),
+    ] = None,
+    gpu_memory_utilization: Annotated[
+        float | None, typer.Option(help="Share of GPU memory vLLM may take (0.9).", rich_help_panel=VLLM)
+    ] = None,
+    vllm_arg: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=VALUE",
+            help="Any other vllm.EngineArgs field, VALUE read as JSON when it parses; repeatable.",
+            rich_help_panel=VLLM,
+        ),
+    ] = None,
+    vllm_usage_stats: Annotated[
+        bool, typer.Option(help="Let vLLM send its usage statistics to the vLLM project.", rich_help_panel=VLLM)
+    ] = False,
 ) -> None:
     """Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /metrics)."""
-    if backend not in BACKENDS:
-        _fail(f"unknown --backend {backend!r}; use one of: {', '.join(BACKENDS)}")
-    settings = ServeSettings(
-        model, backend, host, port, queue_size, served_model_name, fim_template, device, dtype, draft_tokens
-    )
+    try:
+        settings = ServeSettings(
+            model=model, backend=backend, host=host, port=port, queue_size=queue_size,
+            served_model_name=served_model_name, fim_template=fim_template, prompt_mode=prompt_mode,
+            device=device, dtype=dtype, draft_tokens=draft_tokens, max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size, pipeline_parallel_size=pipeline_parallel_size,
+            data_parallel_size=data_parallel_size, gpu_memory_utilization=gpu_memory_utilization,
+            vllm_args=parse_vllm_args(vllm_arg or []), vllm_usage_stats=vllm_usage_stats, api_key=api_key,
+        )  # fmt: skip
+        check(settings)
+        chosen = choose_backend(settings, _resolve_auto)
+    except UsageError as exc:
+        _fail(str(exc))
     try:
         listener = _listen(host, port)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass another --port or --host")
     try:
-        asyncio.run(_serve(settings, listener))
+        asyncio.run(_serve(settings, chosen, listener))
     except EngineError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
@@ -112,6 +139,12 @@ def serve(
 def _fail(message: str) -> None:
     typer.echo(f"mimo serve: {message}", err=True)
     raise typer.Exit(2)
+
+
+def _resolve_auto() -> str:
+    from engine.registry import resolve_backend
+
+    return resolve_backend("auto")
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -134,30 +167,48 @@ def _default_served_name(model: str) -> str:
     return path.resolve().name if path.is_dir() else model
 
 
-async def _serve(settings: ServeSettings, listener: socket.socket) -> None:
+async def open_serving_engine(settings: ServeSettings, backend: str):
+    """The engine `mimo serve` runs for these settings: the backend's engine (or its data-parallel replicas),
+    labelled with the prompt mode the server advertises. Raises EngineError (a bad --prompt-mode included)."""
+    from engine.composite import PromptModeEngine
+    from engine.formats import default_prompt_mode
+    from engine.registry import open_engine
+
+    replicas = settings.data_parallel_size or 1
+    options = engine_options(settings, backend)
+    engine = open_engine(settings.model, backend=backend, replicas=replicas, **options)
+    info = engine.info()
+    mode = settings.prompt_mode or default_prompt_mode(info)
+    if mode == "fim" and info.fim_template is None:
+        await engine.aclose()
+        raise EngineError(f"--prompt-mode fim: {info.model} has no fill-in-the-middle tokens; use prefix or chat")
+    return PromptModeEngine(engine, mode)
+
+
+async def _serve(settings: ServeSettings, backend: str, listener: socket.socket) -> None:
     import uvicorn
 
-    from engine.registry import open_engine, resolve_backend
     from engine.server.app import create_app
     from engine.server.metrics import ServerMetrics
     from engine.server.serving import Admission, ServingContext
 
-    backend_label = settings.backend if settings.backend != "auto" else "auto-selected"
-    print(f"mimo serve: loading {settings.model} ({backend_label} backend)...", file=sys.stderr, flush=True)
-    backend = resolve_backend(settings.backend)
-    engine = open_engine(settings.model, backend=backend, **settings.engine_options(backend))
+    label = f"{backend} backend" if settings.backend != "auto" else f"{backend} backend, auto-selected"
+    print(f"mimo serve: loading {settings.model} ({label})...", file=sys.stderr, flush=True)
+    engine = await open_serving_engine(settings, backend)
     info = engine.info()
     served_name = settings.served_model_name or _default_served_name(settings.model)
     names = tuple(dict.fromkeys(n for n in (served_name, info.model, settings.model) if n))
     ctx = ServingContext(
         engine=engine, model_names=names, metrics=ServerMetrics(), admission=Admission(settings.queue_size)
     )
-    host, port = listener.getsockname()[:2]
+    port = listener.getsockname()[1]
+    replicas = f" x {settings.data_parallel_size}" if (settings.data_parallel_size or 1) > 1 else ""
     print(
-        f"mimo serve: {names[0]} on http://{settings.host}:{port}/v1 ({info.backend} on {info.device}, "
-        f"context {info.context_length}, FIM {info.fim_template or 'none'})",
+        f"mimo serve: {names[0]} on http://{settings.host}:{port}/v1 ({info.backend}{replicas} on {info.device}, "
+        f"context {info.context_length}, FIM {info.fim_template or 'none'}, prompt mode {info.prompt_mode}"
+        f"{', API key required' if settings.api_key else ''})",
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(create_app(ctx), log_level="warning", timeout_graceful_shutdown=5)
+    config = uvicorn.Config(create_app(ctx, api_key=settings.api_key), log_level="warning", timeout_graceful_shutdown=5)
     await uvicorn.Server(config).serve(sockets=[listener])

@@ -91,9 +91,18 @@ def test_a_tokenizer_without_fim_tokens_has_no_template():
 
 def test_a_name_overrides_detection_and_an_unknown_name_is_a_clear_error():
     tokenizer = build_tokenizer(**FAMILIES["qwen"])
-    assert detect_fim_template(tokenizer, override="starcoder").name == "starcoder"
+    assert detect_fim_template(tokenizer, override="mimo-code").name == "mimo-code"  # same tokens, SPM order
     with pytest.raises(BadRequest, match="unknown FIM template 'fim-o-matic'.*starcoder"):
         detect_fim_template(tokenizer, override="fim-o-matic")
+
+
+def test_a_template_whose_tokens_the_tokenizer_lacks_is_refused_naming_them():
+    """Accepted before, it rendered its tokens as plain text and every completion came back empty."""
+    tokenizer = build_tokenizer(**FAMILIES["qwen"])
+    with pytest.raises(
+        BadRequest, match=r"'starcoder' does not fit.*<fim_prefix>, <fim_suffix>, <fim_middle>.*\(qwen\)"
+    ):
+        detect_fim_template(tokenizer, override="starcoder")
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -1,4 +1,4 @@
-"""How the vLLM backend configures vLLM: MTP only for MiMo checkpoints with MTP layers, k at most 1.
+"""How the vLLM backend configures vLLM: MTP only for MiMo checkpoints with MTP layers, k from 1 to 8.
 
 These check the pure argument builder and run without vLLM installed; test_vllm.py runs vLLM itself.
 """
@@ -52,9 +52,10 @@ def test_no_speculation_when_disabled_or_the_model_has_no_mtp(tmp_path, k, mtp_l
     assert "per_request_spec_decode_metrics" not in args
 
 
-def test_more_than_one_draft_token_is_refused_with_the_reason(tmp_path):
-    with pytest.raises(BadRequest, match="num_speculative_tokens=3.*at most 1"):
-        arguments(tmp_path, k=3)
+def test_more_drafts_rerun_the_mtp_layer_up_to_the_limit(tmp_path):
+    assert arguments(tmp_path, k=3)["speculative_config"] == {"method": "mtp", "num_speculative_tokens": 3}
+    with pytest.raises(BadRequest, match="num_speculative_tokens=9: use 0 .* to 8"):
+        arguments(tmp_path, k=9)
 
 
 def test_json_under_a_schema_is_compact(tmp_path):
