@@ -67,6 +67,7 @@ class Document:
     language: str | None  # a language we have a grammar for, else None
     text: str
     version: int = 0
+    language_id: str = ""  # the editor's languageId ("ruby" has no grammar, so ``language`` is None)
     _tree: Tree | None = field(default=None, repr=False)
     _stale: bool = field(default=True, repr=False)  # edits applied to _tree that are not parsed yet
     # The offset of each line's first character. A numpy array: an edit shifts every later line, which in a
@@ -232,7 +233,7 @@ class DocumentStore:
 
     def open(self, uri: str, language_id: str | None, text: str, version: int) -> Document:
         language = syntax.normalize_language(language_id, uri)
-        document = Document(uri=uri, language=language, text=text, version=version)
+        document = Document(uri=uri, language=language, text=text, version=version, language_id=language_id or "")
         self._documents[uri] = document
         return document
 

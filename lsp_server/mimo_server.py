@@ -16,8 +16,9 @@ from typing import Any
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
 
+from engine.api import Engine
 from lsp_server import context as ctx
-from lsp_server import diagnostics, fixits
+from lsp_server import diagnostics, fixits, language_policy
 from lsp_server.completion import Completion, CompletionService
 from lsp_server.documents import Document, DocumentStore, Pos
 from lsp_server.engine_host import EngineHost
@@ -51,6 +52,7 @@ class MimoServer(LanguageServer):
         self._progress_lock = asyncio.Lock()  # begin and end reach the client in order
         self._imports: dict[str, tuple[float, str]] = {}
         self._reviews: dict[str, EditorReview] = {}  # uri -> the last "review changes" result
+        self._told_languages: set[str] = set()  # languages the editor was told the model does not complete
 
     # -- settings and lifecycle ------------------------------------------------------------------------------
     def apply_options(self, options: Any) -> None:
@@ -150,9 +152,22 @@ class MimoServer(LanguageServer):
         return document, document.offset_at(Pos(position.line, position.character))
 
     async def complete(self, document: Document, offset: int, invoked: bool, kind: str) -> Completion | None:
-        """One completion; a newer request for the same document and kind cancels this one."""
-        if not self.settings.language_enabled(document.language):
+        """One completion; a newer request for the same document and kind cancels this one. Only in the languages
+        the model was trained on, unless the settings say otherwise (language_policy)."""
+        language_id = document.language_id or document.language or ""
+        if language_policy.turned_off(language_id, self.settings.languages):
             return None
+
+        async def engine_for_language() -> Engine | None:
+            engine = await self.engine_host.get()
+            if engine is None or language_policy.completes_in(language_id, self.settings.languages, engine.info()):
+                return engine
+            if language_id not in self._told_languages:  # say once why this language gets nothing
+                self._told_languages.add(language_id)
+                message = language_policy.why_not(language_id, engine.info())
+                self.window_show_message(lsp.ShowMessageParams(lsp.MessageType.Info, message))
+            return None
+
         key = (document.uri, kind)
         previous, current = self._inflight.get(key), asyncio.current_task()
         if previous is not None and previous is not current:
@@ -161,7 +176,7 @@ class MimoServer(LanguageServer):
             self._inflight[key] = current
         try:
             result = await self.completions.complete(
-                self.engine_host.get, document, offset, self.sources_for(document), invoked
+                engine_for_language, document, offset, self.sources_for(document), invoked
             )
         finally:
             if self._inflight.get(key) is current:
