@@ -1,4 +1,4 @@
-"""Typed settings for the language server, converted from `initializationOptions` and
+"""Typed settings for the language server, validated from `initializationOptions` and
 `workspace/didChangeConfiguration` at the protocol edge. Nothing below the server reads raw options.
 
 Options use the editors' camelCase names, nested by section (documented in docs/lsp.md):
@@ -9,148 +9,159 @@ Options use the editors' camelCase names, nested by section (documented in docs/
      "diagnostics": {"enabled": true},
      "telemetry": {"enabled": true, "path": null}}
 
-An invalid value is reported (the problem list goes to the editor) and replaced by its default.
+The models below are pydantic dataclasses: unknown keys are errors, numbers are not read from strings or
+booleans. An editor's settings are applied key by key, though: a bad or unknown key is reported (the problem
+list goes to the editor) and falls back to its default, and every other key still applies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from typing import Any
+import copy
+import json
+import typing
+from dataclasses import field
+from typing import Annotated, Any, Literal
 
-BACKENDS = ("native", "vllm", "instant")
+from pydantic import ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import field_validator as _field_validator
+from pydantic.alias_generators import to_camel
+from pydantic.dataclasses import dataclass
+
+from engine.config_errors import key_problems
+
+Backend = Literal["native", "vllm", "instant"]
+BACKENDS: tuple[str, ...] = typing.get_args(Backend)
+
+# Every section takes the editors' camelCase names; Python code may use the field names.
+_OPTIONS = ConfigDict(extra="forbid", alias_generator=to_camel, validate_by_name=True, validate_by_alias=True)
+_Text = Annotated[StrictStr, Field(min_length=1)]
+_Count = Annotated[StrictInt, Field(ge=0)]
+_Millis = Annotated[StrictFloat, Field(ge=0)]
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_OPTIONS)
 class EngineSettings:
-    model: str = "nano"  # a registry name ("nano") or a checkpoint directory
-    url: str | None = None  # an OpenAI-compatible server; the local model becomes the fallback
-    backend: str = "native"  # "native", "vllm", or "instant" (a fixed answer, for benchmarks and tests)
-    remote_model: str | None = None  # the model name on the remote server; None: the first it lists
+    model: _Text = "nano"  # a registry name ("nano") or a checkpoint directory
+    url: _Text | None = None  # an OpenAI-compatible server; the local model becomes the fallback
+    backend: Backend = "native"  # "instant" answers a fixed text, for benchmarks and tests
+    remote_model: _Text | None = None  # the model name on the remote server; None: the first it lists
     # How to render FIM for the remote server (vLLM has no `suffix`): MiMo-7B has a Qwen2-family tokenizer.
-    remote_fim_template: str = "qwen"
-    threads: int = 0  # CPU threads for the local model; 0: the engine's default
-    instant_text: str = "pass"  # what the instant backend answers
-    instant_delay_ms: float = 0.0  # the instant backend's pause between streamed characters
+    remote_fim_template: _Text = "qwen"
+    threads: _Count = 0  # CPU threads for the local model; 0: the engine's default
+    instant_text: _Text = "pass"  # what the instant backend answers
+    instant_delay_ms: _Millis = 0.0  # the instant backend's pause between streamed characters
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_OPTIONS)
 class CompletionSettings:
-    debounce_ms: float = 75.0  # the shortest wait before asking the model
-    max_debounce_ms: float = 400.0  # the adaptive debounce never waits longer
-    max_lines: int = 12  # a multi-line completion is cut after this many lines
-    context_tokens: int = 0  # prompt budget (prefix, suffix, cross-file snippets); 0: by where the model runs
-    single_line_tokens: int = 48
-    multi_line_tokens: int = 192
+    debounce_ms: _Millis = 75.0  # the shortest wait before asking the model
+    max_debounce_ms: _Millis = 400.0  # the adaptive debounce never waits longer
+    max_lines: Annotated[StrictInt, Field(ge=1)] = 12  # a multi-line completion is cut after this many lines
+    context_tokens: _Count = 0  # prompt budget (prefix, suffix, cross-file snippets); 0: by where the model runs
+    single_line_tokens: Annotated[StrictInt, Field(ge=1)] = 48
+    multi_line_tokens: Annotated[StrictInt, Field(ge=1)] = 192
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, config=_OPTIONS)
 class Settings:
     engine: EngineSettings = field(default_factory=EngineSettings)
     completion: CompletionSettings = field(default_factory=CompletionSettings)
-    languages: dict[str, bool] = field(default_factory=dict)  # language id -> enabled; absent means enabled
-    diagnostics: bool = True  # publish our own tree-sitter syntax diagnostics
-    telemetry: bool = True
-    telemetry_path: str | None = None  # None: the default under ~/.local/share/mimo
+    languages: dict[str, StrictBool] = field(default_factory=dict)  # language id -> enabled; absent: enabled
+    diagnostics: StrictBool = True  # publish our own tree-sitter syntax diagnostics
+    telemetry: StrictBool = True
+    telemetry_path: _Text | None = None  # None: the default data directory (lsp_server.telemetry)
 
     def language_enabled(self, language: str | None) -> bool:
         return self.languages.get(language or "", True)
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
+@dataclass(frozen=True, kw_only=True, config=_OPTIONS)
+class _DiagnosticsOptions:
+    enabled: StrictBool = True
 
 
-def _convert_section(cls: type, raw: Any, section: str, problems: list[str]) -> Any:
-    """Builds a dataclass section from a dict of camelCase options, keeping defaults for bad values."""
-    default = cls()
-    if raw is None:
-        return default
-    if not isinstance(raw, dict):
-        problems.append(f"'{section}' must be an object; using defaults")
-        return default
-    values: dict[str, Any] = {}
-    known = {_camel(f.name): f for f in fields(cls)}
-    for key, value in raw.items():
-        if key not in known:
-            problems.append(f"unknown setting '{section}.{key}'; ignored")
-            continue
-        name = known[key].name
-        checked = _checked(value, getattr(default, name), f"{section}.{key}", problems)
-        if checked is not None or getattr(default, name) is None:
-            values[name] = checked
-    return replace(default, **values)
+@dataclass(frozen=True, kw_only=True, config=_OPTIONS)
+class _TelemetryOptions:
+    enabled: StrictBool = True
+    path: _Text | None = None
 
 
-def _checked(value: Any, default: Any, name: str, problems: list[str]) -> Any:
-    """The value when it has the default's type (numbers must not be negative), else None and a problem."""
-    if default is None or isinstance(default, str):
-        if value is None and default is None:
-            return None
-        if isinstance(value, str) and value:
-            return value
-        problems.append(f"'{name}' must be a non-empty string; using {default!r}")
-        return None
-    if isinstance(default, bool):
+@dataclass(frozen=True, kw_only=True, config=_OPTIONS)
+class _Options:
+    """The options as editors send them; `Settings` flattens the two one-switch sections."""
+
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    languages: dict[str, StrictBool] = field(default_factory=dict)
+    diagnostics: _DiagnosticsOptions = field(default_factory=_DiagnosticsOptions)
+    telemetry: _TelemetryOptions = field(default_factory=_TelemetryOptions)
+
+    @_field_validator("diagnostics", "telemetry", mode="before")
+    @classmethod
+    def _bare_switch(cls, value: Any) -> Any:
+        """`"telemetry": false` is short for `"telemetry": {"enabled": false}`."""
         if isinstance(value, bool):
-            return value
-        problems.append(f"'{name}' must be true or false; using {default}")
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        problems.append(f"'{name}' must be a number >= 0; using {default}")
-        return None
-    return type(default)(value)
+            return {"enabled": value}
+        if not isinstance(value, dict):
+            raise ValueError('must be true or false, or an object such as {"enabled": true}')
+        return value
+
+    def settings(self) -> Settings:
+        return Settings(
+            engine=self.engine,
+            completion=self.completion,
+            languages=self.languages,
+            diagnostics=self.diagnostics.enabled,
+            telemetry=self.telemetry.enabled,
+            telemetry_path=self.telemetry.path,
+        )
+
+
+_READER = TypeAdapter(_Options)
+_NOT_AN_OBJECT = "settings must be an object; using defaults"
 
 
 def settings_from_options(options: Any) -> tuple[Settings, list[str]]:
-    """Settings from an options object, plus one line per problem found (each problem falls back to a default)."""
-    problems: list[str] = []
+    """Settings from an options object, plus one line per problem found; each bad key falls back to its default."""
     if options is None:
-        return Settings(), problems
+        return Settings(), []
+    if isinstance(options, dict):
+        options = options.get("mimo", options)  # didChangeConfiguration often nests them under the section name
     if not isinstance(options, dict):
-        return Settings(), ["settings must be an object; using defaults"]
-    options = options.get("mimo", options)  # didChangeConfiguration often nests them under the section name
-    engine = _convert_section(EngineSettings, options.get("engine"), "engine", problems)
-    if engine.backend not in BACKENDS:
-        problems.append(f"'engine.backend' must be one of {', '.join(BACKENDS)}; using 'native'")
-        engine = replace(engine, backend="native")
-    completion = _convert_section(CompletionSettings, options.get("completion"), "completion", problems)
-    if completion.max_lines < 1:
-        problems.append("'completion.maxLines' must be at least 1; using 12")
-        completion = replace(completion, max_lines=12)
-    languages = _languages(options.get("languages"), problems)
-    diagnostics = _section_flag(options.get("diagnostics"), "diagnostics", problems)
-    telemetry_raw = options.get("telemetry")
-    telemetry = _section_flag(telemetry_raw, "telemetry", problems)
-    path = telemetry_raw.get("path") if isinstance(telemetry_raw, dict) else None
-    if path is not None and not isinstance(path, str):
-        problems.append("'telemetry.path' must be a string; using the default")
-        path = None
-    settings = Settings(
-        engine=engine,
-        completion=completion,
-        languages=languages,
-        diagnostics=diagnostics,
-        telemetry=telemetry,
-        telemetry_path=path,
-    )
-    return settings, problems
+        return Settings(), [_NOT_AN_OBJECT]
+    raw, problems = copy.deepcopy(options), []
+    while True:  # each round drops at least one key, so this ends
+        try:
+            return _READER.validate_python(raw).settings(), problems
+        except ValidationError as error:
+            for problem in key_problems(error, _Options, mapping="an object"):
+                if not _drop(raw, problem.loc):  # nothing to fall back from: keep the defaults
+                    return Settings(), [*problems, f"{problem.text}; using defaults"]
+                problems.append(problem.text + _fallback(problem.loc))
 
 
-def _languages(raw: Any, problems: list[str]) -> dict[str, bool]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict) or not all(isinstance(v, bool) for v in raw.values()):
-        problems.append("'languages' must map language ids to true/false; enabling all")
-        return {}
-    return dict(raw)
-
-
-def _section_flag(raw: Any, section: str, problems: list[str]) -> bool:
-    if raw is None:
-        return True
-    enabled = raw.get("enabled", True) if isinstance(raw, dict) else raw
-    if isinstance(enabled, bool):
-        return enabled
-    problems.append(f"'{section}.enabled' must be true or false; using true")
+def _drop(raw: dict, loc: tuple) -> bool:
+    """Removes the key at `loc` from the nested options; False when there is none to remove."""
+    parent: Any = raw
+    for part in loc[:-1]:
+        if not isinstance(parent, dict) or part not in parent:
+            return False
+        parent = parent[part]
+    if not loc or not isinstance(parent, dict) or loc[-1] not in parent:
+        return False
+    del parent[loc[-1]]
     return True
+
+
+def _fallback(loc: tuple) -> str:
+    """What a dropped key falls back to, for the problem line: its default, or nothing for an unknown key."""
+    value: Any = _Options()
+    for part in loc:
+        fields = getattr(type(value), "__pydantic_fields__", {})
+        name = next((n for n, f in fields.items() if part in (n, f.alias)), None)
+        if name is None:
+            return "; ignored"
+        value = getattr(value, name)
+    if hasattr(type(value), "__pydantic_fields__"):
+        return "; using its defaults"
+    return f"; using {json.dumps(value)}"

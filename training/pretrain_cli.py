@@ -31,13 +31,9 @@ def user_errors():
 
 def with_total_tokens(config, total_tokens: int):
     """`config` with another run length; schedules are fractions of it, so they scale along."""
-    import dataclasses
+    from training.config import with_changes
 
-    from training.config import validate
-
-    config = dataclasses.replace(config, total_tokens=total_tokens)
-    validate(config)
-    return config
+    return with_changes(config, total_tokens=total_tokens)
 
 
 def _set_threads(threads: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from training.config import MtpConfig, OptimConfig, load_pretrain_config, preset_path
+from training.config import MtpConfig, OptimConfig, load_pretrain_config, preset_path, resolve_init_from
 from training.errors import ConfigError
 from training.schedule import learning_rate, mtp_distill_weight, mtp_loss_weight
 
@@ -41,30 +41,76 @@ def test_minimal_config_resolves_paths_against_the_data_dir(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("extra", "named"),
+    ("extra", "message"),
     [
-        ("learning_rate = 0.1", "learning_rate"),
-        ("[optim]\nlr = 1e-3\nbeta3 = 0.9", "beta3"),
-        ("[model]\nhidden = 64", "hidden"),
-        ("[mtp]\nweight = 0.2", "weight"),
+        ("learning_rate = 0.1", "unknown key learning_rate; allowed: mixture, tokenizer, batch_size,"),
+        (
+            "[optim]\nlr = 1e-3\nbeta3 = 0.9",
+            "unknown key optim.beta3 (did you mean optim.beta2?); allowed: lr, min_lr,",
+        ),
+        ("[model]\nhidden = 64", "unknown key model.hidden (did you mean model.hidden_size?)"),
+        ("[mtp]\nweight = 0.2", "unknown key mtp.weight (did you mean mtp.loss_weight?)"),
     ],
 )
-def test_unknown_keys_are_named(tmp_path, extra, named):
-    with pytest.raises(ConfigError, match=named):
+def test_unknown_keys_are_named_with_a_close_match(tmp_path, extra, message):
+    with pytest.raises(ConfigError) as raised:
         load_pretrain_config(write_config(tmp_path, extra))
+    assert str(raised.value).startswith(f"{tmp_path / 'run.toml'}: {message}")
 
 
-def test_wrong_types_and_sizes_are_rejected(tmp_path):
-    with pytest.raises(ConfigError, match="lr must be a float"):
-        load_pretrain_config(write_config(tmp_path, '[optim]\nlr = "fast"'))
-    with pytest.raises(ConfigError, match="max_position_embeddings"):
-        load_pretrain_config(write_config(tmp_path, "[model]\nmax_position_embeddings = 8"))
-    with pytest.raises(ConfigError, match="precision must be one of"):
-        load_pretrain_config(write_config(tmp_path, 'precision = "fp8"'))
-    with pytest.raises(ConfigError, match="distill_weight must lie in"):
-        load_pretrain_config(write_config(tmp_path, "[mtp]\ndistill_weight = 1.5"))
-    with pytest.raises(ConfigError, match="distill_temperature must be positive"):
-        load_pretrain_config(write_config(tmp_path, "[mtp]\ndistill_temperature = 0.0"))
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[optim]\nlr = "fast"', 'optim.lr = "fast": must be a number'),
+        ("[optim]\nbeta2 = 1.0", "optim.beta2 = 1.0: must be less than 1"),
+        ("checkpoint_every = true", "checkpoint_every = true: must be an integer"),  # a bool is no number
+        ("seed = -1", "seed = -1: must be at least 0"),
+        ("[model]\nmax_position_embeddings = 8", "model.max_position_embeddings 8 < longest stage 16 + 1"),
+        (
+            "[model]\nnum_attention_heads = 3",
+            "model: hidden_size (256) must be a multiple of num_attention_heads (3), and that of num_key_value_heads (2)",
+        ),
+        ('precision = "fp8"', "precision = \"fp8\": must be one of 'auto', 'float32' or 'bfloat16'"),
+        ("[mtp]\ndistill_weight = 1.5", "mtp.distill_weight = 1.5: must be at most 1"),
+        ("[mtp]\ndistill_temperature = 0.0", "mtp.distill_temperature = 0.0: must be greater than 0"),
+        ("[optim]\nwarmup_fraction = 0.8", "optim: warmup_fraction + decay_fraction must be at most 1"),
+        ("init_from = 3", "init_from = 3: must be a string"),
+    ],
+)
+def test_wrong_types_and_sizes_name_the_key_the_value_and_what_is_allowed(tmp_path, extra, message):
+    with pytest.raises(ConfigError) as raised:
+        load_pretrain_config(write_config(tmp_path, extra))
+    assert str(raised.value) == f"{tmp_path / 'run.toml'}: {message}"
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('tokenizr = "t"\nbatch_size = 0\ntotal_tokens = 1\nmixture = "missing.toml"\n')
+    with pytest.raises(ConfigError) as raised:
+        load_pretrain_config(path)
+    message = str(raised.value)
+    for part in (
+        f'mixture = "missing.toml": mixture file {tmp_path / "missing.toml"} does not exist',
+        "batch_size = 0: must be greater than 0",
+        "tokenizer is missing (required)",
+        "unknown key tokenizr (did you mean tokenizer?)",
+    ):
+        assert part in message
+
+
+def test_a_changed_config_is_checked_like_a_loaded_one(tmp_path):
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    from training.config import with_changes
+
+    config = load_pretrain_config(write_config(tmp_path))
+    assert with_changes(config, seed=3).seed == 3
+    with pytest.raises(ConfigError, match="log_every = 0: must be greater than 0"):
+        with_changes(config, log_every=0)
+    with pytest.raises(ValidationError):
+        dataclasses.replace(config.model, num_key_value_heads=3)
 
 
 def test_init_from_is_a_name_or_a_path_read_from_the_data_dir(tmp_path):
@@ -74,8 +120,8 @@ def test_init_from_is_a_name_or_a_path_read_from_the_data_dir(tmp_path):
     assert relative.init_from == str(tmp_path / "d" / "base" / "model")
     home = load_pretrain_config(write_config(tmp_path, 'init_from = "~/base"'), data_dir=tmp_path / "d")
     assert home.init_from == str(Path("~/base").expanduser())
-    with pytest.raises(ConfigError, match="init_from must be"):
-        load_pretrain_config(write_config(tmp_path, "init_from = 3"))
+    with pytest.raises(ConfigError, match="init_from must be 'nano' or a checkpoint directory"):
+        resolve_init_from("", tmp_path)
 
 
 def test_presets_load(tmp_path):
@@ -134,7 +180,7 @@ def test_total_tokens_override_keeps_the_schedules_relative_and_is_validated(tmp
 
     config = with_total_tokens(load_pretrain_config(preset_path("nano"), data_dir=tmp_path), 2_000_000)
     assert config.total_tokens == 2_000_000 and config.mtp.distill_from == 0.5
-    with pytest.raises(ConfigError, match="total_tokens must be a positive integer"):
+    with pytest.raises(ConfigError, match="total_tokens = 0: must be greater than 0"):
         with_total_tokens(config, 0)
 
 

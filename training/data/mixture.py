@@ -8,32 +8,89 @@ exactly the batches an uninterrupted one would. See docs/data.md for the file fo
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import (
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
 from training.data.shards import TokenStream, open_stream
-from training.errors import ConfigError
+from training.errors import ConfigError, config_error
 
 TOLERANCE = 1e-6
-_TOP_KEYS = {"sources", "stages"}
-_STAGE_KEYS = {"name", "weights", "seq_len", "fraction"}
+_TABLE = ConfigDict(extra="forbid")
+_Weight = Annotated[StrictFloat, Field(ge=0, allow_inf_nan=False)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class Stage:
-    name: str
-    weights: dict[str, float]  # source name -> weight; sums to 1
-    seq_len: int
-    fraction: float  # fraction of the run's total tokens spent in this stage; fractions sum to 1
+    name: Annotated[StrictStr, Field(min_length=1)]
+    weights: Annotated[dict[str, _Weight], Field(min_length=1)]  # source name -> weight; sums to 1
+    seq_len: Annotated[StrictInt, Field(gt=0)]
+    # The share of the run's total tokens spent in this stage; the stages' fractions sum to 1.
+    fraction: Annotated[StrictFloat, Field(gt=0, le=1)]
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> Stage:
+        total = sum(self.weights.values())
+        if abs(total - 1.0) > TOLERANCE:
+            raise ValueError(f"weights sum to {total:g}, not 1 (stage {self.name!r})")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=_TABLE)
 class MixtureConfig:
-    sources: dict[str, Path]  # source name -> shard directory written by `mimo train data`
+    # Source name -> shard directory written by `mimo train data`; relative paths are read from the base folder.
+    sources: Annotated[dict[str, Path], Field(min_length=1)]
     stages: tuple[Stage, ...]
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _from_base_dir(cls, value: Any, info: ValidationInfo) -> Any:
+        base = (info.context or {}).get("base_dir")
+        if base is None or not isinstance(value, dict):
+            return value
+        return {
+            name: (Path(base) / path).expanduser() if isinstance(path, str) else path for name, path in value.items()
+        }
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _default_names(cls, value: Any) -> Any:
+        """A stage without a name is called stage0, stage1... by its place in the list."""
+        if not isinstance(value, list):
+            return value
+        return [{"name": f"stage{i}", **raw} if isinstance(raw, dict) else raw for i, raw in enumerate(value)]
+
+    @model_validator(mode="after")
+    def _stages_fit_the_sources(self) -> MixtureConfig:
+        if not self.stages:
+            raise ValueError("stages must list at least one stage ([[stages]] in TOML)")
+        for stage in self.stages:
+            missing = sorted(set(stage.weights) - set(self.sources))
+            if missing:
+                raise ValueError(
+                    f"stage {stage.name!r} weights source(s) {', '.join(missing)} not listed under sources"
+                )
+        total = sum(stage.fraction for stage in self.stages)
+        if abs(total - 1.0) > TOLERANCE:
+            raise ValueError(f"stage fractions sum to {total:g}, not 1")
+        return self
+
+
+_READER = TypeAdapter(MixtureConfig)
 
 
 def load_mixture(path: Path) -> MixtureConfig:
@@ -48,7 +105,7 @@ def load_mixture(path: Path) -> MixtureConfig:
         table = _parse_yaml(text, path)
     else:
         raise ConfigError(f"{path}: a mixture file must end in .toml, .yaml or .yml")
-    return mixture_from_dict(table, path.parent)
+    return mixture_from_dict(table, path.parent, where=str(path))
 
 
 def _parse_toml(text: str, path: Path) -> dict:
@@ -74,70 +131,12 @@ def _parse_yaml(text: str, path: Path) -> dict:
     return table
 
 
-def mixture_from_dict(table: dict, base_dir: Path) -> MixtureConfig:
-    """Validates a parsed mixture table. Every problem is a ConfigError that names the key at fault."""
-    _reject_unknown(table, _TOP_KEYS, "mixture")
-    sources = _sources(table.get("sources"), Path(base_dir))
-    raw_stages = table.get("stages")
-    if not isinstance(raw_stages, list) or not raw_stages:
-        raise ConfigError("mixture: 'stages' must be a non-empty list of tables ([[stages]] in TOML)")
-    stages = tuple(_stage(raw, index, sources) for index, raw in enumerate(raw_stages))
-    total_fraction = sum(stage.fraction for stage in stages)
-    if abs(total_fraction - 1.0) > TOLERANCE:
-        raise ConfigError(f"mixture: stage fractions sum to {total_fraction:g}, not 1")
-    return MixtureConfig(sources=sources, stages=stages)
-
-
-def _reject_unknown(table: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-
-
-def _sources(raw, base_dir: Path) -> dict[str, Path]:
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError("mixture: 'sources' must be a table of name = shard directory")
-    sources = {}
-    for name, location in raw.items():
-        if not isinstance(location, str):
-            raise ConfigError(f"mixture: source {name!r} must be a path string, got {location!r}")
-        sources[str(name)] = (base_dir / location).expanduser()
-    return sources
-
-
-def _stage(raw, index: int, sources: dict[str, Path]) -> Stage:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"mixture: stage {index} must be a table")
-    name = str(raw.get("name", f"stage{index}"))
-    where = f"mixture stage {name!r}"
-    _reject_unknown(raw, _STAGE_KEYS, where)
-    for key in ("weights", "seq_len", "fraction"):
-        if key not in raw:
-            raise ConfigError(f"{where}: missing '{key}'")
-    weights = _weights(raw["weights"], sources, where)
-    seq_len, fraction = raw["seq_len"], raw["fraction"]
-    if not isinstance(seq_len, int) or isinstance(seq_len, bool) or seq_len < 1:
-        raise ConfigError(f"{where}: seq_len must be a positive integer, got {seq_len!r}")
-    if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
-        raise ConfigError(f"{where}: fraction must be in (0, 1], got {fraction!r}")
-    return Stage(name=name, weights=weights, seq_len=seq_len, fraction=float(fraction))
-
-
-def _weights(raw, sources: dict[str, Path], where: str) -> dict[str, float]:
-    if not isinstance(raw, dict) or not raw:
-        raise ConfigError(f"{where}: 'weights' must be a table of source = weight")
-    missing = sorted(set(raw) - set(sources))
-    if missing:
-        raise ConfigError(f"{where}: weights name source(s) {', '.join(missing)} not listed under [sources]")
-    weights = {}
-    for source, weight in raw.items():
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0 or not math.isfinite(weight):
-            raise ConfigError(f"{where}: weight of {source!r} must be a non-negative number, got {weight!r}")
-        weights[source] = float(weight)
-    total = sum(weights.values())
-    if abs(total - 1.0) > TOLERANCE:
-        raise ConfigError(f"{where}: weights sum to {total:g}, not 1")
-    return weights
+def mixture_from_dict(table: Any, base_dir: Path, where: str = "mixture") -> MixtureConfig:
+    """Validates a parsed mixture table; every problem is named by its key in one ConfigError."""
+    try:
+        return _READER.validate_python(table, context={"base_dir": Path(base_dir)})
+    except ValidationError as error:
+        raise config_error(error, MixtureConfig, where) from None
 
 
 def schedule(config: MixtureConfig, total_tokens: int) -> list[dict]:

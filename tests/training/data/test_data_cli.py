@@ -83,9 +83,9 @@ weights = { code = 1.0 }
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
-        (MIXTURE + "\nepochs = 3\n", "unknown key(s) epochs"),
+        (MIXTURE + "\nepochs = 3\n", "unknown key stages[0].epochs; allowed: name, weights, seq_len, fraction"),
         (MIXTURE.replace("code = 1.0", "code = 0.7"), "weights sum to 0.7, not 1"),
-        (MIXTURE.replace("seq_len", "seqlen"), "unknown key(s) seqlen"),
+        (MIXTURE.replace("seq_len", "seqlen"), "unknown key stages[0].seqlen (did you mean stages[0].seq_len?)"),
         (MIXTURE, "shard directory"),  # valid file, but shards were never built
         ("[sources\n", "not valid TOML"),
     ],

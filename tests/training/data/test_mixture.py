@@ -109,18 +109,39 @@ def test_resume_from_state_gives_identical_batches(mixture):
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({**_table(), "seed": 3}, "unknown key(s) seed"),
-        (_table(weights={"a": 0.5, "b": 0.6}), "weights sum to 1.1"),
-        (_table(weights={"a": 0.5, "c": 0.5}), "source(s) c not listed"),
-        (_table(fraction=0.2), "fractions sum to 0.7"),
-        (_table(seqlen=3), "unknown key(s) seqlen"),
-        (_table(seq_len=0), "seq_len must be a positive integer"),
-        ({"sources": {"a": "a"}}, "'stages' must be a non-empty list"),
+        ({**_table(), "seed": 3}, "unknown key seed; allowed: sources, stages"),
+        (_table(weights={"a": 0.5, "b": 0.6}), "stages[1]: weights sum to 1.1, not 1 (stage 'focus')"),
+        (_table(weights={"a": 0.5, "c": 0.5}), "stage 'focus' weights source(s) c not listed under sources"),
+        (_table(fraction=0.2), "stage fractions sum to 0.7, not 1"),
+        (_table(seqlen=3), "unknown key stages[1].seqlen (did you mean stages[1].seq_len?); allowed: name, weights,"),
+        (_table(seq_len=0), "stages[1].seq_len = 0: must be greater than 0"),
+        (_table(seq_len=True), "stages[1].seq_len = true: must be an integer"),
+        (_table(weights={"a": float("nan"), "b": 1.0}), "stages[1].weights.a = NaN: must be a finite number"),
+        (_table(fraction="half"), 'stages[1].fraction = "half": must be a number'),
+        ({"sources": {"a": "a"}}, "stages is missing (required)"),
+        ({"sources": {"a": "a"}, "stages": []}, "stages must list at least one stage ([[stages]] in TOML)"),
+        ({"sources": {"a": 3}, "stages": []}, "sources.a = 3: must be a path (a string)"),
+        ([1], "[1]: must be a table"),
     ],
 )
-def test_invalid_tables_name_the_problem(tmp_path, table, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+def test_invalid_tables_name_the_key_the_value_and_what_is_allowed(tmp_path, table, message):
+    with pytest.raises(ConfigError) as raised:
         mixture_from_dict(table, tmp_path)
+    assert str(raised.value).startswith(f"mixture: {message}")
+
+
+def test_a_mixture_file_names_itself_in_its_errors(tmp_path):
+    (tmp_path / "m.toml").write_text(
+        'sources = { a = "a" }\n[[stages]]\nfraction = 1\nseq_len = 4\nweights = { a = 1 }\n'
+    )
+    assert load_mixture(tmp_path / "m.toml").stages[0].name == "stage0"  # unnamed stages are named by place
+    (tmp_path / "bad.toml").write_text('sources = { a = "a" }\nstage = []\n')
+    with pytest.raises(ConfigError) as raised:
+        load_mixture(tmp_path / "bad.toml")
+    assert str(raised.value) == (
+        f"{tmp_path / 'bad.toml'}: stages is missing (required); "
+        "unknown key stage (did you mean stages?); allowed: sources, stages"
+    )
 
 
 def test_missing_shard_directory_is_a_config_error(tmp_path):
