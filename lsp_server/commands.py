@@ -77,25 +77,38 @@ def stats_command(
     """Acceptance rate and latency percentiles per language, from the local telemetry database."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    from lsp_server.telemetry import default_path, read_stats
+    from lsp_server.telemetry import TelemetryError, default_path, read_stats
 
     path = db or default_path()
-    if not path.is_file():
+    if not path.exists():
         raise _fail(f"no telemetry database at {path}; completions are recorded once the language server runs")
-    rows = read_stats(path)
+    if not path.is_file():
+        raise _fail(f"{path} is not a file; pass --db with the telemetry database (a SQLite file)")
+    try:
+        report = read_stats(path)
+    except TelemetryError as exc:
+        raise _fail(str(exc)) from None
+    if report.skipped:
+        typer.echo(f"note: skipped {report.skipped} rows whose latency is missing or not a number", err=True)
     if as_json:
-        typer.echo(json.dumps([asdict(row) for row in rows]))
+        typer.echo(json.dumps([asdict(row) for row in report.languages]))
         return
-    table = Table(title=f"MiMo completions ({path})")
+    table = Table(title=Text(f"MiMo completions ({path})"))  # Text: names from the file are shown, not markup
     for heading in ("language", "shown", "accepted", "dismissed", "acceptance", "p50 ms", "p90 ms", "p99 ms"):
         table.add_column(heading, justify="left" if heading == "language" else "right")
-    for row in rows:
+    for row in report.languages:
         table.add_row(
-            row.language, str(row.shown), str(row.accepted), str(row.dismissed), f"{row.acceptance_rate:.1%}",
+            Text(_printable(row.language)), str(row.shown), str(row.accepted), str(row.dismissed), f"{row.acceptance_rate:.1%}",
             f"{row.latency_p50_ms:.0f}", f"{row.latency_p90_ms:.0f}", f"{row.latency_p99_ms:.0f}",
         )  # fmt: skip
     Console().print(table)
+
+
+def _printable(name: str) -> str:
+    """A name read from a file, with control characters (a terminal escape, a line break) shown as escapes."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in name)
 
 
 def bench_lsp_command(

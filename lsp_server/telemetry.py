@@ -9,10 +9,12 @@ suggestion (the cache hands back its id), so accepting it after typing its first
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sqlite3
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,9 @@ CREATE TABLE IF NOT EXISTS completions (
     outcome TEXT                   -- NULL while pending, then "accepted" or "dismissed"
 );
 """
+
+
+log = logging.getLogger(__name__)
 
 
 def default_path() -> Path:
@@ -47,13 +52,28 @@ class LanguageStats:
     latency_p99_ms: float
 
 
+class TelemetryError(Exception):
+    """The telemetry database cannot be used; the message says which file and what to do."""
+
+
+_COLUMNS = ("id", "language", "kind", "lines", "latency_ms", "from_cache", "shown_at", "outcome")
+
+
 class Telemetry:
+    """The writer the server keeps open. It never fails a completion: a database that breaks while in use (a
+    full disk, a file deleted or replaced) is logged once and recording stops."""
+
     def __init__(self, path: Path | str | None = None):
         self.path = Path(path) if path else default_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.executescript(_SCHEMA)
+            _check_columns(self._db, self.path)
+        except sqlite3.Error as exc:
+            raise TelemetryError(f"{self.path} is not a usable telemetry database ({exc})") from None
         self._pending: dict[str, str] = {}  # document uri -> id of its last shown completion
+        self._broken = False
 
     def shown(
         self, completion_id: str, uri: str, language: str, kind: str, text: str, latency_ms: float, from_cache: bool
@@ -63,11 +83,9 @@ class Telemetry:
         previous = self._pending.pop(uri, None)
         if previous is not None:
             self._set_outcome(previous, "dismissed")
-        self._db.execute(
-            "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-            (completion_id, language, kind, text.count("\n") + 1, latency_ms, int(from_cache), time.time()),
-        )
-        self._pending[uri] = completion_id
+        row = (completion_id, language, kind, text.count("\n") + 1, latency_ms, int(from_cache), time.time())
+        if self._write("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)", row) is not None:
+            self._pending[uri] = completion_id
 
     def accepted(self, completion_id: str) -> bool:
         """Marks a completion accepted; False when the id is unknown."""
@@ -78,26 +96,75 @@ class Telemetry:
 
     def _set_outcome(self, completion_id: str, outcome: str, overwrite: bool = False) -> bool:
         condition = "" if overwrite else " AND outcome IS NULL"
-        statement = f"UPDATE completions SET outcome = ? WHERE id = ?{condition}"
-        cursor = self._db.execute(statement, (outcome, completion_id))
-        return cursor.rowcount > 0
+        cursor = self._write(f"UPDATE completions SET outcome = ? WHERE id = ?{condition}", (outcome, completion_id))
+        return cursor is not None and cursor.rowcount > 0
+
+    def _write(self, statement: str, values: tuple) -> sqlite3.Cursor | None:
+        if self._broken:
+            return None
+        try:
+            return self._db.execute(statement, values)
+        except sqlite3.Error as exc:
+            self._broken = True
+            log.warning("telemetry stopped: %s cannot be written (%s)", self.path, exc)
+            return None
 
     def close(self) -> None:
         self._db.close()
 
 
-def read_stats(path: Path | str) -> list[LanguageStats]:
-    """Acceptance rate and latency percentiles per language, most shown first."""
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT language, outcome, latency_ms FROM completions").fetchall()
-    by_language: dict[str, list[tuple[str | None, float]]] = {}
+def _check_columns(db: sqlite3.Connection, path: Path) -> None:
+    columns = tuple(row[1] for row in db.execute("PRAGMA table_info(completions)"))
+    if columns != _COLUMNS:
+        raise TelemetryError(
+            f"{path} is not a MiMo telemetry database (its completions table has columns {', '.join(columns)}); "
+            "point telemetry.path or --db at another file"
+        )
+
+
+@dataclass(frozen=True)
+class StatsReport:
+    languages: list[LanguageStats]  # most shown first
+    skipped: int  # rows whose latency was missing or not a finite number
+
+
+def read_stats(path: Path | str) -> StatsReport:
+    """Acceptance rate and latency percentiles per language, most shown first. Opened read-only; any file that
+    is not a readable telemetry database raises TelemetryError with one line saying so. Values of unexpected
+    types are read as text (languages) or skipped (latencies), never trusted."""
+    path = Path(path)
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            _check_readable(db, path)
+            rows = db.execute("SELECT language, outcome, latency_ms FROM completions").fetchall()
+    except sqlite3.Error as exc:
+        raise TelemetryError(f"{path} cannot be read as a telemetry database ({exc})") from None
+    by_language: dict[str, list[tuple[object, float]]] = {}
+    skipped = 0
     for language, outcome, latency in rows:
-        by_language.setdefault(language, []).append((outcome, latency))
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not math.isfinite(latency):
+            skipped += 1
+            continue
+        by_language.setdefault(_as_text(language), []).append((outcome, float(latency)))
     stats = [_summarize(language, events) for language, events in by_language.items()]
-    return sorted(stats, key=lambda s: -s.shown)
+    return StatsReport(sorted(stats, key=lambda s: -s.shown), skipped)
 
 
-def _summarize(language: str, events: list[tuple[str | None, float]]) -> LanguageStats:
+def _check_readable(db: sqlite3.Connection, path: Path) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(completions)")}
+    if not {"language", "outcome", "latency_ms"} <= columns:
+        raise TelemetryError(
+            f"{path} is not a MiMo telemetry database (no completions table with language, outcome and latency_ms)"
+        )
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "unknown" if value is None else str(value)
+
+
+def _summarize(language: str, events: list[tuple[object, float]]) -> LanguageStats:
     accepted = sum(1 for outcome, _ in events if outcome == "accepted")
     dismissed = sum(1 for outcome, _ in events if outcome == "dismissed")
     latencies = sorted(latency for _, latency in events)

@@ -36,7 +36,7 @@ async def test_accept_command_and_superseded_suggestions_are_recorded(tmp_path, 
         await inline(client, uri, 2, 4)  # shown, then replaced by the next request: dismissed
         edit(client, uri, 3, 2, 4, "\n    ")
         await inline(client, uri, 3, 4)
-    (python,) = read_stats(tmp_path / "telemetry.sqlite")
+    (python,) = read_stats(tmp_path / "telemetry.sqlite").languages
     assert (python.language, python.shown, python.accepted, python.dismissed) == ("python", 3, 1, 1)
     assert python.acceptance_rate == pytest.approx(1 / 3)
 
@@ -57,7 +57,7 @@ async def test_typing_into_a_suggestion_then_accepting_counts_one_accepted_sugge
         await client.workspace_execute_command_async(
             lsp.ExecuteCommandParams(command=item.command.command, arguments=item.command.arguments)
         )
-    (python,) = read_stats(tmp_path / "telemetry.sqlite")
+    (python,) = read_stats(tmp_path / "telemetry.sqlite").languages
     assert (python.shown, python.accepted, python.dismissed) == (1, 1, 0)
 
 
