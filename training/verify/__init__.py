@@ -10,7 +10,7 @@ from training.verify.limits import Limits
 from training.verify.pool import VerifierPool
 from training.verify.results import Outcome, Protections, TestResult, VerifyResult
 from training.verify.sandbox import Mount, SandboxConfig, SandboxUnavailable
-from training.verify.verifier import VerifierConfig, verify
+from training.verify.verifier import TestsError, VerifierConfig, verify
 
 __all__ = [
     "CommandResult",
@@ -24,6 +24,7 @@ __all__ = [
     "StdioCase",
     "TestResult",
     "TestSuite",
+    "TestsError",
     "VerifierConfig",
     "VerifierPool",
     "VerifyResult",

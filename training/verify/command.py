@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from training.verify.cgroups import Cgroup, detect
+from training.verify.cgroups import Cgroup, CgroupSupport, detect
 from training.verify.limits import Limits
 from training.verify.results import Protections
 from training.verify.sandbox import (
@@ -121,7 +121,8 @@ def _run(command, binds, cwd, env, stdin, timeout_s, limits, config, slot, group
         exit_code, timed_out = wait_or_kill(process, timeout_s, group)
         wall_s = time.perf_counter() - started
         stdout, stderr = (os.pread(fd, limits.output_bytes, 0) for fd in fds[1:])
-    return CommandResult(exit_code, stdout, stderr, timed_out, wall_s, protections(config, limits, slot, group, ""))
+    support = group.support if group else None
+    return CommandResult(exit_code, stdout, stderr, timed_out, wall_s, protections(config, limits, slot, support, ""))
 
 
 def _rlimits(limits: Limits, group: Cgroup | None) -> Rlimits:
@@ -150,15 +151,17 @@ def wait_or_kill(process, timeout_s: float, group: Cgroup | None) -> tuple[int |
     return (code if exited else None), not exited
 
 
-def protections(config: SandboxConfig, limits: Limits, slot: Slot, group: Cgroup | None, trusted: str) -> Protections:
-    controllers = group.support.controllers if group else ()
+def protections(
+    config: SandboxConfig, limits: Limits, slot: Slot, cgroups: CgroupSupport | None, trusted: str
+) -> Protections:
+    controllers = cgroups.controllers if cgroups else ()
     sandboxed = not config.unsafe_no_sandbox
     return Protections(
         sandbox="bubblewrap" if sandboxed else "none",
         seccomp=sandboxed,
         nested_userns_blocked=sandboxed,
         work_tmpfs_mb=limits.tmpfs_mb if sandboxed else None,
-        cgroup=group.support.version if group else "none",
+        cgroup=cgroups.version if cgroups else "none",
         memory_limit_mb=limits.memory_mb if "memory" in controllers else None,
         process_limit=limits.processes if "pids" in controllers else None,
         cpu_limit_cores=limits.cpus if "cpu" in controllers else None,

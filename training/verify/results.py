@@ -34,9 +34,9 @@ class VerifyResult:
     """
 
     tests: tuple[TestResult, ...]
-    completed: bool  # the harness reported the end-of-run nonce and exited with status 0
+    completed: bool  # every test ran to an outcome and the candidate's process was still alive at the end
     exit_code: int | None
-    timed_out: bool
+    timed_out: bool  # a test, or the whole run, hit its time limit
     wall_s: float
     sandboxed: bool
     output: str = ""  # the run's own stdout/stderr, capped: for debugging, never used for the verdict

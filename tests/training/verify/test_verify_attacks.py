@@ -58,9 +58,14 @@ def outside_errno():
     assert result.passed, result.tests
 
 
-def test_has_no_network_interface_but_loopback(run_functional):
-    code = "import socket\nnames = [name for _, name in socket.if_nameindex()]\n"
-    result = run_functional(code, ["assert names == ['lo'], names"])
+def test_has_no_network_interface_but_loopback_and_no_netlink(run_functional):
+    code = (
+        "import socket\n"
+        "names = [line.split(':')[0].strip() for line in open('/proc/net/dev').read().splitlines()[2:]]\n"
+        "def netlink():\n    try:\n        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)\n"
+        "    except OSError as exc:\n        return exc.errno\n"
+    )
+    result = run_functional(code, ["assert names == ['lo'], names", "assert netlink() == 97"])  # EAFNOSUPPORT
     assert result.passed, result.tests
 
 
@@ -150,7 +155,7 @@ def spin():
         pass
 """
     with timer() as elapsed:
-        result = run_functional(code, ["spin()", "assert True"])
+        result = run_functional(code + "def one():\n    return 1\n", ["spin()", "assert one() == 1"])
     assert _outcomes(result) == [Outcome.TIMED_OUT, Outcome.TIMED_OUT]
     assert result.timed_out and not result.passed
     assert elapsed.elapsed < limits.run_timeout_s(2) + 3
@@ -240,11 +245,12 @@ def test_exiting_before_the_asserts_fails(run_functional, exit_call):
     assert result.tests[0].outcome is Outcome.CRASHED
 
 
-def test_exiting_inside_a_test_fails_that_test_and_the_rest(run_functional):
-    code = "import os\ndef answer():\n    os._exit(0)\n"
-    result = run_functional(code, ["assert True", "assert answer() == 42", "assert True"])
+def test_exiting_inside_a_test_fails_that_test_and_every_later_call(run_functional):
+    code = "import os\ndef answer():\n    os._exit(0)\ndef other():\n    return 1\n"
+    result = run_functional(code, ["assert other() == 1", "assert answer() == 42", "assert other() == 1"])
     assert _outcomes(result) == [Outcome.PASSED, Outcome.CRASHED, Outcome.CRASHED]
-    assert not result.passed
+    assert "exit status 0" in result.tests[1].detail
+    assert not result.passed and not result.completed
 
 
 @pytest.mark.parametrize(
@@ -285,8 +291,7 @@ os._exit(0)
     assert not result.completed and not result.passed
 
 
-@pytest.mark.xfail(strict=True, reason="documented gap: code that reads the harness's frames can forge records")
-def test_reading_the_key_out_of_the_harness_frames_is_not_covered(run_functional):
+def test_walking_the_frames_finds_nothing_to_forge_with(run_functional):
     code = """
 import sys
 def steal():
