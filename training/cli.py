@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-AREA_MODULES: list[str] = ["training.pretrain_cli", "training.data.cli", "training.verify.cli"]
+AREA_MODULES: list[str] = ["training.pretrain_cli", "training.data.cli", "training.verify.cli", "training.repo.cli"]
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

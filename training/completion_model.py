@@ -77,30 +77,66 @@ class CompletionModel:
     @torch.inference_mode()
     def greedy_pair(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-position greedy ids of the main head and of MTP layer 0, teacher-forced on `ids`."""
+        main, mtp, _ = self.teacher_forced(ids)
+        return main, mtp
+
+    @torch.inference_mode()
+    def teacher_forced(self, ids: list[int]) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+        """Greedy ids of the main head and of MTP layer 0 (None without one), and the main head's summed
+        negative log-likelihood of tokens 1.. of `ids`, from one teacher-forced pass."""
         input_ids = torch.tensor([ids], device=self.model.device)
         trunk = self.model.model(input_ids=input_ids, use_cache=False)
-        main = self.model.lm_head(trunk.last_hidden_state)[0].argmax(-1)
+        logits = self.model.lm_head(trunk.last_hidden_state)[0]
+        nll = torch.nn.functional.cross_entropy(logits[:-1].float(), input_ids[0, 1:], reduction="sum")
+        main = logits.argmax(-1)
+        if not getattr(self.model, "num_mtp_layers", 0):
+            return main.cpu(), None, float(nll)
         next_ids = torch.roll(input_ids, shifts=-1, dims=1)  # token t+1 at position t (last one unused)
         hidden = self.model.model.mtp_forward(0, trunk.pre_norm_hidden_state, next_ids)
         mtp = self.model.mtp_logits(0, hidden)[0].argmax(-1)
-        return main.cpu(), mtp.cpu()
+        return main.cpu(), mtp.cpu(), float(nll)
 
     def mtp_acceptance(self, texts: list[str], options) -> tuple[int, int]:
         """(accepted, positions) over windows of the texts, up to `options.acceptance_tokens` positions."""
-
         if not getattr(self.model, "num_mtp_layers", 0):
             return 0, 0
-        accepted = positions = 0
+        stats = self.heldout_stats(texts, options)
+        return stats.accepted, stats.positions
+
+    def heldout_stats(self, texts: list[str], options) -> "HeldoutStats":
+        """Teacher-forced over windows of `options.acceptance_window` tokens of each text, up to
+        `options.acceptance_tokens` positions: the main head's loss per token and the MTP draft agreement."""
+        stats = HeldoutStats()
         for text in texts:
             ids = self._ids(text)
             for start in range(0, len(ids), options.acceptance_window):
-                if positions >= options.acceptance_tokens:
-                    return accepted, positions
+                if stats.loss_tokens >= options.acceptance_tokens:
+                    return stats
                 window = ids[start : start + options.acceptance_window]
                 if len(window) >= 3:
-                    hit, count = mtp_agreement(*self.greedy_pair(window))
-                    accepted, positions = accepted + hit, positions + count
-        return accepted, positions
+                    main, mtp, nll = self.teacher_forced(window)
+                    stats.nll += nll
+                    stats.loss_tokens += len(window) - 1
+                    if mtp is not None:
+                        hit, count = mtp_agreement(main, mtp)
+                        stats.accepted, stats.positions = stats.accepted + hit, stats.positions + count
+        return stats
+
+
+@dataclass
+class HeldoutStats:
+    nll: float = 0.0  # summed over loss_tokens predicted tokens
+    loss_tokens: int = 0
+    accepted: int = 0  # MTP drafts that match the main model's greedy token
+    positions: int = 0
+
+    @property
+    def loss(self) -> float | None:
+        return self.nll / self.loss_tokens if self.loss_tokens else None
+
+    @property
+    def acceptance(self) -> float | None:
+        return self.accepted / self.positions if self.positions else None
 
 
 def mtp_agreement(main_greedy, mtp_greedy) -> tuple[int, int]:

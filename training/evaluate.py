@@ -4,6 +4,8 @@ Next line: at cursor points sampled deterministically inside held-out files, the
 cursor and the text after the cursor's line (a fill-in-the-middle prompt) and greedily writes the rest of the
 line. Scored by exact match (ignoring surrounding whitespace) and edit similarity (difflib's ratio).
 
+Loss: teacher-forced over the same windows, the main head's mean cross-entropy per token (nats).
+
 MTP acceptance: teacher-forced over held-out text, the fraction of positions t where the MTP head's greedy
 token (from the trunk's state at t and the true token t+1) equals the main model's greedy token at t+1: what
 a one-token MTP draft would get accepted at under greedy speculative decoding.
@@ -41,6 +43,20 @@ class EvalOptions:
     acceptance_tokens: int = 16_384  # teacher-forced positions for the MTP acceptance rate
     acceptance_window: int = 512
 
+    def __post_init__(self) -> None:
+        """Counts a person types on the command line: a nonsense value is an error, never an empty report."""
+        flags = {"points": "--points", "acceptance_tokens": "--mtp-tokens"}  # the command-line names
+        for name in ("points", "prefix_tokens", "suffix_tokens", "max_new_tokens", "acceptance_tokens"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{flags.get(name, name)} must be a positive whole number, got {value!r}")
+        if (
+            isinstance(self.acceptance_window, bool)
+            or not isinstance(self.acceptance_window, int)
+            or (self.acceptance_window < 3)
+        ):
+            raise UserError(f"acceptance window must be at least 3 tokens, got {self.acceptance_window!r}")
+
 
 @dataclass(frozen=True)
 class CompletionReport:
@@ -48,8 +64,10 @@ class CompletionReport:
     exact_match: float
     edit_similarity: float
     mtp_acceptance: float | None  # None when the model has no MTP layer
+    loss: float | None  # the main head's mean cross-entropy per token (nats), teacher-forced on the held-out text
     cursor_points: int
     mtp_positions: int
+    loss_tokens: int  # the predicted tokens the loss averages over (the same windows as the acceptance)
     seconds: float
 
     def as_dict(self) -> dict:
@@ -146,25 +164,31 @@ def _jsonl_files(path: Path) -> list[tuple[str, str]]:
 def evaluate_completion(model_name: str, data: Path, options: EvalOptions) -> CompletionReport:
     from training.completion_model import CompletionModel
 
-    started = time.perf_counter()
     files = read_heldout(data)
-    points = sample_cursor_points(files, options.points, options.seed)
-    if not points:
+    if not sample_cursor_points(files, 1, options.seed):
         raise UserError(f"the held-out files in {data} have no lines to place a cursor on")
-    lm = CompletionModel.load(model_name)
+    return evaluate_loaded(CompletionModel.load(model_name), model_name, files, options)
+
+
+def evaluate_loaded(lm, model_name: str, files: list[tuple[str, str]], options: EvalOptions) -> CompletionReport:
+    """The figures for a loaded `CompletionModel` on (path, text) files (a model in memory, e.g. mid-training)."""
+    started = time.perf_counter()
+    points = sample_cursor_points(files, options.points, options.seed)
     matches, similarity = 0, 0.0
     for point in _progress(points, "next-line completion"):
         prediction = lm.complete_line(point, options)
         matches += exact_match(prediction, point.target)
         similarity += edit_similarity(prediction, point.target)
-    accepted, positions = lm.mtp_acceptance([text for _, text in files], options)
+    stats = lm.heldout_stats([text for _, text in files], options)
     return CompletionReport(
         model=model_name,
-        exact_match=matches / len(points),
-        edit_similarity=similarity / len(points),
-        mtp_acceptance=accepted / positions if positions else None,
+        exact_match=matches / max(1, len(points)),
+        edit_similarity=similarity / max(1, len(points)),
+        mtp_acceptance=stats.acceptance,
+        loss=stats.loss,
         cursor_points=len(points),
-        mtp_positions=positions,
+        mtp_positions=stats.positions,
+        loss_tokens=stats.loss_tokens,
         seconds=round(time.perf_counter() - started, 1),
     )
 

@@ -75,13 +75,16 @@ def _walk(root: Path) -> list[str]:
     return paths
 
 
-def collect(source: Source, max_bytes: int = DEFAULT_MAX_BYTES, progress=None) -> Collected:
-    """Reads the source's files that pass every filter; `progress(n)` is called per file if given."""
+def collect(source: Source, max_bytes: int = DEFAULT_MAX_BYTES, progress=None, on_drop=None) -> Collected:
+    """Reads the source's files that pass every filter; `progress(n)` is called per file if given, and
+    `on_drop(path, reason)` for each file left out (for a per-file report)."""
     collected = Collected()
     for path in list_files(source):
         reason, text = _read(source.root, path, max_bytes)
         if reason:
             collected.dropped[reason] += 1
+            if on_drop:
+                on_drop(path, reason)
         else:
             collected.documents.append(Document(source.name, path, language_of(path), text))
         if progress:
