@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sqlite3
 import time
 from contextlib import closing
@@ -36,8 +35,10 @@ log = logging.getLogger(__name__)
 
 
 def default_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "mimo" / "telemetry.sqlite"
+    """The user's data directory (~/.local/share/mimo or $XDG_DATA_HOME/mimo on Linux) holds the database."""
+    import platformdirs
+
+    return platformdirs.user_data_path("mimo", appauthor=False) / "telemetry.sqlite"
 
 
 @dataclass(frozen=True)

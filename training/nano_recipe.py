@@ -13,12 +13,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+from training.errors import UserError
+
 NANO_PACKAGES = (
     "rich", "click", "jinja2", "httpx", "typer", "requests", "pygls", "attrs", "pydantic", "starlette",
     "fastapi", "uvicorn", "jsonschema", "datasketch", "pyyaml", "packaging", "idna", "anyio", "h11", "httpcore",
     "filelock", "fsspec", "cattrs", "huggingface-hub", "accelerate", "trl", "peft", "datasets",
 )  # fmt: skip
 DATA_ONLY_PACKAGES = ("transformers", "torch", "numpy", "networkx", "setuptools", "pip")
+# The packages above that mimo-code itself does not need are its `nano-corpus` extra (pyproject.toml).
+CORPUS_EXTRA = "nano-corpus"
 VOCAB_SIZE = 8192
 TOKENIZER_MAX_MB = 30
 
@@ -72,6 +76,13 @@ def run_recipe(work: Path, out: Path, threads: int, total_tokens: int | None = N
 
     work.mkdir(parents=True, exist_ok=True)
     tokenizer_step, data_step, *pretrain_steps = nano_commands(work, threads, resume=True, total_tokens=total_tokens)
+    data_built = (work / "tokenizer" / "tokenizer.json").is_file() and (work / "shards" / "manifest.json").is_file()
+    if not data_built and (missing := missing_corpus_packages()):
+        raise UserError(
+            f"the nano corpus reads the source of installed distributions, and {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed: pip install -e '.[{CORPUS_EXTRA}]' in a "
+            f"checkout (or pip install 'mimo-code[{CORPUS_EXTRA}]')"
+        )
     if not (work / "tokenizer" / "tokenizer.json").is_file():
         _mimo(tokenizer_step)
     if not (work / "shards" / "manifest.json").is_file():
@@ -84,6 +95,19 @@ def run_recipe(work: Path, out: Path, threads: int, total_tokens: int | None = N
         shutil.rmtree(out)
     shutil.copytree(final_run(work) / "model", out)
     return out
+
+
+def missing_corpus_packages() -> list[str]:
+    """The corpus's distributions that are not installed (the data step would stop at the first)."""
+    import importlib.metadata
+
+    missing = []
+    for name in (*NANO_PACKAGES, *DATA_ONLY_PACKAGES):
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name)
+    return missing
 
 
 def _mimo(arguments: list[str]) -> None:

@@ -111,7 +111,8 @@ def register(groups: dict[str, typer.Typer]) -> None:
         from training.nano_recipe import run_recipe
 
         try:
-            model_dir = run_recipe(work, out, threads, total_tokens)
+            with user_errors():
+                model_dir = run_recipe(work, out, threads, total_tokens)
         except subprocess.CalledProcessError as error:
             raise typer.Exit(error.returncode) from None
         typer.echo(

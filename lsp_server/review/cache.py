@@ -21,8 +21,10 @@ _NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "mimo" / "review"
+    """The user's cache directory (~/.cache/mimo or $XDG_CACHE_HOME/mimo on Linux)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("mimo", appauthor=False) / "review"
 
 
 class ReviewCache:

@@ -241,3 +241,37 @@ def test_nano_recipe_skips_finished_runs_resumes_started_ones_and_copies_the_las
         ("continue-2", False),
     ]
     assert (out / "model.safetensors").read_text() == "continue-2"
+
+
+def test_every_corpus_package_is_a_dependency_or_in_the_nano_corpus_extra():
+    import re
+
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    from training.nano_recipe import CORPUS_EXTRA, DATA_ONLY_PACKAGES, NANO_PACKAGES
+
+    def name(requirement: str) -> str:  # PEP 503 normalised project name
+        return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group()).lower()
+
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    runtime = {name(r) for r in project["dependencies"]}
+    extra = {name(r) for r in project["optional-dependencies"][CORPUS_EXTRA]}
+    corpus = {name(n) for n in (*NANO_PACKAGES, *DATA_ONLY_PACKAGES)} - {"pip"}  # pip comes with every venv
+    assert corpus - runtime == extra  # nothing missing, and the extra holds nothing the corpus does not read
+    assert not extra & runtime
+
+
+def test_nano_recipe_names_the_extra_when_a_corpus_package_is_missing(tmp_path, monkeypatch):
+    from mimo.cli import app
+    from training import nano_recipe
+
+    assert "pydantic" not in nano_recipe.missing_corpus_packages()  # a runtime dependency: always there
+    monkeypatch.setattr(nano_recipe, "NANO_PACKAGES", (*nano_recipe.NANO_PACKAGES, "no-such-distribution"))
+    assert "no-such-distribution" in nano_recipe.missing_corpus_packages()
+    result = CliRunner().invoke(app, ["train", "nano", "--work", str(tmp_path / "w"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "no-such-distribution" in result.output and "pip install -e '.[nano-corpus]'" in result.output
+    assert not (tmp_path / "w" / "tokenizer").exists()  # stopped before any step ran

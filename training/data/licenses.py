@@ -3,16 +3,20 @@
 Evidence, in order of trust: a package's `License-Expression` metadata (PEP 639), its `License` field when that is
 a recognisable name, its `License ::` classifiers, then the text of LICENSE/COPYING files (found in a repository's
 root or a wheel's dist-info); for repositories also pyproject.toml / package.json. Anything unrecognised is
-"unknown", which no allow-list admits: training only on code we know we may use.
+"unknown", which no allow-list admits: training only on code we know we may use. SPDX expressions are parsed,
+normalised and evaluated by `license-expression` (the SPDX licence list it ships).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from license_expression import AND, OR, ExpressionError, LicenseSymbol, LicenseWithExceptionSymbol
 
 DEFAULT_ALLOWED = (
     "MIT", "MIT-0", "BSD-2-Clause", "BSD-3-Clause", "0BSD", "Apache-2.0", "ISC", "PSF-2.0", "Unlicense", "Zlib",
@@ -68,18 +72,17 @@ def normalise_name(name: str) -> str | None:
         return None
     if cleaned.lower() in _NAME_TO_SPDX:
         return _NAME_TO_SPDX[cleaned.lower()]
-    if re.fullmatch(r"[A-Za-z0-9.+\-() ]+", cleaned) and _looks_like_expression(cleaned):
-        return cleaned
-    return None
+    try:  # SPDX ids only: prose like "BSD License" has unknown keys
+        return str(_spdx().parse(cleaned, validate=True))
+    except ExpressionError:
+        return None
 
 
-def _looks_like_expression(text: str) -> bool:
-    """SPDX ids contain a dash ("Apache-2.0") or are one of the few short ones; prose words do not."""
-    ids = [part for part in re.split(r"[\s()]+", text) if part and part not in ("AND", "OR", "WITH")]
-    return bool(ids) and all("-" in part or part in _SHORT_IDS for part in ids)
+@functools.cache
+def _spdx():
+    from license_expression import get_spdx_licensing
 
-
-_SHORT_IDS = {"MIT", "ISC", "Unlicense", "Zlib", "0BSD"}
+    return get_spdx_licensing()
 
 
 def from_text(text: str) -> str | None:
@@ -161,33 +164,20 @@ def is_allowed(spdx: str, allowed: set[str]) -> bool:
     """
     if spdx == UNKNOWN:
         return False
-    expression = re.sub(r"\s+WITH\s+[A-Za-z0-9.\-]+", "", spdx)
-    return _evaluate(expression.replace("(", " ( ").replace(")", " ) ").split(), allowed)
+    try:
+        expression = _spdx().parse(spdx, validate=True)
+    except ExpressionError:
+        return False
+    return _satisfiable(expression, {name.lower() for name in allowed})
 
 
-def _evaluate(tokens: list[str], allowed: set[str]) -> bool:
-    """OR of ANDs over SPDX ids; parentheses handled recursively."""
-    any_branch, all_parts = False, True
-    index = 0
-    while index < len(tokens):
-        token = tokens[index]
-        if token == "(":
-            close = _matching_paren(tokens, index)
-            all_parts &= _evaluate(tokens[index + 1 : close], allowed)
-            index = close
-        elif token == "OR":
-            any_branch |= all_parts
-            all_parts = True
-        elif token != "AND":
-            all_parts &= token in allowed
-        index += 1
-    return any_branch or all_parts
-
-
-def _matching_paren(tokens: list[str], open_index: int) -> int:
-    depth = 0
-    for index in range(open_index, len(tokens)):
-        depth += {"(": 1, ")": -1}.get(tokens[index], 0)
-        if depth == 0:
-            return index
-    return len(tokens)
+def _satisfiable(expression, allowed: set[str]) -> bool:
+    if isinstance(expression, LicenseWithExceptionSymbol):
+        return expression.license_symbol.key.lower() in allowed
+    if isinstance(expression, LicenseSymbol):
+        return expression.key.lower() in allowed
+    if isinstance(expression, OR):
+        return any(_satisfiable(part, allowed) for part in expression.args)
+    if isinstance(expression, AND):
+        return all(_satisfiable(part, allowed) for part in expression.args)
+    return False

@@ -6,7 +6,7 @@ from email.message import Message
 
 import pytest
 
-from training.data.licenses import DEFAULT_ALLOWED, UNKNOWN, from_directory, from_metadata, is_allowed
+from training.data.licenses import DEFAULT_ALLOWED, UNKNOWN, from_directory, from_metadata, is_allowed, normalise_name
 
 ALLOWED = set(DEFAULT_ALLOWED)
 APACHE = "                                 Apache License\n                           Version 2.0, January 2004\n"
@@ -73,6 +73,8 @@ def test_bundled_licence_file_is_the_last_resort():
         ("(MIT OR GPL-2.0-only) AND Apache-2.0", True),
         ("(LGPL-2.1-only OR GPL-2.0-only) AND MIT", False),
         (UNKNOWN, False),
+        ("MIT OR", False),  # not an expression: never admitted
+        ("mit or apache-2.0", True),  # SPDX ids are case-insensitive
     ],
 )
 def test_allow_list_expressions(expression, allowed):
@@ -81,3 +83,19 @@ def test_allow_list_expressions(expression, allowed):
 
 def test_a_narrow_allow_list_rejects_other_permissive_licences():
     assert not is_allowed("Apache-2.0", {"MIT"})
+
+
+@pytest.mark.parametrize(
+    ("name", "spdx"),
+    [
+        ("mit", "MIT"),
+        ("GPL-2.0+", "GPL-2.0-or-later"),  # a deprecated id becomes its current one
+        ("MIT OR apache-2.0", "MIT OR Apache-2.0"),
+        ("BSD License", "BSD-3-Clause"),  # a known free-text name
+        ("Some Custom Licence", None),
+        ("Proprietary-Thing", None),  # dashes alone no longer pass for an SPDX id
+        ("MIT AND (", None),
+    ],
+)
+def test_metadata_names_are_normalised_to_spdx(name, spdx):
+    assert normalise_name(name) == spdx
