@@ -25,10 +25,12 @@ Workers = Annotated[int, typer.Option(help="Parallel sandboxes (0 = two per CPU 
 @contextlib.contextmanager
 def _user_errors():
     from engine.api import EngineError
+    from training.verify import TestsError
+    from training.verify.formats import MalformedTests
 
     try:
         yield
-    except (UserError, EngineError) as error:
+    except (UserError, EngineError, MalformedTests, TestsError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
 
@@ -36,9 +38,13 @@ def _user_errors():
 def _config(bwrap: str, unsafe: bool, **limits):
     from training.verify import Limits, SandboxConfig, VerifierConfig
 
+    try:
+        checked = Limits(**limits)
+    except ValueError as exc:
+        raise UserError(str(exc).replace("limit test_timeout_s", "--timeout")) from None
     if unsafe:
         typer.echo("warning: --unsafe-no-sandbox: the code runs without isolation", err=True)
-    return VerifierConfig(sandbox=SandboxConfig(bwrap=bwrap, unsafe_no_sandbox=unsafe), limits=Limits(**limits))
+    return VerifierConfig(sandbox=SandboxConfig(bwrap=bwrap, unsafe_no_sandbox=unsafe), limits=checked)
 
 
 def register(groups: dict[str, typer.Typer]) -> None:
@@ -58,13 +64,15 @@ def verify_command(
 ) -> None:
     """Run a candidate against its tests in the sandbox; exit 0 if every test passed, 1 if not."""
     from training.verify import verify
-    from training.verify.formats import FORMATS, load_job
+    from training.verify.formats import FORMATS
+    from training.verify.testfiles import load_job
 
     with _user_errors():
         if format is not None and format not in FORMATS:
             raise UserError(f"unknown --format {format!r}: use functional or stdio")
+        config = _config(bwrap, unsafe_no_sandbox, test_timeout_s=timeout)
         job = load_job(code, tests, format)
-        result = verify(job, _config(bwrap, unsafe_no_sandbox, test_timeout_s=timeout))
+        result = verify(job, config)
     if json_output:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

@@ -1,53 +1,34 @@
-"""Verification jobs: a candidate plus its tests, in one of two formats, and how they are read from files.
+"""Verification jobs: a candidate plus its tests, in one of two formats, checked when they are made.
 
-- functional: Python statements run after the candidate in its namespace. HumanEval's ``check(candidate)`` is one
-  test (``setup`` holds the ``def check``, the test is ``check(entry_point)``); an MBPP assert list is one test
-  per assert.
+- functional: Python statements run on the trusted side, calling into the candidate. HumanEval's
+  ``check(candidate)`` is one test (``setup`` holds the ``def check``, the test is ``check(entry_point)``); an MBPP
+  assert list is one test per assert.
 - stdio: the candidate is a whole program; each test is an input for stdin and the expected stdout (LiveCodeBench).
 
-Test files for ``mimo verify --tests``:
-- ``.py`` (functional): every top-level ``assert`` or expression statement is one test; every other statement
-  (imports, definitions, assignments) is setup and runs first, in order;
-- ``.json``: ``{"format": "functional", "setup": "...", "tests": ["assert ...", ...]}`` or
-  ``{"format": "stdio", "tests": [{"input": "...", "output": "..."}, ...]}``; a bare list means stdio.
+Malformed tests raise ``MalformedTests`` naming the bad entry, before anything runs: a test that is not a string,
+does not compile or checks nothing (no assert, call or raise), a stdio case that is not two strings, text that is
+not valid Unicode (a lone surrogate). A verdict is never given on tests that failed to parse.
 """
 
 from __future__ import annotations
 
 import ast
-import json
+import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
-
-from training.errors import UserError
 
 Format = Literal["functional", "stdio"]
 FORMATS: tuple[str, ...] = ("functional", "stdio")
+
+
+class MalformedTests(ValueError):
+    """The tests cannot be run as given; the message names the entry and what is wrong with it."""
 
 
 @dataclass(frozen=True)
 class StdioCase:
     input: str
     output: str
-
-
-@dataclass(frozen=True)
-class Job:
-    code: str
-    format: Format
-    tests: tuple[str, ...] | tuple[StdioCase, ...]
-    setup: str = ""  # functional only: runs once after the candidate, before the tests
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        if self.format not in FORMATS:
-            raise ValueError(f"unknown test format {self.format!r}; use one of {', '.join(FORMATS)}")
-
-    @property
-    def suite(self) -> TestSuite:
-        """This job's tests, for ``verify_batch``."""
-        return TestSuite(format=self.format, tests=self.tests, setup=self.setup, name=self.name)
 
 
 @dataclass(frozen=True)
@@ -61,8 +42,30 @@ class TestSuite:
 
     __test__ = False  # not a pytest class
 
+    def __post_init__(self) -> None:
+        check_tests(self.format, self.tests, self.setup)
+
     def job(self, code: str, name: str = "") -> Job:
         return Job(code=code, format=self.format, tests=self.tests, setup=self.setup, name=name or self.name)
+
+
+@dataclass(frozen=True)
+class Job:
+    code: str
+    format: Format
+    tests: tuple[str, ...] | tuple[StdioCase, ...]
+    setup: str = ""  # functional only: runs once after the candidate has loaded, before the tests
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if type(self.code) is not str:
+            raise MalformedTests(f"the candidate's code must be a string, got {type(self.code).__name__}")
+        check_tests(self.format, self.tests, self.setup)
+
+    @property
+    def suite(self) -> TestSuite:
+        """This job's tests, for ``verify_batch``."""
+        return TestSuite(format=self.format, tests=self.tests, setup=self.setup, name=self.name)
 
 
 def functional_job(code: str, tests: list[str] | tuple[str, ...], setup: str = "", name: str = "") -> Job:
@@ -70,61 +73,72 @@ def functional_job(code: str, tests: list[str] | tuple[str, ...], setup: str = "
 
 
 def stdio_job(code: str, cases: list[tuple[str, str]] | list[StdioCase], name: str = "") -> Job:
-    parsed = tuple(c if isinstance(c, StdioCase) else StdioCase(input=c[0], output=c[1]) for c in cases)
-    return Job(code=code, format="stdio", tests=parsed, name=name)
+    parsed = []
+    for index, case in enumerate(cases):
+        if isinstance(case, StdioCase):
+            parsed.append(case)
+        elif isinstance(case, (tuple, list)) and len(case) == 2:
+            parsed.append(StdioCase(input=case[0], output=case[1]))
+        else:
+            raise MalformedTests(f"stdio test {index} must be an (input, output) pair, got {_show(case)}")
+    return Job(code=code, format="stdio", tests=tuple(parsed), name=name)
 
 
-def split_python_tests(source: str) -> tuple[str, tuple[str, ...]]:
-    """(setup, tests) from a Python test file: asserts and bare expressions are tests, the rest is setup."""
-    try:
-        module = ast.parse(source)
-    except SyntaxError as exc:
-        raise UserError(f"the tests file is not valid Python (line {exc.lineno}: {exc.msg})") from exc
-    setup, tests = [], []
-    for statement in module.body:
-        text = ast.get_source_segment(source, statement) or ""
-        (tests if isinstance(statement, (ast.Assert, ast.Expr)) else setup).append(text)
-    return "\n".join(setup), tuple(tests)
-
-
-def load_job(code_path: Path, tests_path: Path, format: str | None = None) -> Job:
-    """Reads a candidate and its tests for the CLI; a bad file raises UserError naming it."""
-    code = _read(code_path, "code")
-    text = _read(tests_path, "tests")
-    if tests_path.suffix == ".json":
-        return _job_from_json(code, text, tests_path, format)
+def check_tests(format: str, tests, setup: str) -> None:
+    if format not in FORMATS:
+        raise MalformedTests(f"unknown test format {format!r}; use one of {', '.join(FORMATS)}")
+    if not isinstance(tests, tuple) or not tests:
+        raise MalformedTests("there are no tests: give at least one")
     if format == "stdio":
-        raise UserError(f"{tests_path}: stdio tests must be a .json file of {{input, output}} cases")
-    setup, tests = split_python_tests(text)
-    if not tests:
-        raise UserError(f"{tests_path} has no tests: write top-level assert statements or check(...) calls")
-    return functional_job(code, tests, setup=setup, name=code_path.name)
+        if setup:
+            raise MalformedTests("stdio tests take no setup")
+        for index, case in enumerate(tests):
+            _check_case(index, case)
+        return
+    _check_source("the setup", setup, need_check=False)
+    for index, test in enumerate(tests):
+        _check_source(f"test {index}", test, need_check=True)
 
 
-def _job_from_json(code: str, text: str, path: Path, format: str | None) -> Job:
+def _check_case(index: int, case) -> None:
+    if not isinstance(case, StdioCase):
+        raise MalformedTests(f"stdio test {index} must be an input and an output, got {_show(case)}")
+    for part in ("input", "output"):
+        value = getattr(case, part)
+        if type(value) is not str:
+            raise MalformedTests(f"stdio test {index}: its {part} must be a string, got {_show(value)}")
+        _check_text(f"stdio test {index}'s {part}", value)
+
+
+def _check_source(what: str, source, need_check: bool) -> None:
+    if type(source) is not str:
+        raise MalformedTests(f"{what} must be a string of Python, got {_show(source)}")
+    _check_text(what, source)
+    problem = _source_problem(source, need_check)
+    if problem:
+        raise MalformedTests(f"{what} {problem}")
+
+
+@functools.lru_cache(maxsize=4096)  # a batch checks the same tests for every candidate
+def _source_problem(source: str, need_check: bool) -> str:
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if isinstance(data, list):
-        data = {"format": "stdio", "tests": data}
-    chosen = format or data.get("format", "stdio")
-    tests = data.get("tests")
-    if chosen not in FORMATS or not isinstance(tests, list) or not tests:
-        raise UserError(f'{path}: expected a non-empty "tests" list and a format of functional or stdio')
-    if chosen == "functional":
-        return functional_job(code, [str(t) for t in tests], setup=data.get("setup", ""), name=path.name)
-    try:
-        cases = [StdioCase(input=str(t["input"]), output=str(t["output"])) for t in tests]
-    except (TypeError, KeyError) as exc:
-        raise UserError(f'{path}: each stdio test needs "input" and "output" strings') from exc
-    return stdio_job(code, cases, name=path.name)
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return f"is not valid Python (line {exc.lineno}: {exc.msg})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"cannot be compiled ({type(exc).__name__})"
+    if need_check and not any(isinstance(node, (ast.Assert, ast.Call, ast.Raise)) for node in ast.walk(tree)):
+        return f"checks nothing (no assert, call or raise): {source.strip()[:60]!r}"
+    return ""
 
 
-def _read(path: Path, what: str) -> str:
+def _check_text(what: str, text: str) -> None:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(
-            f"cannot read the {what} file {path}: {exc.strerror if isinstance(exc, OSError) else exc}"
-        ) from None
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise MalformedTests(f"{what} is not valid text ({exc.reason} at character {exc.start})") from None
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import os
 import socket
 import time
@@ -32,12 +33,13 @@ def used_names(job: Job) -> list[str]:
     """The names the setup and the tests refer to that the candidate may define: what crosses at load time.
 
     A builtin name never does (``def abs(x): return 0`` must not change the tests' ``abs``)."""
-    names = set()
-    for source in (job.setup, *job.tests):
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Name):
-                names.add(node.id)
+    names = set().union(*(_names_in(source) for source in (job.setup, *job.tests)))
     return sorted(n for n in names if n not in BUILTIN_NAMES and not n.startswith("__"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_in(source: str) -> frozenset[str]:
+    return frozenset(node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name))
 
 
 def child_limits(worker: Worker, n_tests: int) -> dict:

@@ -134,3 +134,65 @@ def test_bench_verify_reports_both_harnesses(verifier_config):
     assert data["runs_per_s"] > 0 and data["ratio"] > 0
     assert data["sandboxed_passed"] == data["unsandboxed_passed"] == 4
     assert set(data["goals"]) == {"runs_per_s >= 40", "ratio <= 2"}
+
+
+def _one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "nan", "inf", "1e308"])
+def test_verify_rejects_a_timeout_that_is_not_a_usable_number(files, value):
+    result = invoke("verify", "--code", str(files / "sol.py"), "--tests", str(files / "good.py"), "--timeout", value)
+    _one_line_error(result, "--timeout must be a finite number above 0")
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("null", "holds null"),
+        ("3", "holds int"),
+        ('"tests"', "holds str"),
+        ('{"format": "functional", "tests": [1, true, {"input": "1", "output": "2"}]}', "test 0 must be a string"),
+    ],
+)
+def test_verify_malformed_json_tests_are_a_usage_error_never_a_pass(files, content, fragment):
+    (files / "empty.py").write_text("")
+    (files / "tests.json").write_text(content)
+    result = invoke("verify", "--code", str(files / "empty.py"), "--tests", str(files / "tests.json"))
+    _one_line_error(result, fragment)
+    assert "PASSED" not in result.stdout
+
+
+def test_verify_stdio_cases_with_format_functional_are_a_usage_error(files):
+    (files / "cases.json").write_text(json.dumps([{"input": "1", "output": "1"}]))
+    result = invoke(
+        "verify", "--code", str(files / "sol.py"), "--tests", str(files / "cases.json"), "--format", "functional"
+    )
+    _one_line_error(result, "test 0 must be a string of Python, got dict")
+
+
+def test_verify_blames_a_broken_setup_on_the_tests_not_the_candidate(files):
+    (files / "broken.py").write_text("import no_such_module_anywhere\nassert add(1, 2) == 3\n")
+    result = invoke("verify", "--code", str(files / "sol.py"), "--tests", str(files / "broken.py"))
+    _one_line_error(result, "the tests' setup failed", "no_such_module_anywhere")
+
+
+def test_verify_runs_pytest_style_test_functions(files):
+    (files / "test_add.py").write_text(
+        "def test_small():\n    assert add(1, 2) == 3\n\nclass TestMore:\n    def test_zero(self):\n"
+        "        assert add(0, 0) == 0\n    def test_wrong(self):\n        assert add(2, 2) == 5\n"
+    )
+    result = invoke("verify", "--code", str(files / "sol.py"), "--tests", str(files / "test_add.py"), "--json")
+    assert result.exit_code == 1, result.output
+    assert [t["outcome"] for t in json.loads(result.stdout)["tests"]] == ["passed", "passed", "failed"]
+
+
+def test_verify_json_says_which_protections_were_active(files):
+    result = invoke("verify", "--code", str(files / "sol.py"), "--tests", str(files / "good.py"), "--json")
+    protections = json.loads(result.stdout)["protections"]
+    assert protections["sandbox"] == "bubblewrap" and protections["seccomp"] is True
+    assert protections["nested_userns_blocked"] is True and protections["work_tmpfs_mb"] > 0
+    assert protections["cgroup"] in ("v1", "v2", "none") and protections["trusted_side"]

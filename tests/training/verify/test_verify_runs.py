@@ -18,7 +18,6 @@ from training.verify import (
     functional_job,
     verify,
 )
-from training.verify.formats import load_job, split_python_tests
 
 ADD = "def add(a, b):\n    return a + b\n"
 
@@ -145,17 +144,3 @@ def test_submit_blocks_when_the_pool_is_full(verifier_config):
         assert first.result().passed
         thread.join(5)
         assert submitted.is_set()
-
-
-def test_python_test_files_split_into_setup_and_tests():
-    source = "import math\nassert f(1) == 2\ndef helper():\n    return 3\nassert f(helper())\n"
-    setup, tests = split_python_tests(source)
-    assert setup == "import math\ndef helper():\n    return 3"
-    assert tests == ("assert f(1) == 2", "assert f(helper())")
-
-
-def test_load_job_reads_stdio_json(tmp_path):
-    (tmp_path / "sol.py").write_text("print(input())")
-    (tmp_path / "cases.json").write_text(json.dumps([{"input": "1", "output": "1"}]))
-    job = load_job(tmp_path / "sol.py", tmp_path / "cases.json")
-    assert job.format == "stdio" and job.tests[0].output == "1"
