@@ -19,6 +19,9 @@ from lsp_server import local_syntax, syntax
 # A local region taller than this, found in a tree that edits have outdated (e.g. a big paste not parsed
 # yet), is looked up again in a fresh tree: parsing it alone would cost more than the incremental re-parse.
 LOCAL_ROWS_BEFORE_REFRESH = 200
+# Past this size a document is plain text (no tree, no syntax diagnostics or checks) until it is opened again:
+# tree-sitter takes about a second per 2 MB on the server's one event loop (6.7 s for a 12 MB file).
+MAX_SYNTAX_CHARS = 2_000_000
 
 
 class PositionError(ValueError):
@@ -55,6 +58,18 @@ def utf16_to_index(line_text: str, character: int) -> int:
             return index
         units += 2 if ord(ch) > 0xFFFF else 1
     return len(line_text)
+
+
+def valid_unicode(text: str) -> str:
+    """``text`` with lone surrogates (valid JSON, "\\ud800", but no character) replaced by U+FFFD, which takes
+    one UTF-16 unit as they did, so positions stay right; the parsers cannot encode them."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
 
 
 def _indentation(line: str) -> str:
@@ -175,10 +190,12 @@ class Document:
         """Replaces the range (or the whole text when no range is given); the tree is edited to match and
         re-parsed incrementally when next needed."""
         self._edits += 1
+        text = valid_unicode(text)
         if start is None or end is None:
             self.text = text
             self._reindex()
             self._tree, self._stale = None, True
+            self._drop_syntax_if_huge()
             return
         begin, finish = self.offset_at(start), self.offset_at(end)
         if finish < begin:
@@ -198,6 +215,11 @@ class Document:
                 new_end_point=self.point_at(begin + len(text)),
             )
             self._stale = True
+        self._drop_syntax_if_huge()
+
+    def _drop_syntax_if_huge(self) -> None:
+        if self.language is not None and len(self.text) > MAX_SYNTAX_CHARS:
+            self.language, self._tree, self._near = None, None, None
 
     def _byte_offset(self, offset: int) -> int:
         """The UTF-8 byte offset of a code point offset; free for ASCII text (str.isascii is O(1))."""
@@ -232,8 +254,8 @@ class DocumentStore:
         self._documents: dict[str, Document] = {}
 
     def open(self, uri: str, language_id: str | None, text: str, version: int) -> Document:
-        language = syntax.normalize_language(language_id, uri)
-        document = Document(uri=uri, language=language, text=text, version=version, language_id=language_id or "")
+        language = syntax.normalize_language(language_id, uri) if len(text) <= MAX_SYNTAX_CHARS else None
+        document = Document(uri, language, valid_unicode(text), version, language_id=language_id or "")
         self._documents[uri] = document
         return document
 

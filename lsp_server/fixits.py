@@ -33,6 +33,7 @@ from lsp_server.reasoning import generate_answer
 _CONVERTER = get_converter()
 _CONTEXT_LINES = 40
 MAX_TARGET_LINES = 3
+MAX_TARGET_CHARS = 2_000  # a minified or generated line is no statement to rewrite (and diffs cost its square)
 _FENCE = re.compile(r"```[^\n]*\n(.*?)```", re.S)
 # Greedy first; then samples, as a small model's first answer often fails the checks where another passes.
 _ATTEMPTS = (SamplingParams(temperature=0.0), SamplingParams(temperature=0.8, seed=1, n=4))
@@ -58,9 +59,13 @@ class FixRequest:
 
     @classmethod
     def from_data(cls, data: Any) -> FixRequest:
-        if not isinstance(data, dict) or data.get("mimo") != "fix":
-            raise ValueError("missing the 'mimo': 'fix' marker")
-        return request_for(str(data["uri"]), _CONVERTER.structure(data["diagnostic"], lsp.Diagnostic))
+        if not isinstance(data, dict) or data.get("mimo") != "fix" or not isinstance(data.get("uri"), str):
+            raise ValueError("missing the 'mimo': 'fix' marker or the document's uri")
+        try:
+            diagnostic = _CONVERTER.structure(data.get("diagnostic"), lsp.Diagnostic)
+        except Exception as exc:  # cattrs raises exception groups, not ValueError
+            raise ValueError(f"the diagnostic is not an LSP Diagnostic ({type(exc).__name__})") from None
+        return request_for(data["uri"], diagnostic)
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,8 @@ async def compute_fix(engine: Engine, document: Document, request: FixRequest) -
         return FixOutcome(None, "no grammar to check a fix in this language")
     if request.last_line >= document.line_count or request.first_line < 0:
         return FixOutcome(None, "the diagnostic is outside the document")
+    if sum(len(document.line(row)) for row in range(request.first_line, request.last_line + 1)) > MAX_TARGET_CHARS:
+        return FixOutcome(None, f"the lines are too long to fix (over {MAX_TARGET_CHARS} characters)")
     fim = engine.info().fim_template is not None
     indentation = _about_indentation(request.diagnostic)
     reason = "the model's answers had no code"

@@ -2,7 +2,9 @@
 
 - It answers every request: pygls 2.1.1 fails to structure a request whose params do not match the LSP types
   and then sends nothing, so the client waits forever. Here such a request gets a JSON-RPC InvalidParams
-  error (-32602) naming the method; a bad notification is logged and dropped, as LSP allows.
+  error (-32602) naming the method; one whose id is neither a string nor a number gets an Invalid Request
+  error (-32600) with id null, and a notification sent with an id an Invalid Request error; a bad
+  notification is logged and dropped, as LSP allows.
 - It keeps no second copy of the documents: the server's own store (documents.py) holds text and trees, so
   pygls' built-in didOpen/didChange/didClose bookkeeping (a few milliseconds per keystroke on a big file)
   is removed and those notifications go straight to our handlers.
@@ -17,6 +19,7 @@ import logging
 from types import SimpleNamespace
 from typing import Any
 
+import attrs
 from lsprotocol import types as lsp
 from lsprotocol.types import ResponseError
 from pygls.exceptions import JsonRpcInvalidParams
@@ -35,6 +38,15 @@ class AnsweringProtocol(LanguageServerProtocol):
             self.fm.builtin_features.pop(method, None)
 
     def structure_message(self, data: dict[str, Any]):
+        if isinstance(data, dict) and "method" in data and not _valid_id(data.get("id")):
+            # JSON-RPC: an id that is neither a string nor a number makes an invalid request, answered with id
+            # null (pygls would fail to structure it and answer nothing, or echo a boolean back).
+            return self._invalid_request(None, "the id must be a string or a number")
+        if isinstance(data, dict) and data.get("id") is not None and "method" in data and "error" not in data:
+            message_type = self.get_message_type(data["method"])
+            if message_type is not None and "id" not in attrs.fields_dict(message_type):
+                # A notification sent with an id: pygls would run it as a notification and never answer.
+                return self._invalid_request(data["id"], f"{data['method']} is a notification; send it without an id")
         try:
             return super().structure_message(data)
         except Exception as exc:
@@ -47,6 +59,11 @@ class AnsweringProtocol(LanguageServerProtocol):
             self._send_response(data["id"], error=error)
             return _ANSWERED
 
+    def _invalid_request(self, message_id: Any, why: str) -> SimpleNamespace:
+        error = {"code": -32600, "message": f"Invalid Request: {why}"}
+        self._send_data({"jsonrpc": "2.0", "id": message_id, "error": error})
+        return _ANSWERED
+
     def handle_message(self, message: Any) -> None:
         """Requests and notifications as pygls handles them; anything else (responses, a message pygls ignores,
         the shutdown checks) goes through pygls' own dispatch."""
@@ -57,6 +74,11 @@ class AnsweringProtocol(LanguageServerProtocol):
             contextvars.copy_context().run(self._handle_request, message.id, message.method, message.params)
         else:
             contextvars.copy_context().run(self._handle_notification, message.method, message.params)
+
+
+def _valid_id(value: Any) -> bool:
+    """A request's id: absent (a notification), null, a string or a number (not a boolean)."""
+    return value is None or isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
 def _kind(message: Any) -> str | None:

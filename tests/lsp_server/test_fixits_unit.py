@@ -3,12 +3,10 @@ model answers. The real nano through the real server is in test_fixits_nano.py."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from lsprotocol import types as lsp
+from scripted_engines import ChatEngine, InfillEngine
 
-from engine.api import Chunk, EngineInfo, GenerationRequest
 from lsp_server.diagnostics import syntax_diagnostics
 from lsp_server.documents import Document
 from lsp_server.fix_check import keeps_code
@@ -17,45 +15,6 @@ from lsp_server.fixits import MAX_TARGET_LINES, compute_fix, request_for
 BROKEN = "def f(x):\n    return x +\n\nprint(f(1))\n"
 TOTAL = "def total(xs)\n    result = 0\n    for x in xs:\n        result += x\n    return result\n\nprint(total([1]))\n"
 MEAN = "def mean(xs):\n    if not xs:\n        return 0.0\n    return sum(xs / len(xs)\n\nprint(mean([1.0]))\n"
-
-
-class ChatEngine:
-    """Answers every chat request with a fixed reply; no FIM template, so fix-its must use chat."""
-
-    def __init__(self, reply: str):
-        self.reply = reply
-        self.requests: list[GenerationRequest] = []
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(model="chat", backend="test", context_length=4096, fim_template=None)
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        self.requests.append(request)
-        yield Chunk(text=self.reply, finish_reason="stop")
-
-    async def aclose(self) -> None:
-        return None
-
-
-class InfillEngine:
-    """A FIM engine that answers its requests with the given texts in turn (the last one over and over), one per
-    sample asked for."""
-
-    def __init__(self, *answers: str):
-        self.answers = list(answers)
-        self.requests: list[GenerationRequest] = []
-
-    def info(self) -> EngineInfo:
-        return EngineInfo(model="infill", backend="test", context_length=4096, fim_template="test")
-
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        self.requests.append(request)
-        for index in range(request.sampling.n):
-            answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-            yield Chunk(text=answer, index=index, finish_reason="stop")
-
-    async def aclose(self) -> None:
-        return None
 
 
 def _request(document: Document):
