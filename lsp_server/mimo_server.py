@@ -18,7 +18,7 @@ from pygls.lsp.server import LanguageServer
 
 from engine.api import Engine
 from lsp_server import context as ctx
-from lsp_server import diagnostics, fixits, language_policy
+from lsp_server import diagnostics, fixits, language_policy, safe_files
 from lsp_server.completion import Completion, CompletionService
 from lsp_server.documents import Document, DocumentStore, Pos
 from lsp_server.engine_host import EngineHost
@@ -203,12 +203,12 @@ class MimoServer(LanguageServer):
         sources = {doc.path: ctx.Source(doc.path, doc.text) for doc in self.documents.others(document.uri)}
         for path in ctx.import_candidates(document.path, document.text, document.language):
             if path not in sources and path != document.path:
-                text = self._read_import(path)
+                text = self._read_import(path, document.path)
                 if text is not None:
                     sources[path] = ctx.Source(path, text)
         return list(sources.values())
 
-    def _read_import(self, path: str) -> str | None:
+    def _read_import(self, path: str, importer: str) -> str | None:
         try:
             mtime = os.stat(path).st_mtime
         except OSError:
@@ -216,10 +216,8 @@ class MimoServer(LanguageServer):
         cached = self._imports.get(path)
         if cached is not None and cached[0] == mtime:
             return cached[1]
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                text = handle.read(200_000)
-        except OSError:
+        text = safe_files.read_import(importer, path)  # inside the importer's repository, regular files only
+        if text is None:
             return None
         if len(self._imports) >= _IMPORT_CACHE_LIMIT:
             self._imports.pop(next(iter(self._imports)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+from functools import lru_cache
 from pathlib import Path
 
 MAX_FILE_BYTES = 4 * 1024 * 1024  # larger files are skipped: generated or data, not code a person reviews
@@ -135,3 +136,24 @@ def _require_regular(mode: int) -> None:
 
 def _size(count: int) -> str:
     return f"{count / 1024 / 1024:.1f} MiB" if count >= 1024 * 1024 else f"{count} bytes"
+
+
+@lru_cache(maxsize=256)
+def project_root(folder: str) -> Path:
+    """The nearest folder at or above ``folder`` that holds a .git entry (the repository), else ``folder``."""
+    current = Path(folder)
+    for candidate in (current, *current.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate
+    return current
+
+
+def read_import(importer: str, candidate: str, max_bytes: int = 200_000) -> str | None:
+    """The head of a file that ``importer`` imports, for prompt context, or None: only a regular file inside
+    the importer's repository (its own folder outside any) is read, so an `#include "/etc/shadow"` or a
+    module linked to ~/.ssh never reaches a prompt, and a FIFO or /dev/zero is never opened."""
+    try:
+        data = read_contained(project_root(os.path.dirname(os.path.abspath(importer))), candidate, max_bytes, True)
+    except (UnsafePath, OSError, ValueError):
+        return None
+    return data.decode("utf-8", "replace")

@@ -4,7 +4,6 @@ on a file from the shell."""
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from engine.api import Engine
 from lsp_server import context as ctx
 from lsp_server.completion import CompletionService, decide_mode
 from lsp_server.documents import Document
+from lsp_server.safe_files import read_import
 from lsp_server.settings import Settings
 from lsp_server.syntax import language_for_path
 
@@ -54,8 +54,9 @@ def cursor_offset(document: Document, line: int, column: int) -> int:
 def import_sources(document: Document) -> list[ctx.Source]:
     sources = []
     for candidate in ctx.import_candidates(document.path, document.text, document.language):
-        if os.path.isfile(candidate):
-            sources.append(ctx.Source(candidate, Path(candidate).read_text(encoding="utf-8", errors="replace")))
+        text = read_import(document.path, candidate)  # inside the file's repository, regular files only
+        if text is not None:
+            sources.append(ctx.Source(candidate, text))
     return sources
 
 

@@ -86,6 +86,11 @@ def parse_model_answer(text: str) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
+def printable(text: str) -> str:
+    """Text safe to send or print: bytes that were not UTF-8 (lone surrogates) become U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def normalize_rule(rule: object) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", str(rule or "").lower()).strip("-")[:40].strip("-")
     return MODEL_RULE_PREFIX + (slug or "general")
@@ -109,11 +114,12 @@ def anchor(items: list[dict[str, Any]], units: list[ReviewUnit], after_texts: di
 
 
 def _anchor_one(item: dict[str, Any], units: list[ReviewUnit]) -> Finding | None:
-    paths = {unit.path for unit in units}
+    paths = {printable(unit.path): unit.path for unit in units}  # the prompt showed names as printable text
     path = str(item.get("path") or item.get("file") or "").strip()
     path = path.removeprefix("./").removeprefix("b/") if path not in paths else path
     if not path and len(paths) == 1:
         path = next(iter(paths))  # small models often leave the path out when there is only one file
+    path = paths.get(path, path)
     start = _as_int(item.get("start_line", item.get("line")))
     end = _as_int(item.get("end_line")) or start
     message = str(item.get("message") or "").strip()

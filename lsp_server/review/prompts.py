@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from engine.api import Message
 from lsp_server.review.context import ReviewUnit
+from lsp_server.review.findings import printable
 
 SYSTEM = """You are a careful senior engineer reviewing a code change.
 Report only real problems in the added lines (marked "+"): bugs, crashes, security issues, wrong logic, resource
@@ -22,7 +23,7 @@ RETRY = (
 
 
 def render_unit(unit: ReviewUnit, show_imports: bool = True) -> str:
-    parts = [f"File: {unit.path}" + (f" ({unit.language})" if unit.language else "")]
+    parts = [f"File: {printable(unit.path)}" + (f" ({unit.language})" if unit.language else "")]
     if show_imports and unit.imports:
         parts.append("Imports:\n" + unit.imports)
     if unit.scope:
@@ -33,8 +34,7 @@ def render_unit(unit: ReviewUnit, show_imports: bool = True) -> str:
 
 def _numbered(kind: str, new_line: int | None, text: str) -> str:
     number = "" if new_line is None else str(new_line)
-    printable = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return f"{number:>5} {kind} {printable}"
+    return f"{number:>5} {kind} {printable(text)}"
 
 
 def review_messages(units: list[ReviewUnit]) -> tuple[Message, ...]:

@@ -13,11 +13,11 @@ def render(fmt: str, report: ReviewReport) -> str:
     if fmt == "text":
         from lsp_server.review.report.text import to_text
 
-        return to_text(report)
+        return _printable(to_text(report))
     if fmt == "github":
         from lsp_server.review.report.github import to_github
 
-        return to_github(report)
+        return _printable(to_github(report))
     if fmt == "json":
         from lsp_server.review.report.json import to_json as build
     elif fmt == "sarif":

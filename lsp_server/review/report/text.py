@@ -20,10 +20,10 @@ def print_text(report: ReviewReport, console: Console) -> None:
     """Lines are never hard-wrapped (soft_wrap), so the output stays greppable."""
     console.print(_reviewer_line(report), soft_wrap=True)
     for note in report.notes:
-        console.print(f"[dim]note: {escape(note)}[/dim]", soft_wrap=True)
+        console.print(f"[dim]note: {escape(_printable(note))}[/dim]", soft_wrap=True)
     for skipped in report.skipped:
         style = "yellow" if skipped.refused else "dim"
-        console.print(f"[{style}]not reviewed: {escape(shown_path(skipped.path))}: {escape(skipped.reason)}[/{style}]",
+        console.print(f"[{style}]not reviewed: {escape(shown_path(skipped.path))}: {escape(_printable(skipped.reason))}[/{style}]",
                       soft_wrap=True)  # fmt: skip
     path = None
     for finding in report.findings:
@@ -45,14 +45,16 @@ def _reviewer_line(report: ReviewReport) -> str:
     if report.model is None:
         return "Deterministic checks only (no model)."
     cached = f", {report.cached_units} from cache" if report.cached_units else ""
-    return f"Reviewed by {escape(report.model)}: {report.units} hunk(s) in {report.chunks} request(s){cached}."
+    return (
+        f"Reviewed by {escape(_printable(report.model))}: {report.units} hunk(s) in {report.chunks} request(s){cached}."
+    )
 
 
 def _print_finding(finding: Finding, console: Console) -> None:
     where = f"{finding.start_line}" if finding.start_line == finding.end_line else (
         f"{finding.start_line}-{finding.end_line}")  # fmt: skip
     style = STYLES[finding.severity]
-    console.print(f"  {where}: [{style}]{finding.severity}[/{style}] {escape(finding.message)} "
+    console.print(f"  {where}: [{style}]{finding.severity}[/{style}] {escape(_printable(finding.message))} "
                   f"[dim]({escape(finding.rule_id)})[/dim]", soft_wrap=True)  # fmt: skip
     for number, line in enumerate(finding.snippet[:5], start=finding.start_line):
         console.print(f"[dim]{number:>6} │[/dim] {escape(_printable(line))}", soft_wrap=True)
@@ -61,7 +63,7 @@ def _print_finding(finding: Finding, console: Console) -> None:
     if finding.replacement is not None:
         console.print("[green]  suggestion:[/green]")
         for line in finding.replacement.split("\n")[:10]:
-            console.print(f"[green]{'':>6} +[/green] {escape(line)}", soft_wrap=True)
+            console.print(f"[green]{'':>6} +[/green] {escape(_printable(line))}", soft_wrap=True)
 
 
 def _caret(finding: Finding) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lsp_server.reasoning import THINK_CLOSE, THINK_OPEN, ThinkingMeter, split_thinking, strip_thinking
@@ -44,6 +44,7 @@ def _open_chars_by_regex(text: str) -> int:
     return len(blocks[-1][1]) if blocks and not blocks[-1][2] else 0
 
 
+@settings(database=None)  # no .hypothesis folder in the checkout
 @given(_pieces, st.lists(st.integers(min_value=1, max_value=9), min_size=1))
 def test_the_meter_agrees_with_a_whole_text_scan_however_the_stream_is_cut(pieces, cuts):
     text = "".join(pieces)
