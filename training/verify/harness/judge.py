@@ -10,8 +10,9 @@ agent, the judge forks a child that:
 2. runs the setup and each test here, against this interpreter's own builtins and modules. A call to a proxy
    sends ``(seq, name, args, kwargs, time left)`` to the candidate and decodes the reply with ``wire.decode``:
    the value is plain data of exact types, or the call raises (the candidate's exception type when it is a
-   builtin one, ``CandidateError`` otherwise), or the test times out. Lists, dicts and sets the candidate
-   mutated are updated in place here;
+   builtin one, ``CandidateError`` otherwise), or the test times out. When the call returned None (an in-place
+   function), the lists, dicts and sets it mutated are updated here too; a call that returns a value never
+   changes the tests' data (else ``assert f(xs) == sorted(xs)`` passes for an ``f`` that empties ``xs``);
 3. writes one record per test to the supervisor (JSON): ``{"test": i, "outcome", "time", "detail"}``, then
    ``{"done": n, "alive": bool}``, or ``{"tests_error": ...}`` when the tests themselves are broken.
 
@@ -105,8 +106,9 @@ class Candidate:
     def _settle(self, reply, args, kwargs):
         kind = reply[0]
         if kind == "ok" and len(reply) == 5 and type(reply[3]) is dict and type(reply[4]) is dict:
-            _copy_back(args, reply[3])
-            _copy_back(kwargs, reply[4])
+            if reply[2] is None:  # an in-place function: its changes to the arguments are its answer
+                _copy_back(args, reply[3])
+                _copy_back(kwargs, reply[4])
             return reply[2]
         if kind == "timeout":
             raise TestTimeout()
@@ -198,8 +200,13 @@ def bind_names(hello, candidate):
     return namespace
 
 
-def describe(exc):
+def describe(exc, others=None):
     text = str(exc)
+    name = getattr(exc, "name", None) if isinstance(exc, NameError) else None
+    if others and name in others:
+        text += " (the candidate defines it as %s, which cannot cross: only functions and plain data do)" % (
+            others[name],
+        )
     return (type(exc).__name__ + (": " + text if text else ""))[:500]
 
 
@@ -250,7 +257,7 @@ def run_job(job, channel_fd, emit):
             run_timed(source, "test_%d.py" % index, namespace, candidate, limits["test_timeout_s"])
             outcome, detail = "passed", ""
         except BaseException as exc:  # noqa: BLE001 - sorted into failed / timed out / crashed
-            outcome, detail = classify(exc), describe(exc)
+            outcome, detail = classify(exc), describe(exc, hello[4])
         emit({"test": index, "outcome": outcome, "time": round(time.monotonic() - started, 6), "detail": detail})
     candidate.deadline = time.monotonic() + limits["startup_s"]
     return {"done": len(tests), "alive": candidate.ping()}
