@@ -34,6 +34,7 @@ class Worker:
         self.slot: Slot = acquire_slot(config.uid_base)
         self._judge: JudgeProcess | None = None
         self._agent: AgentProcess | None = None
+        self.agents_started = 0  # candidate sandboxes started: one per single run, one per batch when all goes well
         support = detect()
         self.cgroups: CgroupSupport | None = support if support.available and self.slot.dedicated else None
 
@@ -75,6 +76,7 @@ class Worker:
         self.drop_agent()
         uid = self.slot.uid if self.slot.dedicated else None
         agent = AgentProcess(self.config.sandbox, self.limits, uid, self.cgroups)
+        self.agents_started += 1
         if warm:
             self._agent = agent
         return agent
