@@ -13,9 +13,11 @@ import typer
 
 from training.errors import UserError
 
-# Below this many parameters full fine-tuning is the default (measured on nano, docs/repo-training.md); above
-# it LoRA, because full AdamW state for a 7B model (~16 bytes a parameter) does not fit where this runs.
-FULL_TUNING_MAX_PARAMETERS = 1_000_000_000
+# LoRA is the default for every base: on nano it lowered the held-out loss as much as full fine-tuning while
+# keeping MTP acceptance (full fine-tuning lost 1-3 points; docs/repo-training.md); for MiMo-7B full AdamW
+# state (~16 bytes a parameter) would not fit where this runs.
+DEFAULT_METHOD = "lora"
+DEFAULT_LR = {"full": 1e-3, "lora": 3e-3}
 
 
 def register(groups: dict[str, typer.Typer]) -> None:
@@ -36,14 +38,16 @@ def register(groups: dict[str, typer.Typer]) -> None:
         out: Annotated[Path, typer.Option(help="Run folder: data/, checkpoint, model/, adapter/, report.json.")] = Path(
             "runs/repo"
         ),
-        lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters (PEFT); exports merged too.")] = False,
-        full: Annotated[bool, typer.Option("--full", help="Fine-tune every weight.")] = False,
+        lora: Annotated[
+            bool, typer.Option("--lora", help="Train LoRA adapters (PEFT; the default); exports merged too.")
+        ] = False,
+        full: Annotated[bool, typer.Option("--full", help="Fine-tune every weight instead.")] = False,
         held_out: Annotated[float, typer.Option(help="Fraction of files held out for before/after.")] = 0.1,
         validation: Annotated[float, typer.Option(help="Fraction of files for early stopping.")] = 0.1,
         max_minutes: Annotated[float, typer.Option(help="Time budget of the whole run, in minutes.")] = 15.0,
         resume: Annotated[bool, typer.Option(help="Continue the run in --out after a kill.")] = False,
         lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default per method).")] = None,
-        max_epochs: Annotated[float, typer.Option(help="At most this many passes over the training files.")] = 4.0,
+        max_epochs: Annotated[float, typer.Option(help="At most this many passes over the training files.")] = 2.0,
         patience: Annotated[int, typer.Option(help="Stop after this many validations without a new best.")] = 2,
         mtp: Annotated[str, typer.Option(help="tune: train the MTP draft layer too; freeze: leave it.")] = "tune",
         lora_rank: Annotated[int, typer.Option(help="LoRA rank.")] = 16,
@@ -57,6 +61,9 @@ def register(groups: dict[str, typer.Typer]) -> None:
             Optional[Path],
             typer.Option(help="Instead of training: mine RL tasks from the repository's tests into this JSONL."),
         ] = None,  # fmt: skip
+        max_candidates: Annotated[
+            int, typer.Option(help="--tasks: self-test at most this many functions (spread over the files).")
+        ] = 400,
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
         progress: Annotated[bool, typer.Option(help="Show progress on stderr.")] = True,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
@@ -66,7 +73,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
 
         with user_errors():
             if tasks is not None:
-                report = _mine(sources, tasks, progress)
+                report = _mine(sources, tasks, progress, max_candidates)
             else:
                 report = _train(locals())
         if as_json:
@@ -77,15 +84,18 @@ def register(groups: dict[str, typer.Typer]) -> None:
     def _say(message: str) -> None:
         typer.echo(message, err=True)
 
-    def _mine(sources: list[str], tasks: Path, progress: bool) -> dict:
+    def _mine(sources: list[str], tasks: Path, progress: bool, max_candidates: int) -> dict:
         from training.repo.mining.mine import MineOptions, mine
 
         if len(sources) != 1:
             raise UserError("--tasks mines one repository at a time; give exactly one PATH")
-        report = mine(MineOptions(repo=Path(sources[0]), out=tasks, show_progress=progress), say=_say)
+        if max_candidates < 1:
+            raise UserError(f"--max-candidates must be at least 1, got {max_candidates}")
+        options = MineOptions(repo=Path(sources[0]), out=tasks, max_candidates=max_candidates, show_progress=progress)
+        report = mine(options, say=_say)
         reasons = ", ".join(f"{reason} {count}" for reason, count in report["dropped"].items()) or "none"
-        _say(f"tasks: {report['found']} found, {report['kept']} kept, {sum(report['dropped'].values())} dropped "
-             f"({reasons}) -> {tasks}")  # fmt: skip
+        _say(f"tasks: {report['found']} found, {report['checked']} self-tested, {report['kept']} kept, "
+             f"{sum(report['dropped'].values())} dropped ({reasons}) -> {tasks}")  # fmt: skip
         return report
 
     def _train(args: dict) -> dict:
@@ -99,7 +109,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
             import torch
 
             torch.set_num_threads(args["threads"])
-        method = "lora" if args["lora"] else "full" if args["full"] else _default_method(args["base"])
+        method = "full" if args["full"] else DEFAULT_METHOD
         targets = tuple(t.strip() for t in args["lora_targets"].split(",") if t.strip())
         spec = TuneSpec(method=method, mtp=args["mtp"], lora_rank=args["lora_rank"], lora_alpha=args["lora_alpha"],
                         lora_targets=targets)  # fmt: skip
@@ -113,22 +123,6 @@ def register(groups: dict[str, typer.Typer]) -> None:
             show_progress=args["progress"],
         )  # fmt: skip
         return run(options, say=_say if args["progress"] else lambda message: None)
-
-
-DEFAULT_LR = {"full": 1e-3, "lora": 3e-3}
-
-
-def _default_method(base: str) -> str:
-    """full for small bases (what measured best on nano), LoRA for large ones (memory)."""
-    import json as json_module
-
-    from engine.registry import resolve_model
-
-    config = json_module.loads((resolve_model(base) / "config.json").read_text(encoding="utf-8"))
-    hidden, layers = config.get("hidden_size", 0), config.get("num_hidden_layers", 0)
-    vocab, ffn = config.get("vocab_size", 0), config.get("intermediate_size", 0)
-    estimate = layers * (4 * hidden * hidden + 3 * hidden * ffn) + 2 * vocab * hidden
-    return "full" if estimate <= FULL_TUNING_MAX_PARAMETERS else "lora"
 
 
 def _print_before_after(report: dict) -> None:

@@ -38,7 +38,7 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
 @pytest.mark.slow
 def test_a_full_run_reports_before_and_after_and_its_model_loads_everywhere(code_repo, tiny_model_dir, tmp_path):
     out = tmp_path / "run"
-    result = _train(code_repo, tiny_model_dir, out, "--max-epochs", "3")
+    result = _train(code_repo, tiny_model_dir, out, "--full", "--max-epochs", "3")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     for part in ("before", "after"):

@@ -37,6 +37,7 @@ class MineOptions:
     max_tests: int = 8
     suite_timeout_s: float = 1800.0
     task_timeout_s: float = 120.0
+    jobs: int = 2  # sandboxed runs at a time
     show_progress: bool = True
 
 
@@ -46,16 +47,17 @@ def mine(options: MineOptions, say=lambda message: None) -> dict:
         raise UserError(f"{options.repo} is not a folder; give the repository's root")
     say(f"running the test suite of {repo} under coverage in the sandbox")
     passed, lines_by_file, suite = _suite_coverage(repo, options)
-    candidates = _candidates(repo, lines_by_file, passed, options)
-    say(f"{len(candidates)} functions whose bodies the passing tests execute; self-testing each")
+    found, candidates = _candidates(repo, lines_by_file, passed, options)
+    say(f"{found} functions whose bodies the passing tests execute; self-testing {len(candidates)}")
     kept, decisions = _self_test(candidates, options)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     with options.out.open("w", encoding="utf-8") as stream:
         for task in kept:
             stream.write(json.dumps(task.to_json(), ensure_ascii=False) + "\n")
     dropped = Counter(decision["reason"] for decision in decisions if decision["reason"] != "kept")
-    report = {"repo": str(repo), "tasks": str(options.out), "suite": suite, "found": len(candidates),
-              "kept": len(kept), "dropped": dict(dropped.most_common()), "decisions": decisions}  # fmt: skip
+    report = {"repo": str(repo), "tasks": str(options.out), "suite": suite, "found": found,
+              "checked": len(candidates), "kept": len(kept), "dropped": dict(dropped.most_common()),
+              "decisions": decisions}  # fmt: skip
     report_path = options.out.with_name(options.out.name + ".report.json")
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return {key: value for key, value in report.items() if key != "decisions"} | {"report": str(report_path)}
@@ -100,15 +102,21 @@ def _suite_coverage(repo: Path, options: MineOptions) -> tuple[set[str], dict[st
     return passed, lines_by_file, suite
 
 
-def _candidates(repo: Path, lines_by_file: dict, passed: set[str], options: MineOptions) -> list[RepoTask]:
-    found = []
+def _candidates(repo: Path, lines_by_file: dict, passed: set[str], options: MineOptions) -> tuple[int, list[RepoTask]]:
+    """(how many functions the tests exercise, the first `max_candidates` of them taken a file at a time: every
+    file's first covered function, then every file's second, ..., so a cap samples the whole repository)."""
+    per_file = []
     for relative in sorted(lines_by_file):
         text = (repo / relative).read_text(encoding="utf-8", errors="replace")
+        tasks = []
         for body in function_bodies(text):
             tests = _covering_tests(body, lines_by_file[relative], options.max_tests)
             if tests:
-                found.append(_task(repo, relative, text, body, tests))
-    return found[: options.max_candidates]
+                tasks.append(_task(repo, relative, text, body, tests))
+        per_file.append(tasks)
+    interleaved = [tasks[rank] for rank in range(max(map(len, per_file), default=0)) for tasks in per_file
+                   if rank < len(tasks)]  # fmt: skip
+    return len(interleaved), interleaved[: options.max_candidates]
 
 
 def _covering_tests(body: FunctionBody, lines: dict[int, set[str]], limit: int) -> tuple[str, ...]:
@@ -128,24 +136,38 @@ def _task(repo: Path, relative: str, text: str, body: FunctionBody, tests: tuple
 
 
 def _self_test(candidates: list[RepoTask], options: MineOptions) -> tuple[list[RepoTask], list[dict]]:
+    """Each candidate judged in the sandbox, `jobs` at a time (each run is a process of its own)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from training.data.progress import progress_bar
 
     limits = SandboxLimits(timeout_s=options.task_timeout_s)
-    kept, decisions, seen = [], [], set()
-    with progress_bar("self-test", len(candidates), unit="tasks") as advance:
-        for task in candidates:
-            reason, detail = _judge(task, limits, seen)
-            decisions.append({"id": task.id, "tests": len(task.tests), "reason": reason, "detail": detail})
-            if reason == "kept":
-                kept.append(task)
-                seen.add(task.id)
-            advance(1)
+    first_ids = {}
+    for task in candidates:
+        first_ids.setdefault(task.id, task)
+    verdicts: dict[int, tuple[str, str]] = {}
+    with progress_bar("self-test", len(candidates), unit="tasks") as advance, ThreadPoolExecutor(options.jobs) as pool:
+
+        def judge(task: RepoTask) -> tuple[str, str]:
+            try:
+                if first_ids[task.id] is not task:
+                    return "duplicate-id", "another function of the same name in this file comes first"
+                return _judge(task, limits)
+            finally:
+                advance(1)
+
+        for task, verdict in zip(candidates, pool.map(judge, candidates)):
+            verdicts[id(task)] = verdict
+    kept, decisions = [], []
+    for task in candidates:
+        reason, detail = verdicts[id(task)]
+        decisions.append({"id": task.id, "tests": len(task.tests), "reason": reason, "detail": detail})
+        if reason == "kept":
+            kept.append(task)
     return kept, decisions
 
 
-def _judge(task: RepoTask, limits: SandboxLimits, seen: set[str]) -> tuple[str, str]:
-    if task.id in seen:
-        return "duplicate-id", "another function of the same name in this file was kept"
+def _judge(task: RepoTask, limits: SandboxLimits) -> tuple[str, str]:
     if reason := screen(task.reference_completion.split("\n", 1)[1]):
         return "screen", reason  # the original itself would fail the verifier's screen
     original = verify_completion(task, task.reference_completion, limits)
