@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -45,7 +45,7 @@ class ReviewOptions:
     staged: bool = False
     diff_file: Path | None = None
     engine_url: str | None = None
-    api_key: str | None = None  # sent to --engine servers as a bearer token; never printed
+    api_key: str | None = field(default=None, repr=False)  # sent to --engine servers as a bearer token; never printed
     model: str | None = None
     use_model: bool = True
     max_findings: int | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -85,7 +85,9 @@ async def review_diff(
     if engine is None:
         return _report(findings, None, files, config, skipped=skipped)
     model = engine.info().model
-    budget = prompt_budget(engine, config.model_budget, config.max_prompt_tokens)
+    # nano is a completion model that never thinks: room to think would only let it ramble longer.
+    model_budget = replace(config.model_budget, thinking_tokens=0) if is_small_model(model) else config.model_budget
+    budget = prompt_budget(engine, model_budget, config.max_prompt_tokens)
     units = [u for c in changes for u in units_for_file(c, after_texts.get(c.path), budget)]
     cache = ReviewCache(config.cache_dir)
     to_review: list[ReviewUnit] = []
@@ -96,7 +98,7 @@ async def review_diff(
         else:
             findings += hit
     chunks = pack_chunks(to_review, budget)
-    reviewer = ChunkReviewer(engine, config.model_budget, config.concurrency, cache, model, after_texts, progress)
+    reviewer = ChunkReviewer(engine, model_budget, config.concurrency, cache, model, after_texts, progress)
     findings += await reviewer.review_all(chunks)
     notes = (*reviewer.notes, *((SMALL_MODEL_NOTE,) if is_small_model(model) else ()))
     return _report(findings, model, files, config, len(units), len(units) - len(to_review), len(chunks), notes,

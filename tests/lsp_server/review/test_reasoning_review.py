@@ -104,3 +104,10 @@ def test_api_key_from_the_flag_or_the_environment_reaches_the_server_and_is_neve
         assert key not in result.output
     assert f"Bearer {key}" in server.seen_authorization
     assert "MIMO_API_KEY" in CliRunner().invoke(app, ["review", "--help"]).stdout
+
+
+@pytest.mark.parametrize("model_id, max_tokens", [("nano", 768), ("fake-mimo-rl", 768 + 2048)])
+async def test_room_to_think_is_given_to_every_model_but_nano(repo, model_id, max_tokens):
+    with ReasoningServer(_thinker, model_id=model_id) as server:
+        await _review(repo, server)
+    assert server.bodies[0]["max_tokens"] == max_tokens
