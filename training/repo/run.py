@@ -165,6 +165,9 @@ def _train(options: RepoOptions, base_dir: Path, tokenizer, summary: dict, out: 
     stage = {"name": "repo", "fraction": 1.0, "seq_len": options.train.seq_len, "weights": weights}
     mixture = mixture_from_dict({"sources": variants, "stages": [stage]}, data_dir)
     sampler = MixtureSampler(mixture, batch_size=options.train.batch_size, total_tokens=2**62, seed=options.train.seed)
+    import torch
+
+    torch.manual_seed(options.train.seed)  # LoRA's random init: the same run twice gives the same model
     model = tuning.prepare_model(tuning.load_base(base_dir), options.spec)
     validation = [text for _, text in _jsonl_files(data_dir / dataset.VALIDATION_FILE)]
     counts = tuning.parameter_counts(model)

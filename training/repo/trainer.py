@@ -112,10 +112,7 @@ def validation_stats(loop: Loop) -> tuple[float, float | None]:
 
 def train(loop: Loop, resume: bool) -> tuple[LoopState, dict[str, torch.Tensor]]:
     """Runs the loop to its end; returns the final state and the best trained tensors (to load and export)."""
-    from training.pretrain import build_optimizer
-
-    optim = _optim_config(loop.options)
-    optimizer = build_optimizer(loop.model, optim)
+    optimizer = build_optimizer(loop.model, loop.options)
     causal = tuning.causal_lm(loop.model)
     causal.mtp_loss_weight = loop.options.mtp_loss_weight
     causal.mtp_distill_weight = loop.options.distill_weight
@@ -130,10 +127,19 @@ def train(loop: Loop, resume: bool) -> tuple[LoopState, dict[str, torch.Tensor]]
     return state, best
 
 
-def _optim_config(options: TrainOptions):
-    from training.config import OptimConfig
-
-    return OptimConfig(lr=options.lr, weight_decay=options.weight_decay, grad_clip=options.grad_clip)
+def build_optimizer(model: torch.nn.Module, options: TrainOptions) -> torch.optim.AdamW:
+    """MiMo's AdamW (β 0.9/0.95, decay on matrices only, fused) with a learning-rate scale per group:
+    the trainer sets each group's lr to the schedule's value times its `lr_scale`."""
+    groups: dict[tuple[bool, float], list] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            key = (parameter.ndim >= 2, tuning.learning_rate_scale(name, model))
+            groups.setdefault(key, []).append(parameter)
+    return torch.optim.AdamW(
+        [{"params": params, "weight_decay": options.weight_decay if decayed else 0.0, "lr_scale": scale}
+         for (decayed, scale), params in sorted(groups.items())],
+        lr=options.lr, betas=(0.9, 0.95), fused=True,
+    )  # fmt: skip
 
 
 def _run(loop: Loop, optimizer, state: LoopState, best: dict) -> None:
@@ -150,7 +156,7 @@ def _run(loop: Loop, optimizer, state: LoopState, best: dict) -> None:
         tick = time.perf_counter()
         progress = state.tokens / state.plan_tokens if state.plan_tokens else 0.0
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(progress, options)
+            group["lr"] = learning_rate(progress, options) * group["lr_scale"]
         _, batch = loop.sampler.next_batch()
         losses, _ = train_step(loop.model, optimizer, torch.from_numpy(batch), options.grad_clip)
         state.step += 1

@@ -54,3 +54,40 @@ async def test_vllm_serves_the_merged_model_with_mtp_as_the_native_engine_does(r
             assert result.texts == reference.texts, prompt
     finally:
         await engine.aclose()
+
+
+def _peft_greedy(base_dir, adapter_dir, prompt: str, max_tokens: int) -> list[int]:
+    """The reference: transformers + PEFT in float32, plain greedy argmax (no EOS stop, as with ignore_eos)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import engine.model  # noqa: F401
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32),
+                                      str(adapter_dir)).eval()  # fmt: skip
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    generated = []
+    with torch.inference_mode():
+        for _ in range(max_tokens):
+            token = int(model(input_ids=torch.tensor([ids + generated])).logits[0, -1].argmax())
+            generated.append(token)
+    return generated
+
+
+def test_vllm_serves_the_lora_adapter_with_mtp_speculative_decoding(retrained, tiny_model_dir):
+    """vLLM accepts the adapter together with MTP (--enable-lora) and decodes what PEFT's model decodes."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).with_name("vllm_lora_greedy.py")
+    adapter = retrained / "adapter"
+    completed = subprocess.run([sys.executable, str(script), str(tiny_model_dir), str(adapter), "12", *PROMPTS],
+                               capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[3])  # fmt: skip
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    served = json.loads(completed.stdout.strip().splitlines()[-1])
+    for prompt, ids in zip(PROMPTS, served):
+        assert ids == _peft_greedy(tiny_model_dir, adapter, prompt, 12), prompt

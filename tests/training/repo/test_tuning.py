@@ -9,6 +9,7 @@ import torch
 
 from training.errors import UserError
 from training.repo import tuning
+from training.repo.trainer import TrainOptions, build_optimizer
 
 
 @pytest.fixture
@@ -26,15 +27,18 @@ def _step(model) -> None:
     train_step(model, optimizer, torch.randint(9, 400, (2, 32)), grad_clip=1.0)
 
 
-def test_lora_adapts_the_trunk_and_with_mtp_tune_the_draft_layer(base):
+def test_lora_adapts_the_trunk_and_with_mtp_tune_trains_the_draft_layer_in_full(base):
     model = tuning.prepare_model(base, tuning.TuneSpec(method="lora", mtp="tune", lora_rank=4))
     trained = [name for name, p in model.named_parameters() if p.requires_grad]
-    assert trained and all("lora_" in name for name in trained)
-    assert any(".mtp_layers.0." in name for name in trained) and any(
-        ".layers.1.mlp.down_proj" in name for name in trained
-    )
-    counts = tuning.parameter_counts(model)
-    assert counts["trained"] < counts["total"] / 5
+    trunk = [name for name in trained if ".mtp_layers." not in name]
+    assert trunk and all("lora_" in name for name in trunk) and any(".layers.1.mlp.down_proj" in n for n in trunk)
+    mtp = [name for name, p in model.named_parameters() if ".mtp_layers." in name]
+    assert set(mtp) <= set(trained) and not any("lora_" in name for name in mtp)
+    assert not any("embed_tokens" in name or "lm_head" in name for name in trained)
+    optimizer = build_optimizer(model, TrainOptions(lr=3e-3))
+    scales = {id(p): group["lr_scale"] for group in optimizer.param_groups for p in group["params"]}
+    named = dict(model.named_parameters())
+    assert {scales[id(named[n])] for n in mtp} == {1 / 3} and {scales[id(named[n])] for n in trunk} == {1.0}
 
 
 def test_mtp_freeze_leaves_the_draft_layer_bit_identical(tiny_model_dir):
