@@ -23,7 +23,8 @@ module, so a file written by one is read by all. Fields:
      "meta": {}}                        # anything else, kept as is
 
 The program the verifier runs for a completion is ``task.model_prompt + completion`` (`Task.program`): a function
-body completes its signature; a whole program follows its statement's docstring. Unknown fields are errors (a
+body completes its signature; a whole program follows its statement's docstring. ``model_prompt`` ends without
+trailing whitespace (see there), so completions start with a newline. Unknown fields are errors (a
 typo never silently drops data); put free-form data in ``meta``.
 """
 
@@ -37,7 +38,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from training.errors import UserError
-from training.verify.formats import Job, StdioCase, functional_job, stdio_job
+from training.verify.formats import Job, StdioCase, TestSuite
 
 FORMAT_VERSION = 1
 TASK_FORMATS = ("functional", "stdio")
@@ -94,6 +95,7 @@ class Task(BaseModel):
             raise ValueError("test_levels must be >= 0 (0 is the easiest level)")
         if self.test_pass_rates is not None and not all(0.0 <= p <= 1.0 for p in self.test_pass_rates):
             raise ValueError("test_pass_rates must lie in [0, 1]")
+        _ = self.suite  # the verifier's own checks: a test that does not compile or checks nothing is refused here
         return self
 
     @property
@@ -102,10 +104,12 @@ class Task(BaseModel):
 
     @property
     def model_prompt(self) -> str:
-        """The text a base model continues: the prompt itself, or a prose statement as a module docstring."""
+        """The text a model continues: the prompt, or a prose statement as a module docstring, without trailing
+        whitespace. BPE merges a newline with the indentation after it, so a prompt ending in "\\n" would make
+        the model continue from a token split it never saw in training; the completion starts with the newline."""
         if self.effective_prompt_format == "code":
-            return self.prompt
-        return '"""\n' + self.prompt.strip().replace('"""', "'''") + '\n"""\n'
+            return self.prompt.rstrip()
+        return '"""\n' + self.prompt.strip().replace('"""', "'''") + '\n"""'
 
     def program(self, completion: str) -> str:
         """The program the verifier runs for a model's completion of ``model_prompt``."""
@@ -117,13 +121,19 @@ class Task(BaseModel):
         if self.solution is None:
             return None
         prompt = self.model_prompt
-        return self.solution[len(prompt) :] if self.solution.startswith(prompt) else self.solution
+        return self.solution[len(prompt) :] if self.solution.startswith(prompt) else "\n" + self.solution
+
+    @property
+    def suite(self) -> TestSuite:
+        """The task's tests for the verifier (``verify_batch`` runs many candidates against it)."""
+        if self.format == "functional":
+            return TestSuite(format="functional", tests=tuple(self.tests), setup=self.setup, name=self.id)
+        cases = tuple(StdioCase(input=t.input, output=t.output) for t in self.tests)
+        return TestSuite(format="stdio", tests=cases, name=self.id)
 
     def job(self, code: str) -> Job:
         """A verifier job for a whole program ``code`` (use ``program(completion)`` for a model's completion)."""
-        if self.format == "functional":
-            return functional_job(code, list(self.tests), setup=self.setup, name=self.id)
-        return stdio_job(code, [StdioCase(input=t.input, output=t.output) for t in self.tests], name=self.id)
+        return self.suite.job(code)
 
     def to_json(self) -> dict:
         """The record as written to a file: defaults left out, so files stay short and readable."""
