@@ -214,10 +214,8 @@ async def test_a_server_without_the_endpoint_says_so():
 async def test_a_server_that_stalls_past_the_read_timeout_is_unavailable():
     with serving(make_app(ScriptedEngine(first_delay_s=3.0))) as url:
         engine = RemoteEngine(url, model="tiny", read_timeout_s=0.3)
-        started = time.monotonic()
-        with pytest.raises(EngineUnavailable, match="within 0.3 s"):
+        with pytest.raises(EngineUnavailable, match="within 0.3 s"):  # the 3 s answer would have succeeded
             await collect(engine, GenerationRequest(prompt="x"))
-        assert time.monotonic() - started < 2.5
         await engine.aclose()
 
 
@@ -280,7 +278,6 @@ async def test_an_error_inside_a_started_stream_is_raised_after_the_text_so_far(
 
 @pytest.fixture(scope="module")
 def vllm_url(tiny_model_dir):
-    pytest.importorskip("vllm")
     with vllm_serve(tiny_model_dir) as (url, _):
         yield url
 

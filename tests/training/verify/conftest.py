@@ -19,8 +19,7 @@ TEST_UID_BASE = 62_000  # away from the default range, so a verifier running bes
 
 
 def _require_sandbox() -> None:
-    if shutil.which("bwrap") is None:
-        pytest.skip("bubblewrap is not installed: apt-get install bubblewrap")
+    assert shutil.which("bwrap"), "bubblewrap is not installed: run `make setup`"
     if os.geteuid() != 0:
         pytest.skip("the sandbox tests switch each run to its own uid, which needs root")
 
