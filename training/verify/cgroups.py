@@ -46,13 +46,12 @@ def detect() -> CgroupSupport:
     """What this machine lets the verifier use (checked once per process)."""
     mounts = _mounts()
     membership = _membership()
-    v2 = _detect_v2(mounts, membership)
-    if v2.available:
-        return v2
-    v1 = _detect_v1(mounts, membership)
-    if v1.available:
-        return v1
-    return CgroupSupport("none", reason=f"{v2.reason}; {v1.reason}")
+    support = _detect_v2(mounts, membership)
+    if not support.available:
+        v1 = _detect_v1(mounts, membership)
+        support = v1 if v1.available else CgroupSupport("none", reason=f"{support.reason}; {v1.reason}")
+    _remove_stale(support)
+    return support
 
 
 def _mounts() -> list[tuple[str, str, set[str]]]:
@@ -229,9 +228,8 @@ class Cgroup:
                     time.sleep(0.002)
 
 
-def remove_stale() -> None:
+def _remove_stale(support: CgroupSupport) -> None:
     """Removes groups left by verifier processes that no longer exist (a crash skips their clean-up)."""
-    support = detect()
     for _, base in support.bases:
         with contextlib.suppress(OSError):
             for entry in os.scandir(base):

@@ -2,8 +2,9 @@
 
 ``VerifierPool.map`` pulls jobs from any iterable (a generator of model samples, say) only as workers free up, so
 at most ``max_pending`` jobs are in memory at a time, and yields results in input order. Each worker keeps its
-judge warm; every job gets a fresh candidate sandbox. ``verify_batch`` (many candidates, one problem) also keeps
-each worker's candidate sandbox warm for the batch (see worker.py).
+judge warm; every job gets a fresh candidate sandbox. ``verify_batch`` (many candidates, one problem) keeps each
+worker's candidate sandbox warm instead, from batch to batch (see worker.py and docs/verifier.md for why that is
+safe); a single job on the worker replaces it with a fresh one.
 """
 
 from __future__ import annotations
@@ -68,15 +69,7 @@ class VerifierPool:
     def verify_batch(self, suite: TestSuite, codes: Sequence[str]) -> list[VerifyResult]:
         """Every candidate in ``codes`` against one problem's tests, results in input order (see batch.py)."""
         jobs = (suite.job(code, name=f"{suite.name}#{i}") for i, code in enumerate(codes))
-        try:
-            return list(self.map(jobs, warm=True))
-        finally:
-            self._drop_warm_agents()
-
-    def _drop_warm_agents(self) -> None:
-        """Warm candidate sandboxes serve one problem's batch only."""
-        for worker in self._held:
-            worker.drop_agent()
+        return list(self.map(jobs, warm=True))
 
     def _run(self, job: Job, warm: bool) -> VerifyResult:
         worker = self._idle.get()

@@ -316,3 +316,17 @@ def test_redefining_a_helper_the_tests_call(verifier_config):
     problem = next(p for p in load_problems() if p.task_id == "HumanEval/32")
     result = verify(job_for(problem, "    return 0.0\ndef poly(xs, x):\n    return 0.0\n"), verifier_config)
     assert result.tests[0].outcome is Outcome.FAILED, result.tests
+
+
+def test_the_agent_is_closed_to_the_candidate(run_functional):
+    code = (
+        "import os\n"
+        "def probe(name):\n"
+        "    try:\n"
+        "        open(f'/proc/{os.getppid()}/{name}', 'rb').read(1)\n"
+        "        return 'open'\n"
+        "    except OSError as exc:\n"
+        "        return exc.errno\n"
+    )
+    tests = ["assert probe('mem') == 13", "assert probe('fd/0') == 13", "assert probe('environ') == 13"]
+    assert run_functional(code, tests).passed  # EACCES: the agent is not dumpable

@@ -38,20 +38,6 @@ class CallTimeout(BaseException):
     """The per-call alarm: a BaseException, so ``except Exception`` in the candidate does not swallow it."""
 
 
-def make_undumpable():
-    import _ctypes
-
-    class Int(_ctypes._SimpleCData):
-        _type_ = "i"
-
-    class Function(_ctypes.CFuncPtr):
-        _flags_ = _ctypes.FUNCFLAG_CDECL
-        _restype_ = Int
-
-    prctl = Function(_ctypes.dlsym(_ctypes.dlopen(None), "prctl"))
-    prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
-
-
 def set_limits(limits):
     """Per-process limits for the child; the sandbox's cgroup bounds all of its processes together."""
     wanted = [
@@ -302,7 +288,7 @@ def handle(message, fds, control, in_pid_namespace):
 
 
 def main():
-    make_undumpable()
+    wire.make_undumpable()
     control = _socket.socket(fileno=int(sys.argv[1]))
     in_pid_namespace = sys.argv[2] == "1"
     reader = wire.Reader(control, accept_fds=True)

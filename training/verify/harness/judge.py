@@ -298,6 +298,7 @@ def job_child(job, channel_fd, control):
 
 
 def main():
+    wire.make_undumpable()
     control = _socket.socket(fileno=int(sys.argv[1]))
     reader = wire.Reader(control, accept_fds=True)
     wire.send(control, json.dumps({"ready": True}).encode())

@@ -94,6 +94,23 @@ class Reader:
         return taken
 
 
+def make_undumpable():
+    """prctl(PR_SET_DUMPABLE, 0): no other process of our uid may open our /proc/<pid>/mem or fds, or ptrace us.
+
+    Through the bare ``_ctypes`` (a fraction of a millisecond; ``import ctypes`` costs several)."""
+    import _ctypes
+
+    class Int(_ctypes._SimpleCData):
+        _type_ = "i"
+
+    class Function(_ctypes.CFuncPtr):
+        _flags_ = _ctypes.FUNCFLAG_CDECL
+        _restype_ = Int
+
+    prctl = Function(_ctypes.dlsym(_ctypes.dlopen(None), "prctl"))
+    prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
 def _close(fd):
     import os
 
