@@ -6,7 +6,14 @@ import importlib
 
 import typer
 
-AREA_MODULES: list[str] = ["training.pretrain_cli", "training.data.cli", "training.verify.cli", "training.repo.cli"]
+AREA_MODULES: list[str] = [
+    "training.pretrain_cli",
+    "training.data.cli",
+    "training.verify.cli",
+    "training.repo.cli",
+    "training.rl.cli",
+    "training.rl.eval_cli",
+]
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

@@ -48,12 +48,12 @@ def test_the_project_file_loads_in_the_format():
 
 def test_prompts_programs_and_reference_completions():
     functional, stdio = parse_task(FUNCTIONAL), parse_task(STDIO)
-    assert functional.model_prompt == "def inc(x):\n"
-    assert functional.reference_completion == "    return x + 1\n"
-    assert functional.program("    return x + 1\n") == functional.solution
-    assert stdio.model_prompt == '"""\nPrint the line you read.\n"""\n'
-    assert stdio.reference_completion == "print(input())\n"  # the solution does not start with the docstring
-    job = stdio.job(stdio.program("print(input())\n"))
+    assert functional.model_prompt == "def inc(x):"  # ends on a token boundary: the completion has the newline
+    assert functional.reference_completion == "\n    return x + 1\n"
+    assert functional.program("\n    return x + 1\n") == functional.solution
+    assert stdio.model_prompt == '"""\nPrint the line you read.\n"""'
+    assert stdio.reference_completion == "\nprint(input())\n"  # the solution does not start with the docstring
+    job = stdio.job(stdio.program("\nprint(input())\n"))
     assert job.format == "stdio" and job.tests[0].output == "a\n"
 
 

@@ -1,0 +1,19 @@
+"""Fixtures for the RL tests: a real sandbox with short limits (skipped without bubblewrap or root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from training.verify import Limits, SandboxConfig, VerifierConfig
+
+
+@pytest.fixture
+def verifier_config() -> VerifierConfig:
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed: apt-get install bubblewrap")
+    if os.geteuid() != 0:
+        pytest.skip("the sandbox switches each run to its own uid, which needs root")
+    return VerifierConfig(sandbox=SandboxConfig(), limits=Limits(test_timeout_s=3.0))
