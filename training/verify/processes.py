@@ -40,6 +40,7 @@ from training.verify.seccomp import filter_fd
 START_TIMEOUT_S = 30.0
 SANDBOX_OVERHEAD_PROCESSES = 3  # bwrap's init, the agent, and the child it forks for the candidate
 JUDGE_PROCESSES = 16
+IDLE_SANDBOX_PROCESSES = 3  # bwrap (outside the PID namespace), its init, the agent
 _COUNTER = itertools.count()
 DIAGNOSTIC_BYTES = 4000
 
@@ -157,6 +158,7 @@ class SandboxedProgram:
 
 class AgentProcess(SandboxedProgram):
     program = "agent"
+    unclean = False  # something a child started outlived it: kill this sandbox instead of reusing it
 
     def decode(self, payload: bytes):
         try:
@@ -168,12 +170,21 @@ class AgentProcess(SandboxedProgram):
         return message if message != ["ready"] else True
 
     def finished(self, op: str, timeout_s: float) -> tuple[int | None, bool, float]:
-        """Waits for the agent's report on its child: (exit status, -N for a signal; timed out; seconds)."""
+        """Waits for the agent's report on its child: (exit status, -N for a signal; timed out; seconds).
+
+        HarnessFailure when the report is malformed, or when something the child started outlived it: then the
+        sandbox is not reused."""
         message = self.receive(timeout_s)
-        valid = len(message) == 4 and message[0] == op and type(message[1]) is int and type(message[2]) is bool
-        if not valid or type(message[3]) not in (int, float):
+        valid = len(message) == 5 and message[0] == op and type(message[1]) is int and type(message[2]) is bool
+        if not valid or type(message[3]) not in (int, float) or type(message[4]) is not bool:
             raise HarnessFailure(f"the agent sent a malformed report: {message!r:.200}")
+        if not message[4] or self._strays():
+            self.unclean = True
         return message[1], message[2], float(message[3])
+
+    def _strays(self) -> bool:
+        """More processes in the sandbox's cgroup than bwrap, its init and the agent."""
+        return self.cgroup is not None and len(self.cgroup.pids()) > IDLE_SANDBOX_PROCESSES
 
     def reset(self, timeout_s: float = 5.0) -> None:
         self.send({"op": "reset"})

@@ -83,7 +83,7 @@ class Worker:
 
     def release_agent(self, agent: AgentProcess, healthy: bool) -> None:
         """After a run: a single run's sandbox always goes; the batch's stays only if it behaved."""
-        if agent is self._agent and healthy:
+        if agent is self._agent and healthy and not agent.unclean:
             return
         if agent is self._agent:
             self._agent = None

@@ -216,8 +216,12 @@ def exit_status(code):
 # --- the agent's loop ------------------------------------------------------------------------------------------
 
 
+STOP_GRACE_S = 0.2  # after a stop, how long a child that is already on its way out may take to exit by itself
+SETTLE_S = 2.0  # how long killing everything may take before the sandbox is reported unclean
+
+
 def wait_child(pid, timeout_s, control):
-    """Waits for the child, up to ``timeout_s``; a ``stop`` from the supervisor ends the wait early."""
+    """Waits for the child, up to ``timeout_s``; after a ``stop`` from the supervisor, only a short grace."""
     pidfd = os.pidfd_open(pid)
     deadline = time.monotonic() + timeout_s
     try:
@@ -228,31 +232,47 @@ def wait_child(pid, timeout_s, control):
             ready = select.select([pidfd, control], [], [], remaining)[0]
             if pidfd in ready:
                 return True
-            if control in ready:
-                return False  # the supervisor wants it stopped (it only writes while we wait to say so)
+            if control in ready:  # the supervisor is done with it (it only writes while we wait to say so)
+                return bool(select.select([pidfd], [], [], STOP_GRACE_S)[0])
     finally:
         os.close(pidfd)
 
 
 def finish_child(pid, in_pid_namespace):
-    """Kills the child and everything it started; returns the child's exit status (-N: killed by signal N)."""
+    """Kills the child and everything it started; returns (its exit status, -N if killed by signal N; clean)."""
     try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
-    if in_pid_namespace:
-        try:
-            os.kill(-1, signal.SIGKILL)  # every process of this PID namespace but init and ourselves
-        except OSError:
-            pass
     _, status = os.waitpid(pid, 0)
-    while True:  # reap what was killed, so no zombie outlives the run
+    clean = kill_the_rest() if in_pid_namespace else True
+    reap()
+    return os.waitstatus_to_exitcode(status), clean
+
+
+def kill_the_rest():
+    """SIGKILLs every process of this PID namespace but init and ourselves until none is left (a fork bomb may
+    still be forking while the first signal goes out); False if some survive ``SETTLE_S``."""
+    deadline = time.monotonic() + SETTLE_S
+    while time.monotonic() < deadline:
+        try:
+            os.kill(-1, signal.SIGKILL)  # succeeds while any process (a zombie included) is left to signal
+        except ProcessLookupError:
+            return True
+        except OSError:
+            return False
+        reap()
+        time.sleep(0.001)
+    return False
+
+
+def reap():
+    while True:  # our own children; orphans go to the namespace's init, which reaps them
         try:
             if os.waitpid(-1, os.WNOHANG) == (0, 0):
-                break
+                return
         except ChildProcessError:
-            break
-    return os.waitstatus_to_exitcode(status)
+            return
 
 
 def clear_work_dir(path=None):
@@ -283,8 +303,8 @@ def handle(message, fds, control, in_pid_namespace):
     for fd in fds:
         os.close(fd)
     exited = wait_child(pid, message["timeout_s"], control)
-    status = finish_child(pid, in_pid_namespace)
-    return [op, status, not exited, round(time.monotonic() - started, 6)]
+    status, clean = finish_child(pid, in_pid_namespace)
+    return [op, status, not exited, round(time.monotonic() - started, 6), clean]
 
 
 def main():

@@ -35,6 +35,7 @@ import select  # noqa: E402
 import wire  # noqa: E402
 
 GRACE_S = 0.5  # how much longer than the candidate's own alarm the judge waits for a reply
+PING_S = 1.0  # after the last test: how long a candidate may take to show it is still alive
 BUILTIN_NAMES = frozenset(dir(builtins))
 
 
@@ -259,7 +260,7 @@ def run_job(job, channel_fd, emit):
         except BaseException as exc:  # noqa: BLE001 - sorted into failed / timed out / crashed
             outcome, detail = classify(exc), describe(exc, hello[4])
         emit({"test": index, "outcome": outcome, "time": round(time.monotonic() - started, 6), "detail": detail})
-    candidate.deadline = time.monotonic() + limits["startup_s"]
+    candidate.deadline = time.monotonic() + min(limits["startup_s"], PING_S)
     return {"done": len(tests), "alive": candidate.ping()}
 
 
