@@ -72,6 +72,9 @@ SABOTEURS = {
     "lowers-the-agent-limits": HONEST
     + "import os, resource\ntry:\n    resource.prlimit(os.getppid(), resource.RLIMIT_NPROC, (1, 1))\n"
     "except OSError:\n    pass\n",
+    "leaves-a-fork-bomb": HONEST
+    + "import os\nif os.fork() == 0:\n    os.setsid()\n    while True:\n        try:\n            os.fork()\n"
+    "        except OSError:\n            pass\n",
     "renices-the-agent": HONEST + "import os\ntry:\n    os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)\n"
     "except OSError:\n    pass\n",
 }
