@@ -16,6 +16,7 @@ import time
 from training.verify.formats import Job
 from training.verify.processes import HarnessFailure
 from training.verify.results import Outcome, TestResult, VerifyResult
+from training.verify.slots import processes_of
 from training.verify.worker import Worker
 
 OUTCOMES = {o.value for o in Outcome}
@@ -49,9 +50,15 @@ def child_limits(worker: Worker, n_tests: int) -> dict:
         "memory_mb": limits.memory_mb,
         "cpu_s": limits.cpu_s(n_tests),
         "file_size_mb": limits.file_size_mb,
-        "nproc": 0 if "pids" in controllers else limits.processes,
+        "nproc": 0 if "pids" in controllers else _nproc(worker),
         "startup_s": limits.startup_s,
     }
+
+
+def _nproc(worker: Worker) -> int:
+    """RLIMIT_NPROC counts every process of the uid: without a uid of our own (not root), leave room for the caller's."""
+    extra = 0 if worker.slot.dedicated else len(processes_of(worker.slot.uid))
+    return worker.limits.processes + extra
 
 
 def run_functional(worker: Worker, job: Job, warm: bool = False) -> VerifyResult:
