@@ -1,6 +1,6 @@
 """Fixtures for the verifier tests: a real bubblewrap sandbox with short limits and a check that nothing survives.
 
-The sandbox tests need root (each run gets its own uid) and bubblewrap; without bwrap they skip with the install
+The sandbox tests need root (each run gets its own uids: the candidate's and the judge's) and bubblewrap; without bwrap they skip with the install
 hint, but a bwrap that is installed and cannot start a sandbox makes them fail.
 """
 
@@ -36,8 +36,8 @@ def verifier_config(limits) -> VerifierConfig:
 
 
 def sandbox_processes() -> list[int]:
-    """Live processes owned by any test slot's uid (one pass over /proc)."""
-    slot_uids = range(TEST_UID_BASE, TEST_UID_BASE + MAX_SLOTS)
+    """Live processes owned by any test slot's uid, candidate or judge (one pass over /proc)."""
+    slot_uids = range(TEST_UID_BASE, TEST_UID_BASE + 2 * MAX_SLOTS)
     owners = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
