@@ -160,7 +160,7 @@ def _train(options: RepoOptions, base_dir: Path, tokenizer, summary: dict, out: 
     from training.data.mixture import MixtureSampler, mixture_from_dict
 
     data_dir = out / "data"
-    variants = {f"fim-{k}": str(data_dir / f"train-{k}") for k in range(summary["fim"]["variants"])}
+    variants = {f"fim-{k}": str((data_dir / f"train-{k}").resolve()) for k in range(summary["fim"]["variants"])}
     weights = {name: 1.0 / len(variants) for name in variants}
     stage = {"name": "repo", "fraction": 1.0, "seq_len": options.train.seq_len, "weights": weights}
     mixture = mixture_from_dict({"sources": variants, "stages": [stage]}, data_dir)
