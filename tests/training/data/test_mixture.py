@@ -150,8 +150,8 @@ def test_missing_shard_directory_is_a_config_error(tmp_path):
         MixtureSampler(config, batch_size=2, total_tokens=100, seed=0).next_batch()
 
 
-def test_example_config_has_three_stages_with_code_and_math_raised():
-    config = load_mixture(REPO / "training" / "configs" / "mixture-example.toml")
+def test_mimo_template_has_three_stages_with_code_and_math_raised():
+    config = load_mixture(REPO / "training" / "configs" / "mixture-mimo.toml")
     broad, code_math, reasoning = config.stages
     assert code_math.weights["code"] + code_math.weights["math"] == pytest.approx(0.7)
     assert reasoning.seq_len > code_math.seq_len
