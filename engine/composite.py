@@ -23,6 +23,7 @@ class ReplicatedEngine:
             raise ValueError("a replicated engine needs at least one replica")
         self.replicas = tuple(replicas)
         self.in_flight = [0] * len(self.replicas)
+        self.served = [0] * len(self.replicas)  # requests each replica was given
 
     def info(self) -> EngineInfo:
         return self.replicas[0].info()
@@ -30,6 +31,7 @@ class ReplicatedEngine:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         index = min(range(len(self.replicas)), key=self.in_flight.__getitem__)
         self.in_flight[index] += 1
+        self.served[index] += 1
         stream = self.replicas[index].generate(request)
         try:
             async for chunk in stream:

@@ -39,6 +39,7 @@ from engine.api import (
 from engine.formats import PROMPT_MODES, fim_template_named
 
 SERVER_STOP_LIMIT = 4  # the most stop sequences OpenAI (and vLLM) accept in one request
+API_KEY_ENV = "MIMO_API_KEY"  # read by `mimo serve`, `mimo complete`, `mimo review` and the language server
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,20 @@ class EngineRouter:
         active = self.primary if self._reason is None else self.fallback
         return replace(active.info(), fallback_reason=self.fallback_reason)
 
+    async def check(self) -> EngineInfo:
+        """Asks the primary what it serves, when it can say (a RemoteEngine reads the server's model card:
+        context length, prompt mode); a primary that cannot be reached sends the router to the fallback at
+        once, as a failed request would."""
+        check = getattr(self.primary, "check", None)
+        if check is not None and self._reason is None:
+            try:
+                await check()
+            except BadRequest:
+                raise
+            except EngineError as exc:
+                self._use_fallback(str(exc))
+        return self.info()
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         stream = await self._start_on_primary(request) if self._reason is None else None
         if stream is None:

@@ -339,6 +339,8 @@ def engine_config(model_path: str | Path, *, dtype: str = "auto", num_speculativ
     from vllm.platforms import current_platform
 
     path = Path(model_path)
+    for ours in ("fim_template", "model_name", "usage_stats", "gpus"):  # VllmEngine's own, not vLLM's
+        options.pop(ours, None)
     enforce_eager = options.pop("enforce_eager", None)
     arguments = engine_arguments(
         path,
@@ -378,13 +380,6 @@ def _start(arguments: dict[str, Any], gpus: str | None, model_name: str) -> Engi
 
 def _start_on_gpus(engine_args, gpus: str) -> EngineLoop:
     """The engine core's process sees only ``gpus``; this process's own view of CUDA is left alone."""
-    from vllm import envs
-
-    if not envs.VLLM_ENABLE_V1_MULTIPROCESSING:
-        raise BadRequest(
-            "data-parallel replicas need vLLM's engine core in its own process: "
-            "unset VLLM_ENABLE_V1_MULTIPROCESSING (or set it to 1)"
-        )
     previous = os.environ.get("CUDA_VISIBLE_DEVICES")
     os.environ["CUDA_VISIBLE_DEVICES"] = gpus
     try:
@@ -402,8 +397,14 @@ def open_replicas(model_path: str | Path, replicas: int, **options: Any):
     from engine.composite import ReplicatedEngine, gpu_slices
 
     _import_vllm()
+    from vllm import envs
     from vllm.platforms import current_platform
 
+    if not envs.VLLM_ENABLE_V1_MULTIPROCESSING:  # in-process engines share vLLM's global forward context
+        raise BadRequest(
+            "data-parallel replicas need each vLLM engine core in its own process: "
+            "unset VLLM_ENABLE_V1_MULTIPROCESSING (or set it to 1)"
+        )
     slices: list[str | None] = [None] * replicas
     if current_platform.is_cuda_alike():
         per_replica = options.get("tensor_parallel_size", 1) * options.get("pipeline_parallel_size", 1)

@@ -48,6 +48,12 @@ def complete_command(
     url: Annotated[
         str | None, typer.Option(help="An OpenAI-compatible server; the local model is the fallback.")
     ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="MIMO_API_KEY", show_envvar=True, help="The server's API key (with --url).")
+    ] = None,
+    prompt_mode: Annotated[
+        str, typer.Option(help="auto (the server's or the model family's), fim, prefix or chat.")
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of the text.")] = False,
 ) -> None:
     """Complete FILE at a position with the editor's pipeline and print the completion."""
@@ -56,8 +62,14 @@ def complete_command(
     from lsp_server.settings import Settings
     from lsp_server.shell import ShellError, cursor_offset, load_document, run_complete
 
+    if prompt_mode not in ("auto", "fim", "prefix", "chat"):
+        raise _fail(f"unknown --prompt-mode {prompt_mode!r}; use auto, fim, prefix or chat")
     settings = Settings()
-    settings = replace(settings, engine=replace(settings.engine, model=model, url=url))
+    settings = replace(
+        settings,
+        engine=replace(settings.engine, model=model, url=url, api_key=api_key or None),
+        completion=replace(settings.completion, prompt_mode=prompt_mode),
+    )
     try:
         cursor_offset(load_document(file), line, col)  # bad input fails before the model loads
         engine = open_engine_for(settings.engine)

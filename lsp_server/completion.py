@@ -9,6 +9,7 @@ stream closes it, so the engine stops generating for a request nobody waits for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 import uuid
@@ -16,11 +17,12 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from engine.api import Engine, EngineInfo, FimParts, GenerationRequest, SamplingParams
+from engine.api import Engine, EngineError, EngineInfo, FimParts, SamplingParams
 from lsp_server import context as ctx
 from lsp_server.documents import Document
 from lsp_server.postprocess import FilterContext, is_final, run_pipeline
 from lsp_server.postprocess.stop_sequences import STOP_TOKENS
+from lsp_server.prompt_modes import build_request, chat_answer, chat_block_closed, completion_mode
 from lsp_server.settings import CompletionSettings
 
 _BLOCK_OPENERS = (":", "{", "then", "do", "=>", "->", "else")
@@ -175,6 +177,7 @@ class CompletionService:
         self.cache = CompletionCache()
         self.debouncer = Debouncer(settings.debounce_ms / 1000, settings.max_debounce_ms / 1000)
         self.counters = ServiceCounters()
+        self._checked_engine: Engine | None = None  # the engine whose server was asked for its prompt mode
 
     def configure(self, settings: CompletionSettings) -> None:
         self.settings = settings
@@ -203,28 +206,39 @@ class CompletionService:
         text_asked = document.text  # compared by identity: any edit makes a new string
         await asyncio.sleep(self.debouncer.delay(document.uri, started, invoked))
         engine = await get_engine()
+        if engine is not None and engine is not self._checked_engine:
+            await _ask_who_it_is(engine)
+            self._checked_engine = engine
         if engine is None or document.text is not text_asked:
             return None  # no model, or the user typed meanwhile: this position is stale
         filter_context = FilterContext(
             prefix, suffix, document.language, mode.multiline, self.settings.max_lines, document.syntax_near(offset)
         )
-        fim = ctx.build_fim(document, offset, sources, context_budget(self.settings, engine.info()))
-        raw = await self._stream(engine, fim, filter_context)
+        info = engine.info()
+        fim = ctx.build_fim(document, offset, sources, context_budget(self.settings, info))
+        mode = completion_mode(self.settings.prompt_mode, info)
+        raw = await self._stream(engine, mode, fim, filter_context)
+        if mode == "chat":  # the reply's code block, checked against the chat contract (prompt_modes)
+            raw = chat_answer(raw, fim) or ""
         cleaned = run_pipeline(raw, filter_context) or ""
         completion = _completion(cleaned, offset, False, started)
         self.cache.store(document.uri, prefix, suffix, cleaned, completion.id)
         return completion if cleaned else None
 
-    async def _stream(self, engine: Engine, fim: FimParts, filter_context: FilterContext) -> str:
-        max_tokens = token_budget(filter_context, self.settings)
-        request = GenerationRequest(fim=fim, sampling=SamplingParams(max_tokens=max_tokens, stop=STOP_TOKENS))
+    async def _stream(self, engine: Engine, mode: str, fim: FimParts, filter_context: FilterContext) -> str:
+        """The raw text the model writes, stopped as soon as more of it could not change the result."""
+        sampling = SamplingParams(max_tokens=token_budget(filter_context, self.settings), stop=STOP_TOKENS)
+        request = build_request(
+            mode, fim, sampling, filter_context.language, filter_context.multiline, self.settings.max_lines
+        )
+        done = chat_block_closed if mode == "chat" else lambda text: is_final(text, filter_context)
         self.counters.engine_calls += 1
         stream = engine.generate(request)
         text = ""
         try:
             async for chunk in stream:
                 text += chunk.text
-                if is_final(text, filter_context):
+                if done(text):
                     self.counters.stopped_early += 1
                     break
         except asyncio.CancelledError:
@@ -233,6 +247,15 @@ class CompletionService:
         finally:
             await stream.aclose()  # stops the engine for an early stop or a cancelled request
         return text
+
+
+async def _ask_who_it_is(engine: Engine) -> None:
+    """A remote engine (or a router in front of one) learns the server's advertised prompt mode from its model
+    card before the first prompt is built; a server that cannot be reached shows up on the request itself."""
+    check = getattr(engine, "check", None)
+    if check is not None:
+        with contextlib.suppress(EngineError):
+            await check()
 
 
 # Prompt budgets when `completion.contextTokens` is 0 (auto). A model running on this machine's CPU spends most

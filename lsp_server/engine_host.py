@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 
 from engine.api import Engine, EngineError
@@ -33,10 +34,13 @@ def open_engine_for(
     local = open_engine(settings.model, backend=settings.backend, **options)
     if not settings.url:
         return local
-    from engine.remote import RemoteEngine
+    from engine.remote import API_KEY_ENV, RemoteEngine
     from engine.router import EngineRouter
 
-    remote = RemoteEngine(settings.url, model=settings.remote_model, fim_template=settings.remote_fim_template)
+    api_key = settings.api_key or os.environ.get(API_KEY_ENV) or None
+    remote = RemoteEngine(
+        settings.url, model=settings.remote_model, fim_template=settings.remote_fim_template, api_key=api_key
+    )
     return EngineRouter(remote, local, on_change=on_fallback)
 
 

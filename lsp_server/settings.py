@@ -50,6 +50,8 @@ class EngineSettings:
     threads: _Count = 0  # CPU threads for the local model; 0: the engine's default
     instant_text: _Text = "pass"  # what the instant backend answers
     instant_delay_ms: _Millis = 0.0  # the instant backend's pause between streamed characters
+    # The remote server's API key (`mimo serve --api-key`); unset: $MIMO_API_KEY. Kept out of reprs and logs.
+    api_key: _Text | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True, config=_OPTIONS)
@@ -60,6 +62,8 @@ class CompletionSettings:
     context_tokens: _Count = 0  # prompt budget (prefix, suffix, cross-file snippets); 0: by where the model runs
     single_line_tokens: Annotated[StrictInt, Field(ge=1)] = 48
     multi_line_tokens: Annotated[StrictInt, Field(ge=1)] = 192
+    # fim, prefix or chat (lsp_server.prompt_modes); auto: what the server advertises, else by model family
+    prompt_mode: Literal["auto", "fim", "prefix", "chat"] = "auto"
 
 
 @dataclass(frozen=True, kw_only=True, config=_OPTIONS)

@@ -4,6 +4,7 @@ on a file from the shell."""
 from __future__ import annotations
 
 import asyncio
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,13 +32,37 @@ class ShellCompletion:
     latency_ms: float
 
 
+MAX_FILE_BYTES = 8 * 1024 * 1024  # far beyond source files; a bigger one is a log or data, not code to complete
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def load_document(path: Path) -> Document:
-    if not path.is_file():
-        raise ShellError(f"{path}: no such file")
+    """The file as a document; a ShellError that says what ``path`` is when it is not a readable text file
+    (checked before opening it: a FIFO would block the read, a device would never end it)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise ShellError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ShellError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    kind = next((name for is_kind, name in _KINDS if is_kind(info.st_mode)), None)
+    if kind is not None or not stat.S_ISREG(info.st_mode):
+        raise ShellError(f"{path} is {kind or 'not a regular file'}; give a source file to complete in")
+    if info.st_size > MAX_FILE_BYTES:
+        size, limit = info.st_size / 2**20, MAX_FILE_BYTES // 2**20
+        raise ShellError(f"{path} is {size:.0f} MiB; files up to {limit} MiB are completed")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ShellError(f"{path}: not a UTF-8 text file") from None
+    except OSError as exc:
+        raise ShellError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     return Document(uri=path.resolve().as_uri(), language=language_for_path(str(path)), text=text)
 
 

@@ -16,7 +16,10 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-API_KEY_ENV = "MIMO_API_KEY"  # read by `mimo serve`, `mimo complete`, `mimo review` and the language server
+from engine.remote import API_KEY_ENV
+
+__all__ = ["API_KEY_ENV", "ApiKey", "ApiKeyMiddleware", "bearer_token"]
+
 OPEN_PATHS = frozenset({"/health"})
 _UNAUTHORIZED = json.dumps(
     {

@@ -62,7 +62,7 @@ def test_bad_values_are_reported_and_replaced_by_defaults():
             "completion.debounceMs = -5: must be at least 0; using 75.0",
             'completion.maxLines = "many": must be an integer; using 12',
             "unknown key completion.speed; allowed: debounceMs, maxDebounceMs, maxLines, contextTokens, "
-            "singleLineTokens, multiLineTokens; ignored",
+            "singleLineTokens, multiLineTokens, promptMode; ignored",
             'languages = ["python"]: must be an object; using {}',
             'telemetry.enabled = "yes": must be true or false; using true',
         ]
