@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import random
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -166,6 +168,16 @@ def code_repo(tmp_path) -> Path:
     return make_code_repo(tmp_path / "repo")
 
 
+def readable_dir() -> Path:
+    """A temporary folder other uids can read: the sandbox runs tests as an unprivileged uid of its own, and
+    pytest's own temporary folders are private to root."""
+    path = Path(tempfile.mkdtemp(prefix="mimo-repo-test-"))
+    path.chmod(0o755)
+    return path
+
+
 @pytest.fixture
-def tested_repo(tmp_path) -> Path:
-    return make_tested_repo(tmp_path / "tested")
+def tested_repo() -> Path:
+    root = readable_dir()
+    yield make_tested_repo(root / "tested")
+    shutil.rmtree(root, ignore_errors=True)

@@ -4,6 +4,8 @@ verification of candidates, and what a candidate cannot do there."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -11,14 +13,19 @@ from typer.testing import CliRunner
 from training.repo.mining.mine import MineOptions, is_test_file, mine
 from training.repo.mining.tasks import load_repo_tasks, verify_completion
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap"),
+]
 
 
 @pytest.fixture(scope="module")
-def tested_repo(tmp_path_factory):
-    from tests.training.repo.conftest import make_tested_repo
+def tested_repo():
+    from tests.training.repo.conftest import make_tested_repo, readable_dir
 
-    return make_tested_repo(tmp_path_factory.mktemp("mining") / "tested")
+    root = readable_dir()
+    yield make_tested_repo(root / "tested")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +103,21 @@ def test_the_command_mines_and_reports(tested_repo, tmp_path):
 
 def test_a_repository_without_passing_tests_is_a_clear_error(tmp_path):
     from mimo.cli import app
+    from tests.training.repo.conftest import readable_dir
 
-    (tmp_path / "empty").mkdir()
-    (tmp_path / "empty" / "mod.py").write_text("x = 1\n")
-    result = CliRunner().invoke(app, ["train", "repo", str(tmp_path / "empty"), "--tasks", str(tmp_path / "t.jsonl")])
-    assert result.exit_code == 2 and "passed no test" in result.output and "Traceback" not in result.output
+    root = readable_dir()
+    try:
+        (root / "mod.py").write_text("x = 1\n")
+        result = CliRunner().invoke(app, ["train", "repo", str(root), "--tasks", str(tmp_path / "t.jsonl")])
+        assert result.exit_code == 2 and "passed no test" in result.output and "Traceback" not in result.output
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root's sandbox runs as another uid")
+def test_a_repository_other_uids_cannot_read_is_a_clear_error(tmp_path):
+    from mimo.cli import app
+
+    (tmp_path / "private").mkdir(mode=0o700)
+    result = CliRunner().invoke(app, ["train", "repo", str(tmp_path / "private"), "--tasks", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 2 and "not readable by other users" in result.output

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ from pathlib import Path, PurePosixPath
 
 from training.errors import UserError
 from training.repo.mining.functions import FunctionBody, function_bodies
-from training.repo.mining.runner import run_pytest, work_dir
-from training.repo.mining.sandbox import SandboxLimits
+from training.repo.mining.runner import RunLimits, run_pytest
 from training.repo.mining.screen import screen
 from training.repo.mining.tasks import RepoTask, run_tests, verify_completion
 
@@ -74,28 +72,19 @@ def is_test_file(path: str) -> bool:
 
 
 def _suite_coverage(repo: Path, options: MineOptions) -> tuple[set[str], dict[str, dict[int, set[str]]], dict]:
-    """The passing tests, and per repository-relative file each line's covering tests."""
-    import coverage
-
-    work = work_dir()
-    try:
-        run = run_pytest(repo, None, SandboxLimits(timeout_s=options.suite_timeout_s), work)
-        if run.timed_out:
-            raise UserError(f"the test suite ran past {options.suite_timeout_s:.0f} s in the sandbox")
-        passed = {test for test, outcome in run.outcomes.items() if outcome == "passed"}
-        if not passed or run.coverage_file is None:
-            tail = run.output.strip().splitlines()[-3:]
-            raise UserError(f"the test suite of {repo} passed no test in the sandbox (pytest said: {' | '.join(tail)})")
-        data = coverage.CoverageData(basename=str(run.coverage_file))
-        data.read()
-        lines_by_file = {}
-        for measured in data.measured_files():
-            relative = Path(measured).relative_to(repo).as_posix() if Path(measured).is_relative_to(repo) else None
-            if relative and relative.endswith(".py") and not is_test_file(relative):
-                contexts = data.contexts_by_lineno(measured)
-                lines_by_file[relative] = {line: set(tests) & passed for line, tests in contexts.items()}
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    """The passing tests, and per repository-relative source file each line's covering passing tests."""
+    run = run_pytest(repo, None, RunLimits(timeout_s=options.suite_timeout_s))
+    if run.timed_out:
+        raise UserError(f"the test suite ran past {options.suite_timeout_s:.0f} s in the sandbox")
+    passed = {test for test, outcome in run.outcomes.items() if outcome == "passed"}
+    if not passed:
+        tail = run.output.strip().splitlines()[-3:]
+        raise UserError(f"the test suite of {repo} passed no test in the sandbox (it said: {' | '.join(tail)})")
+    lines_by_file = {
+        relative: {int(line): set(tests) & passed for line, tests in lines.items()}
+        for relative, lines in run.coverage.items()
+        if relative.endswith(".py") and not is_test_file(relative)
+    }
     counts = Counter(run.outcomes.values())
     suite = {"collected": run.collected, "passed": counts["passed"], "failed": counts["failed"],
              "skipped": counts["skipped"], "exit": run.exit_code}  # fmt: skip
@@ -141,7 +130,7 @@ def _self_test(candidates: list[RepoTask], options: MineOptions) -> tuple[list[R
 
     from training.data.progress import progress_bar
 
-    limits = SandboxLimits(timeout_s=options.task_timeout_s)
+    limits = RunLimits(timeout_s=options.task_timeout_s)
     first_ids = {}
     for task in candidates:
         first_ids.setdefault(task.id, task)
@@ -167,7 +156,7 @@ def _self_test(candidates: list[RepoTask], options: MineOptions) -> tuple[list[R
     return kept, decisions
 
 
-def _judge(task: RepoTask, limits: SandboxLimits) -> tuple[str, str]:
+def _judge(task: RepoTask, limits: RunLimits) -> tuple[str, str]:
     if reason := screen(task.reference_completion.split("\n", 1)[1]):
         return "screen", reason  # the original itself would fail the verifier's screen
     original = verify_completion(task, task.reference_completion, limits)

@@ -13,21 +13,20 @@ A record is a line of the project's task format (training/tasks/format.py) with 
 
 The program for a model's completion is `prompt.rstrip() + completion` (the format's `Task.program`) followed
 by the suffix: the model writes the body (starting with a newline) and the file continues after it. The
-verdict: the body passes the static screen (screen.py), the file parses, and pytest, run in the sandbox on
-the node ids with that file bound over the original, exits 0 with every node id reported as passed.
+verdict: the body passes the static screen (screen.py), the file parses, and pytest, run in the verifier's
+sandbox (runner.py) on the node ids with that file bound over the original, exits 0 with every node id
+reported as passed.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from training.errors import UserError
-from training.repo.mining.runner import run_pytest, work_dir
-from training.repo.mining.sandbox import SandboxLimits
+from training.repo.mining.runner import RunLimits, run_pytest
 from training.repo.mining.screen import screen
 
 FORMAT = "repo"
@@ -75,7 +74,7 @@ class Verdict:
     detail: str = ""
 
 
-def verify_completion(task: RepoTask, completion: str, limits: SandboxLimits | None = None) -> Verdict:
+def verify_completion(task: RepoTask, completion: str, limits: RunLimits | None = None) -> Verdict:
     """Runs the task's tests on the file with `completion` as the function's body."""
     body = completion.split("\n", 1)[1] if completion.startswith("\n") else completion
     if reason := screen(body):
@@ -85,15 +84,11 @@ def verify_completion(task: RepoTask, completion: str, limits: SandboxLimits | N
         ast.parse(text)
     except (SyntaxError, ValueError) as error:
         return Verdict(False, {}, f"the file does not parse with this body: {error}")
-    return run_tests(task, text, limits or SandboxLimits(timeout_s=120))
+    return run_tests(task, text, limits or RunLimits(timeout_s=120))
 
 
-def run_tests(task: RepoTask, text: str, limits: SandboxLimits) -> Verdict:
-    work = work_dir()
-    try:
-        run = run_pytest(Path(task.repo), list(task.tests), limits, work, overlay={task.path: text})
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def run_tests(task: RepoTask, text: str, limits: RunLimits) -> Verdict:
+    run = run_pytest(Path(task.repo), list(task.tests), limits, overlay={task.path: text})
     outcomes = {test: run.outcomes.get(test, "missing") for test in task.tests}
     if run.timed_out:
         return Verdict(False, outcomes, f"timed out after {limits.timeout_s:.0f} s")
