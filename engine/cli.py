@@ -6,7 +6,7 @@ import importlib
 
 import typer
 
-AREA_MODULES: list[str] = ["engine.server.cli", "engine.bench"]
+AREA_MODULES: list[str] = ["engine.server.cli", "engine.bench", "engine.pull"]
 
 
 def register(groups: dict[str, typer.Typer]) -> None:

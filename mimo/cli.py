@@ -54,6 +54,7 @@ _compose()
 def main() -> None:
     # vLLM logs to stdout by default, which would mix its lines into `--json` output.
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")  # nothing leaves the machine unasked (docs/privacy.md)
     app()
 
 
