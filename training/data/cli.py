@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -19,6 +19,7 @@ SourcesArgument = Annotated[
     typer.Argument(help="Git repositories or folders (PATH or NAME=PATH), installed:stdlib, installed:NAME.",
                    show_default=False),
 ]  # fmt: skip
+ExecutorKind = Literal["local", "slurm", "ray"]
 FromInstalled = Annotated[
     bool, typer.Option(help="Add the Python standard library and every installed distribution (offline corpus).")
 ]
@@ -83,6 +84,25 @@ def register(groups: dict[str, typer.Typer]) -> None:
         dedup_threshold: Annotated[float, typer.Option(help="MinHash Jaccard above which files are copies.")] = 0.8,
         max_file_kb: Annotated[int, typer.Option(help="Skip files larger than this.")] = 1000,
         from_installed: FromInstalled = False,
+        executor: Annotated[ExecutorKind, typer.Option(help="datatrove executor that runs the stages.")] = "local",
+        workers: Annotated[int, typer.Option(help="Tasks running at once (local processes, Ray or Slurm).")] = 1,
+        tasks: Annotated[
+            Optional[int], typer.Option(help="Parts the sources are split into (default: --workers).")
+        ] = None,
+        work_dir: Annotated[
+            Optional[Path],
+            typer.Option(help="Intermediate files and logs (default OUT/pipeline); shared on a cluster."),
+        ] = None,
+        slurm_partition: Annotated[Optional[str], typer.Option(help="Slurm partition (--executor slurm).")] = None,
+        slurm_time: Annotated[str, typer.Option(help="Slurm time limit per task.")] = "24:00:00",
+        slurm_cpus_per_task: Annotated[int, typer.Option(help="Slurm CPUs per task.")] = 1,
+        slurm_mem_per_cpu_gb: Annotated[int, typer.Option(help="Slurm memory per CPU, GB.")] = 2,
+        slurm_option: Annotated[
+            Optional[list[str]], typer.Option(help="More #SBATCH directives as KEY=VALUE (account=..., qos=...).")
+        ] = None,
+        ray_address: Annotated[
+            Optional[str], typer.Option(help="Ray cluster to join (default RAY_ADDRESS, else a local one).")
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     ) -> None:
         """Build training shards: filter, dedup, scrub, FIM, pack by imports, tokenise; write a manifest."""
@@ -90,8 +110,14 @@ def register(groups: dict[str, typer.Typer]) -> None:
         from training.data.corpus import resolve_specs
         from training.data.fim import FimConfig
         from training.data.licenses import DEFAULT_ALLOWED
+        from training.data.options import ExecutorOptions
 
         with _user_errors():
+            runner = ExecutorOptions(
+                kind=executor, workers=workers, tasks=tasks, work_dir=work_dir, ray_address=ray_address,
+                slurm=_slurm_options(executor, slurm_partition, slurm_time, slurm_cpus_per_task,
+                                     slurm_mem_per_cpu_gb, slurm_option or []),
+            )  # fmt: skip
             options = BuildOptions(
                 out=out,
                 tokenizer=tokenizer,
@@ -102,7 +128,10 @@ def register(groups: dict[str, typer.Typer]) -> None:
                 dedup_threshold=dedup_threshold,
                 max_file_bytes=max_file_kb * 1000,
             )
-            manifest = build(resolve_specs(sources or [], from_installed), options)
+            manifest = build(resolve_specs(sources or [], from_installed), options, runner)
+        if manifest is None:
+            typer.echo(f"submitted to Slurm; logs in {work_dir or out / 'pipeline'}/logs, shards in {out}", err=True)
+            return
         summary = _summary(manifest, out)
         if as_json:
             typer.echo(json.dumps(summary, indent=2))
@@ -123,6 +152,19 @@ def register(groups: dict[str, typer.Typer]) -> None:
         with _user_errors():
             table = schedule(load_mixture(config), total_tokens)
         typer.echo(json.dumps(table, indent=2))
+
+
+def _slurm_options(kind: str, partition, time: str, cpus: int, memory: int, directives: list[str]):
+    from training.data.options import SlurmOptions
+
+    if kind != "slurm":
+        return None
+    if not partition:
+        raise UserError("--executor slurm needs --slurm-partition NAME")
+    pairs = [directive.partition("=") for directive in directives]
+    if bad := [key for key, sign, _ in pairs if not (key and sign)]:
+        raise UserError(f"--slurm-option takes KEY=VALUE (an #SBATCH directive), got {bad[0]!r}")
+    return SlurmOptions(partition, time, cpus, memory, {key: value for key, _, value in pairs})
 
 
 def _split_list(text: str) -> list[str]:

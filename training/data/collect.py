@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,8 +80,7 @@ def collect(source: Source, max_bytes: int = DEFAULT_MAX_BYTES, progress=None, o
     """Reads the source's files that pass every filter; `progress(n)` is called per file if given, and
     `on_drop(path, reason)` for each file left out (for a per-file report)."""
     collected = Collected()
-    for path in list_files(source):
-        reason, text = _read(source.root, path, max_bytes)
+    for path, reason, text in read_files(source, max_bytes):
         if reason:
             collected.dropped[reason] += 1
             if on_drop:
@@ -90,6 +90,14 @@ def collect(source: Source, max_bytes: int = DEFAULT_MAX_BYTES, progress=None, o
         if progress:
             progress(1)
     return collected
+
+
+def read_files(source: Source, max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[tuple[str, str | None, str | None]]:
+    """(path, None, text) for each file that passes every filter, (path, reason, None) for each left out; in
+    path order, one file in memory at a time."""
+    for path in list_files(source):
+        reason, text = _read(source.root, path, max_bytes)
+        yield path, reason, text
 
 
 def _read(root: Path, path: str, max_bytes: int) -> tuple[str | None, str | None]:

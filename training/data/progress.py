@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
@@ -22,9 +23,12 @@ class _RateColumn(ProgressColumn):
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int | None, unit: str = "files") -> Iterator[Callable[[int], None]]:
-    """Yields `advance(n)`; draws "description ━━━ done/total rate elapsed" while the block runs."""
-    console = Console(stderr=True)
+def progress_bar(
+    description: str, total: int | None, unit: str = "files", stream: TextIO | None = None
+) -> Iterator[Callable[[int], None]]:
+    """Yields `advance(n)`; draws "description ━━━ done/total rate elapsed" while the block runs, on `stream`
+    (default: stderr as it is when drawing)."""
+    console = Console(file=stream) if stream is not None else Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _RateColumn(unit),
                TimeElapsedColumn())  # fmt: skip
     with Progress(*columns, console=console, disable=not console.is_terminal, transient=False) as progress:
