@@ -1,4 +1,5 @@
-"""`mimo bench train`: tokens/s of our pretraining step against a plain Hugging Face `Trainer`, in one run.
+"""`mimo bench train`: tokens/s of our pretraining step against a plain Hugging Face `Trainer`, in one run; with
+`--fsdp`, FSDP2 against DDP on several torchrun processes.
 
 Both train the same freshly initialised nano-sized MiMo (same seed) on the same fixed batch of random tokens
 with the same AdamW settings and clipping; each loop runs one untimed warm-up step, then `steps` timed ones.
@@ -9,6 +10,8 @@ decide the comparison.
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -109,3 +112,81 @@ def bench_train(options: BenchOptions) -> dict:
         "hf_trainer_tokens_per_s": round(tokens / theirs, 1),
         "speedup": round(theirs / ours, 3),
     }
+
+
+# FSDP2 against DDP: the same model, batch and steps on `processes` torchrun processes (gloo on CPU, NCCL on GPUs).
+# Each configuration is a fresh torchrun; its rank 0 prints one JSON line with the timed seconds and the bytes of
+# weights, gradients and AdamW state each process holds.
+
+
+def time_distributed(strategy: str, options: BenchOptions, processes: int, threads: int) -> dict:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+               "-m", "training.bench_train", strategy, str(options.steps), str(options.batch_size),
+               str(options.seq_len), str(options.vocab_size), str(options.seed), str(threads)]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if completed.returncode != 0:
+        raise RuntimeError(f"torchrun {strategy} bench failed:\n{completed.stderr[-2000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def bench_sharding(options: BenchOptions, processes: int = 2, threads: int = 1) -> dict:
+    """Tokens/s of FSDP2 and DDP on `processes` processes, the best of `rounds` alternating rounds each."""
+    tokens = options.steps * options.batch_size * options.seq_len
+    best: dict[str, dict] = {}
+    for _ in range(options.rounds):
+        for strategy in ("ddp", "fsdp"):
+            result = time_distributed(strategy, options, processes, threads)
+            if strategy not in best or result["seconds"] < best[strategy]["seconds"]:
+                best[strategy] = result
+    ddp, fsdp = (tokens / best[s]["seconds"] for s in ("ddp", "fsdp"))
+    return {
+        "model": "mimo-nano dims (random init)", "processes": processes, "threads_per_process": threads,
+        "batch_size": options.batch_size, "seq_len": options.seq_len, "timed_steps": options.steps,
+        "rounds": options.rounds, "ddp_tokens_per_s": round(ddp, 1), "fsdp_tokens_per_s": round(fsdp, 1),
+        "fsdp_vs_ddp": round(fsdp / ddp, 3), "ddp_state_mb_per_process": best["ddp"]["state_mb"],
+        "fsdp_state_mb_per_process": best["fsdp"]["state_mb"],
+    }  # fmt: skip
+
+
+def _local_megabytes(model, optimizer) -> float:
+    """Weights, gradients and optimiser state this process holds (a DTensor counts its local shard only)."""
+
+    def local(tensor) -> int:
+        tensor = tensor.to_local() if hasattr(tensor, "to_local") else tensor
+        return tensor.numel() * tensor.element_size()
+
+    total = sum(local(p) + (local(p.grad) if p.grad is not None else 0) for p in model.parameters())
+    total += sum(local(v) for state in optimizer.state.values() for v in state.values() if torch.is_tensor(v))
+    return round(total / 2**20, 1)
+
+
+def _worker(strategy: str, options: BenchOptions, threads: int) -> None:
+    """One torchrun process: a warm-up step, then `steps` timed steps on this process's rows."""
+    from training.distributed import init_distributed, shutdown_distributed, wrap_model
+    from training.pretrain import build_optimizer, train_step
+
+    torch.set_num_threads(threads)
+    context = init_distributed()
+    dims, optim = load_model_sections(preset_path("nano"))
+    model = _fresh_model(dims, options).to(context.device).train()
+    trained = wrap_model(model, context, strategy, None)
+    optimizer = build_optimizer(model, optim)
+    rows = _batch(options)[context.rows(options.batch_size)].to(context.device)
+    train_step(trained, optimizer, rows, optim.grad_clip)
+    context.barrier()
+    started = time.perf_counter()
+    for _ in range(options.steps):
+        train_step(trained, optimizer, rows, optim.grad_clip)
+    context.barrier()
+    seconds = time.perf_counter() - started
+    megabytes = _local_megabytes(model, optimizer)
+    if context.is_main:
+        print(json.dumps({"seconds": seconds, "state_mb": megabytes}), flush=True)
+    shutdown_distributed(context)
+
+
+if __name__ == "__main__":
+    name, steps, batch, seq, vocab, seed, threads = sys.argv[1:8]
+    settings = BenchOptions(steps=int(steps), batch_size=int(batch), seq_len=int(seq), vocab_size=int(vocab),
+                            seed=int(seed))  # fmt: skip
+    _worker(name, settings, int(threads))

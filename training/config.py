@@ -8,6 +8,7 @@ A config file looks like training/presets/nano.toml (nano-continue.toml adds `in
     checkpoint_every = 100          # optimiser steps between resumable checkpoints
     tokenizer = "tokenizer"         # an HF tokenizer directory
     init_from = "nano"              # optional: continue from this checkpoint's weights (else random init)
+    strategy = "fsdp"               # optional: FSDP2-sharded weights under torchrun (default "ddp")
     [model]                         # MiMoConfig dimensions (vocab size comes from the tokenizer)
     [optim]                         # AdamW, clipping, warmup -> constant -> cosine schedule
     [mtp]                           # MTP loss weight 0.3, then 0.1 after a fraction of the tokens
@@ -29,6 +30,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -126,6 +128,14 @@ class PretrainConfig:
     save_dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"  # dtype of the exported safetensors
     # Compute: "auto" = bf16 autocast on CUDA, float32 on CPU.
     precision: Literal["auto", "float32", "bfloat16"] = "auto"
+    # How several processes (torchrun) share the model: "ddp" replicates it (checkpoint.pt); "fsdp" shards
+    # weights, gradients and AdamW state with FSDP2 (a sharded checkpoint/ that resumes on any process count).
+    strategy: Literal["ddp", "fsdp"] = "ddp"
+    # Rows per forward and backward in each process, gradients accumulating over the process's share of the
+    # batch (batch_size / processes must divide by it); None: the whole share at once.
+    micro_batch_size: _Positive | None = None
+    # Recompute each layer's activations during backward instead of keeping them (less memory, ~1/3 more compute).
+    activation_checkpointing: StrictBool = False
     # Continued pretraining: the weights to start from ("nano" or a checkpoint directory); None = random init.
     init_from: Annotated[StrictStr, Field(min_length=1)] | None = None
     model: ModelDims = field(default_factory=ModelDims)
@@ -156,6 +166,14 @@ class PretrainConfig:
         if base is None or not isinstance(value, str) or not value:
             return value
         return resolve_init_from(value, Path(base))
+
+    @model_validator(mode="after")
+    def _micro_batches_divide(self) -> PretrainConfig:
+        if self.micro_batch_size is not None and self.batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"batch_size {self.batch_size} must be a multiple of micro_batch_size {self.micro_batch_size}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _stages_fit_the_model(self) -> PretrainConfig:

@@ -66,3 +66,25 @@ def init_distributed() -> DistContext:
 def shutdown_distributed(context: DistContext) -> None:
     if context.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def wrap_model(model: torch.nn.Module, context: DistContext, strategy: str, param_dtype: torch.dtype | None):
+    """The module the training step calls: the model itself (one process), DDP around it, or the model sharded
+    in place by FSDP2 (`fully_shard` on each trunk layer, then on the root, which holds the embeddings, the
+    head, the final norm and the MTP layers: the MTP path reads the embeddings and its own final norm outside
+    its layer's forward, so those parameters must stay in the root's unit). With `param_dtype` (bf16 on GPUs)
+    FSDP2 gathers the weights in that dtype and reduces gradients in float32."""
+    if not context.enabled:
+        return model
+    if strategy == "fsdp":
+        from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+        policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=torch.float32 if param_dtype else None)
+        for layer in model.model.layers:
+            fully_shard(layer, mp_policy=policy)
+        fully_shard(model, mp_policy=policy)
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    # Every parameter, MTP layers included, takes part in the loss, so no unused-parameter search is needed.
+    return DistributedDataParallel(model, device_ids=[context.device] if context.device.type == "cuda" else None)

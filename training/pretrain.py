@@ -1,44 +1,30 @@
-"""The pretraining loop: MiMo (trunk + MTP layers) on the staged data mixture, resumable, on one or many processes.
+"""Pretraining: MiMo (trunk + MTP layers) on the staged data mixture, resumable, on one or many processes.
 
-One optimiser step: draw the global batch for the current stage (its own sequence length), set the learning
-rate and the MTP loss weight λ from the run's progress in tokens, forward with labels (loss = main + λ·MTP),
-backward, clip, AdamW. Checkpoints every `checkpoint_every` steps hold everything needed to continue exactly;
-the end of the run exports a Hugging Face checkpoint (safetensors + tokenizer) to `OUT/model`.
+This module builds the run (model, optimiser, sampler; DDP or FSDP2 through training/distributed.py) and
+exports the result; the loop itself is training/pretrain_loop.py. One optimiser step: draw the global batch for
+the current stage (its own sequence length), set the learning rate and the MTP loss weight λ from the run's
+progress in tokens, forward with labels (loss = main + λ·MTP), backward, clip, AdamW. Checkpoints every
+`checkpoint_every` steps hold everything needed to continue exactly; the end of the run exports a Hugging Face
+checkpoint (safetensors + tokenizer) to `OUT/model`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from training.checkpoint import TrainState, load_checkpoint, save_checkpoint
+from training.checkpoint import TrainState, load_checkpoint, load_model_weights, load_sharded
 from training.config import ModelDims, OptimConfig, PretrainConfig
-from training.distributed import DistContext, init_distributed, shutdown_distributed
+from training.distributed import init_distributed, shutdown_distributed, wrap_model
 from training.errors import UserError
-from training.schedule import learning_rate, mtp_distill_weight, mtp_loss_weight
-from training.train_monitor import Monitor
+from training.pretrain_loop import RunOptions, Trainer, autocast_dtype, train_step  # noqa: F401 (public here too)
 
 MODEL_SUBDIR = "model"
 SUMMARY_NAME = "summary.json"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    out_dir: Path
-    resume: bool = False
-    stop_at_step: int | None = None  # checkpoint and stop after this step (time-boxed runs, resume tests)
-    show_progress: bool = True
-    tensorboard: bool = True
-    # Called after each optimiser step (after any checkpoint of it) with the model and the run's state, whose
-    # history then ends with that step: periodic evaluation, for example. It reads losses every step.
-    after_step: Callable[[torch.nn.Module, "TrainState"], None] | None = None
 
 
 @dataclass
@@ -151,33 +137,6 @@ def build_optimizer(model: torch.nn.Module, optim: OptimConfig) -> torch.optim.A
     return torch.optim.AdamW(groups, lr=optim.lr, betas=(optim.beta1, optim.beta2), fused=True)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `precision` on `device`, or None for plain float32."""
-    if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
-
-
-def train_step(
-    model, optimizer, input_ids: torch.Tensor, grad_clip: float, autocast: torch.dtype | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimiser step on `input_ids` (labels are the inputs, shifted inside the model).
-
-    Returns the (loss, main_loss, mtp_loss) tensor and the gradient norm before clipping. `logits_to_keep=1`
-    skips the full-vocabulary logits the loss does not need a second time. With `autocast` the forward runs in
-    that dtype while the weights and optimiser stay float32 (mixed precision).
-    """
-    precision = torch.autocast(input_ids.device.type, dtype=autocast) if autocast else contextlib.nullcontext()
-    with precision:
-        output = model(input_ids=input_ids, labels=input_ids, logits_to_keep=1)
-    output.loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    mtp = output.mtp_loss if output.mtp_loss is not None else torch.zeros((), device=output.loss.device)
-    return torch.stack([output.loss.detach(), output.main_loss.detach(), mtp.detach()]), grad_norm
-
-
 def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
     from training.data.mixture import MixtureSampler
 
@@ -189,114 +148,52 @@ def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
         model = build_model(config.model, tokenizer, config.seed)
         if config.init_from and not options.resume:
             load_initial_weights(model, config.init_from, tokenizer)
+        if config.activation_checkpointing:  # recompute each layer's activations in backward: memory for time
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model = model.to(context.device)
+        param_dtype = autocast_dtype(config.precision, context.device)
+        trained = wrap_model(model, context, config.strategy, param_dtype)
         optimizer = build_optimizer(model, config.optim)
         sampler = MixtureSampler(
             config.mixture, batch_size=config.batch_size, total_tokens=config.total_tokens, seed=config.seed
         )
         out_dir = Path(options.out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        state = load_checkpoint(out_dir, model, optimizer, sampler) if options.resume else TrainState()
-        state = _run(config, options, context, model, optimizer, sampler, state)
+        state = _resume(config, out_dir, model, optimizer, sampler) if options.resume else TrainState()
+        trainer = Trainer(config, options, context, model, trained, optimizer, sampler, state)
+        state = trainer.run()
         finished = state.tokens_seen >= config.total_tokens
         model_dir = None
-        if finished and context.is_main:
-            model_dir = export_model(model, tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype)
-            _write_summary(out_dir, config, model, state)
+        if finished:
+            whole = _unsharded(trainer, tokenizer)  # collective under FSDP2: every process takes part
+            if context.is_main:
+                model_dir = export_model(whole, tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype)
+                _write_summary(out_dir, config, whole, state)
         context.barrier()
         return PretrainResult(state=state, finished=finished, model_dir=model_dir)
     finally:
         shutdown_distributed(context)
 
 
-def _run(config, options, context: DistContext, model, optimizer, sampler, state: TrainState) -> TrainState:
-    trained = _distributed_wrapper(model, context)
-    monitor = _monitor(config, options, context, state)
-    rows = context.rows(config.batch_size)
-    started = time.perf_counter() - state.seconds
-    unread = None  # the last step's record, whose losses are still on the device
-    try:
-        while state.tokens_seen < config.total_tokens:
-            launched = _step(config, context, model, trained, optimizer, sampler, rows, state)
-            # Reading a step's losses waits for the device; reading them one step late lets the next step's
-            # kernels queue up behind it, so the GPU never idles while Python prepares a step.
-            _record(unread, state, monitor, config)
-            unread = launched
-            state.seconds = time.perf_counter() - started
-            stop_now = state.step == options.stop_at_step
-            checkpoint_due = state.step % config.checkpoint_every == 0 or stop_now
-            checkpoint_due = checkpoint_due or state.tokens_seen >= config.total_tokens
-            if checkpoint_due or options.after_step is not None:  # both need this step in the history
-                _record(unread, state, monitor, config)
-                unread = None
-            if checkpoint_due:
-                if context.is_main:
-                    save_checkpoint(options.out_dir, model, optimizer, sampler, state)
-                context.barrier()
-            if options.after_step is not None:
-                options.after_step(model, state)
-            if stop_now:
-                break
-        _record(unread, state, monitor, config)
-    finally:
-        if monitor is not None:
-            monitor.close()
-    return state
+def _resume(config: PretrainConfig, out_dir: Path, model, optimizer, sampler) -> TrainState:
+    if config.strategy == "fsdp":
+        return load_sharded(out_dir, model, optimizer, sampler)
+    return load_checkpoint(out_dir, model, optimizer, sampler)
 
 
-def _record(unread: dict | None, state: TrainState, monitor, config) -> None:
-    """Reads a step's losses off the device into its history record (and the monitor); None: nothing to read."""
-    if unread is None:
-        return
-    record = dict(unread)
-    record["loss"], record["main_loss"], record["mtp_loss"] = record.pop("losses").tolist()
-    record["grad_norm"] = float(record["grad_norm"])
-    state.history.append(record)
-    if monitor is not None:
-        monitor.log(record, config.batch_size * record["seq_len"])
+def _unsharded(trainer, tokenizer):
+    """The whole model on rank 0 (None elsewhere) for export: under FSDP2 the shards are gathered to the CPU
+    into a fresh model, else the trained model itself."""
+    if not (trainer.sharded and trainer.context.enabled):
+        return trainer.model
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-
-def _step(config, context: DistContext, model, trained, optimizer, sampler, rows: slice, state: TrainState) -> dict:
-    """Sets lr and λ from the progress so far, trains on this process's rows of the next batch, advances `state`.
-    Returns the step's record with its losses and gradient norm still as device tensors (see _record)."""
-    progress = state.tokens_seen / config.total_tokens
-    lr = learning_rate(progress, config.optim)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    model.mtp_loss_weight = mtp_loss_weight(progress, config.mtp)
-    model.mtp_distill_weight = mtp_distill_weight(progress, config.mtp)
-    model.mtp_distill_temperature = config.mtp.distill_temperature
-    stage, batch = sampler.next_batch()
-    rows_here = torch.from_numpy(batch[rows])
-    if context.device.type == "cuda":  # a pinned copy goes to the GPU without waiting for queued work
-        rows_here = rows_here.pin_memory()
-    input_ids = rows_here.to(context.device, non_blocking=True)
-    autocast = autocast_dtype(config.precision, context.device)
-    losses, grad_norm = train_step(trained, optimizer, input_ids, config.optim.grad_clip, autocast)
-    state.step += 1
-    state.tokens_seen += config.batch_size * stage.seq_len
-    return {
-        "step": state.step, "tokens": state.tokens_seen, "stage": stage.name, "seq_len": stage.seq_len, "lr": lr,
-        "mtp_loss_weight": model.mtp_loss_weight, "mtp_distill_weight": model.mtp_distill_weight,
-        "losses": context.mean(losses), "grad_norm": grad_norm,
-    }  # fmt: skip
-
-
-def _distributed_wrapper(model, context: DistContext):
-    if not context.enabled:
-        return model
-    from torch.nn.parallel import DistributedDataParallel
-
-    # Every parameter, MTP layers included, takes part in the loss, so no unused-parameter search is needed.
-    return DistributedDataParallel(model, device_ids=[context.device] if context.device.type == "cuda" else None)
-
-
-def _monitor(config, options: RunOptions, context: DistContext, state: TrainState) -> Monitor | None:
-    if not context.is_main:
+    full = get_model_state_dict(trainer.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    if not trainer.context.is_main:
         return None
-    log_dir = options.out_dir / "tensorboard" if options.tensorboard else None
-    show = options.show_progress
-    return Monitor(config.total_tokens, state.tokens_seen, log_dir, show_progress=show, log_every=config.log_every)
+    whole = build_model(trainer.config.model, tokenizer, trainer.config.seed)
+    whole.load_state_dict(full)
+    return whole
 
 
 def export_model(model, tokenizer, out_dir: Path, dtype: str) -> Path:
@@ -310,15 +207,11 @@ def export_model(model, tokenizer, out_dir: Path, dtype: str) -> Path:
 
 
 def export_checkpoint(config: PretrainConfig, run_dir: Path, out_dir: Path) -> Path:
-    """Exports the model weights of a run's last checkpoint (e.g. an early look at a run still in progress)."""
-    from training.checkpoint import CHECKPOINT_NAME
-
+    """Exports the model weights of a run's last checkpoint, replicated or sharded (e.g. an early look at a run
+    still in progress)."""
     tokenizer = load_tokenizer(config.tokenizer)
     model = build_model(config.model, tokenizer, config.seed)
-    path = Path(run_dir) / CHECKPOINT_NAME
-    if not path.is_file():
-        raise UserError(f"no {CHECKPOINT_NAME} in {run_dir}; train first with `mimo train pretrain --out {run_dir}`")
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+    load_model_weights(run_dir, model)
     return export_model(model, tokenizer, Path(out_dir), config.save_dtype)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -54,7 +55,13 @@ def register(groups: dict[str, typer.Typer]) -> None:
         out: Annotated[Path, typer.Option(help="Run folder: checkpoint, TensorBoard logs, model/.")] = Path(
             "runs/pretrain"
         ),
-        resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
+        resume: Annotated[
+            bool, typer.Option(help="Continue from OUT/checkpoint.pt (or OUT/checkpoint/, FSDP2).")
+        ] = False,
+        strategy: Annotated[
+            Optional[str],
+            typer.Option(help="Under torchrun: ddp (replicated) or fsdp (FSDP2-sharded); overrides the config."),
+        ] = None,
         stop_at_step: Annotated[Optional[int], typer.Option(help="Checkpoint and stop after this step.")] = None,
         threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
         progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
@@ -69,7 +76,7 @@ def register(groups: dict[str, typer.Typer]) -> None:
         """Pretrain a MiMo model (trunk + MTP) on a staged data mixture; resumable; torchrun for several processes."""
         import dataclasses
 
-        from training.config import load_pretrain_config, preset_path, resolve_init_from
+        from training.config import load_pretrain_config, preset_path, resolve_init_from, with_changes
         from training.pretrain import RunOptions, pretrain
 
         with user_errors():
@@ -79,14 +86,17 @@ def register(groups: dict[str, typer.Typer]) -> None:
             run_config = load_pretrain_config(config_path, data_dir=data)
             if total_tokens is not None:
                 run_config = with_total_tokens(run_config, total_tokens)
+            if strategy is not None:
+                run_config = with_changes(run_config, strategy=strategy)
             if init_from is not None:
                 run_config = dataclasses.replace(run_config, init_from=resolve_init_from(init_from, Path.cwd()))
             _set_threads(threads)
             result = pretrain(
                 run_config, RunOptions(out, resume=resume, stop_at_step=stop_at_step, show_progress=progress)
             )
-        where = result.model_dir or out / "checkpoint.pt"
-        typer.echo(f"step {result.state.step}, {result.state.tokens_seen:,} tokens: {where}", err=True)
+        where = result.model_dir or out / ("checkpoint" if run_config.strategy == "fsdp" else "checkpoint.pt")
+        if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one line for the run, not one per process
+            typer.echo(f"step {result.state.step}, {result.state.tokens_seen:,} tokens: {where}", err=True)
 
     @train.command("nano")
     def nano_command(
@@ -151,15 +161,26 @@ def register(groups: dict[str, typer.Typer]) -> None:
         rounds: Annotated[int, typer.Option(help="Alternating rounds; the best of each loop counts.")] = 2,
         batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 8,
         seq_len: Annotated[int, typer.Option(help="Tokens per sequence.")] = 256,
-        threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default).")] = 0,
+        threads: Annotated[int, typer.Option(help="torch CPU threads (0: torch's default; with --fsdp: 1).")] = 0,
+        fsdp: Annotated[
+            bool, typer.Option("--fsdp", help="FSDP2 against DDP on --processes torchrun processes instead.")
+        ] = False,
+        processes: Annotated[int, typer.Option(help="torchrun processes for --fsdp.")] = 2,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
     ) -> None:
-        """Pretraining tokens/s of our loop against a plain Hugging Face Trainer, same nano model and batch."""
-        from training.bench_train import BenchOptions, bench_train
+        """Pretraining tokens/s of our loop against a plain Hugging Face Trainer, same nano model and batch; or,
+        with --fsdp, FSDP2 against DDP on several processes."""
+        from training.bench_train import BenchOptions, bench_sharding, bench_train
 
         with user_errors():
-            _set_threads(threads)
-            report = bench_train(BenchOptions(steps=steps, rounds=rounds, batch_size=batch_size, seq_len=seq_len))
+            options = BenchOptions(steps=steps, rounds=rounds, batch_size=batch_size, seq_len=seq_len)
+            if fsdp:
+                if processes < 2 or batch_size % processes:
+                    raise UserError(f"--processes must be at least 2 and divide --batch-size, got {processes}")
+                report = bench_sharding(options, processes, threads or 1)
+            else:
+                _set_threads(threads)
+                report = bench_train(options)
         if as_json:
             typer.echo(json.dumps(report, indent=2))
         else:

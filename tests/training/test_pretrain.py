@@ -189,3 +189,48 @@ def test_resume_without_a_checkpoint_is_a_clear_error(short_config, tmp_path):
 
     with pytest.raises(UserError, match="no checkpoint.pt"):
         run(short_config, tmp_path, resume=True)
+
+
+def test_micro_batches_and_activation_checkpointing_train_the_same_steps(straight_run, short_config, tmp_path):
+    """Four rows a step as four micro-batches of one (gradients accumulated), and with each layer's activations
+    recomputed in backward: the same losses and weights as one forward over the batch, to rounding."""
+    straight, _ = straight_run
+    expected = [record["loss"] for record in straight.state.history]
+    for name, changes in (("micro", {"micro_batch_size": 1}), ("recompute", {"activation_checkpointing": True})):
+        result = run(dataclasses.replace(short_config, **changes), tmp_path / name)
+        assert [record["loss"] for record in result.state.history] == pytest.approx(expected, rel=1e-5), name
+        actual, reference = final_weights(result.model_dir), final_weights(straight.model_dir)
+        for key in reference:
+            torch.testing.assert_close(actual[key], reference[key], atol=1e-5, rtol=1e-4, msg=f"{name}: {key}")
+
+
+def test_sharded_checkpoint_format_resumes_exactly_in_one_process(straight_run, short_config, tmp_path):
+    """strategy = "fsdp" on one process trains unsharded but checkpoints with torch.distributed.checkpoint; a stop
+    and resume from it ends bit for bit where the uninterrupted run does, and an early export reads it."""
+    straight, _ = straight_run
+    config = dataclasses.replace(short_config, strategy="fsdp")
+    stopped = run(config, tmp_path, stop_at_step=3)
+    assert not stopped.finished and (tmp_path / "checkpoint" / "trainer.pt").is_file()
+    assert not (tmp_path / "checkpoint.pt").exists()
+    early = final_weights(export_checkpoint(config, tmp_path, tmp_path / "early"))
+    resumed = run(config, tmp_path, resume=True)
+    assert resumed.state.history == straight.state.history
+    expected, actual = final_weights(straight.model_dir), final_weights(resumed.model_dir)
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+    assert not all(torch.equal(early[name], actual[name]) for name in early)
+
+
+def test_a_checkpoint_left_mid_rename_is_still_read(short_config, tmp_path):
+    """A kill between the two renames of a sharded save leaves checkpoint.old/ and no checkpoint/."""
+    config = dataclasses.replace(short_config, strategy="fsdp")
+    run(config, tmp_path, stop_at_step=2)
+    (tmp_path / "checkpoint").rename(tmp_path / "checkpoint.old")
+    resumed = run(config, tmp_path, resume=True)
+    assert resumed.finished and resumed.state.history[1]["step"] == 2 and len(resumed.state.history) == 6
+
+
+def test_sharded_resume_without_a_checkpoint_is_a_clear_error(short_config, tmp_path):
+    from training.errors import UserError
+
+    with pytest.raises(UserError, match="no checkpoint/ in"):
+        run(dataclasses.replace(short_config, strategy="fsdp"), tmp_path, resume=True)

@@ -75,6 +75,9 @@ def test_unknown_keys_are_named_with_a_close_match(tmp_path, extra, message):
         ("[mtp]\ndistill_temperature = 0.0", "mtp.distill_temperature = 0.0: must be greater than 0"),
         ("[optim]\nwarmup_fraction = 0.8", "optim: warmup_fraction + decay_fraction must be at most 1"),
         ("init_from = 3", "init_from = 3: must be a string"),
+        ('strategy = "zero3"', "strategy = \"zero3\": must be one of 'ddp' or 'fsdp'"),
+        ("activation_checkpointing = 1", "activation_checkpointing = 1: must be true or false"),
+        ("micro_batch_size = 3", "batch_size 2 must be a multiple of micro_batch_size 3"),
     ],
 )
 def test_wrong_types_and_sizes_name_the_key_the_value_and_what_is_allowed(tmp_path, extra, message):
