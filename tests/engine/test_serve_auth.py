@@ -11,6 +11,8 @@ import sys
 import httpx
 import openai
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from server_helpers import ScriptedEngine, free_port, mimo_serve, serving
 from test_router import Changes
 from test_server import make_app
@@ -19,6 +21,7 @@ from engine.api import EngineUnavailable, GenerationRequest, collect
 from engine.remote import RemoteEngine
 from engine.router import EngineRouter
 from engine.server.app import create_app
+from engine.server.auth import ApiKey, ApiKeyMiddleware
 
 KEY = "sk-test-7f3a9c"
 REQUEST = GenerationRequest(prompt="x")
@@ -122,3 +125,19 @@ def test_an_empty_key_is_a_usage_error():
         timeout=120,
     )
     assert result.returncode == 2 and "is empty" in result.stderr and "Traceback" not in result.stderr
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.binary(max_size=20), st.binary(max_size=60)), max_size=4))
+def test_only_the_exact_bearer_key_opens_the_door(headers):
+    """Any header bytes at all: the middleware never raises, and lets a request through only when its first
+    Authorization header is `Bearer <the key>` (any case of the scheme, surrounding blanks ignored)."""
+    gate = ApiKeyMiddleware(app=None, api_key=ApiKey(KEY))
+    first = next((value for name, value in headers if name.lower() == b"authorization"), None)
+    scheme, _, token = (first or b"").strip().partition(b" ")
+    expected = first is not None and scheme.lower() == b"bearer" and token.strip() == KEY.encode()
+    assert gate.allows(headers) == expected
+
+
+def test_the_key_is_hidden_in_the_middlewares_repr():
+    assert KEY not in repr(ApiKey(KEY)) and KEY not in repr(keyed_app().user_middleware)

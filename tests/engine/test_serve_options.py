@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from server_helpers import ScriptedEngine
 
 from engine.api import GenerationRequest, SamplingParams, collect
@@ -167,3 +169,14 @@ def test_the_prompt_mode_label_changes_only_the_info():
 
     info, texts = asyncio.run(run())
     assert info.prompt_mode == "prefix" and info.model == "scripted" and texts == ["ok"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=5))
+def test_any_vllm_arg_text_parses_or_is_a_usage_error(items):
+    try:
+        parsed = parse_vllm_args(items)
+    except UsageError as error:
+        assert str(error).startswith("--vllm-arg")
+    else:
+        assert all(key.isidentifier() and "-" not in key for key in parsed)
