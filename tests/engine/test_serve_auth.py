@@ -106,6 +106,8 @@ def test_the_real_server_with_the_key_from_the_environment(tiny_model_dir):
         client = openai.OpenAI(base_url=f"{base}/v1", api_key=KEY, max_retries=0)
         answer = client.completions.create(model=tiny_model_dir.name, prompt="def f():", max_tokens=3)
         assert answer.usage.completion_tokens <= 3
+        cards = httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=10).json()
+        assert cards["data"][0]["prompt_mode"] == "fim"  # our tokenizer: a family trained on FIM
         log = _log_of(process)
     assert "API key required" in log and KEY not in log and "wrong" not in log
 
