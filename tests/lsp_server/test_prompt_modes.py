@@ -182,3 +182,27 @@ def test_mimo_complete_sends_the_key_and_the_mode(tmp_path):
     assert key not in result.stderr
     # Without the key the server refuses; the local fallback (nano) answers instead, in its own FIM mode.
     assert unkeyed.returncode == 0 and len(app.state.bodies) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key_from", ["setting", "environment"])
+async def test_the_language_server_sends_the_key_and_follows_the_servers_mode(
+    tmp_path, uri, tiny_model_dir, monkeypatch, key_from
+):
+    """Through the real server over stdio: a keyed remote that advertises chat mode answers the ghost text."""
+    from lsp_helpers import inline, lsp_session, open_document
+
+    key = "sk-editor-7"
+    app = fake_openai("polite", api_key=key, prompt_mode="chat")
+    with serving(app) as url:
+        engine = {"model": str(tiny_model_dir), "threads": 1, "url": url}
+        if key_from == "setting":
+            engine["apiKey"] = key
+        else:
+            monkeypatch.setenv("MIMO_API_KEY", key)  # the server process inherits it
+        options = {"engine": engine, "completion": {"debounceMs": 0, "maxDebounceMs": 0}, "telemetry": False}
+        async with lsp_session(options) as client:
+            open_document(client, uri, SOURCE)
+            items = await inline(client, uri, 1, 11)
+    assert items == ["a + b"]
+    assert "messages" in app.state.bodies[-1]  # asked in chat mode, as the server advertised
