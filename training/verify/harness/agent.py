@@ -20,7 +20,7 @@ import builtins
 import marshal
 import os
 import resource
-import signal
+import _signal as signal  # the C module: "import signal" pulls in enum, ~6 ms of every run
 import sys
 import time
 
