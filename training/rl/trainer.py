@@ -138,6 +138,10 @@ def prepare_run(config: RLConfig, options: RunOptions, scorer=None) -> PreparedR
     dataset = Dataset.from_list([{"prompt": t.model_prompt, "task_id": t.id} for t in tasks.values()])
     trainer = GRPOTrainer(model=model, reward_funcs=[parts.reward], args=args, train_dataset=dataset,
                           processing_class=tokenizer, rollout_func=parts.rollouts)  # fmt: skip
+    sharded = any(kind in str(trainer.accelerator.distributed_type) for kind in ("FSDP", "DEEPSPEED"))
+    if sharded and config.rollout.backend == "native":
+        raise UserError("rollout.backend = 'native' needs the whole model in each process; with FSDP or ZeRO-3 "
+                        "use vllm-colocate or vllm-server (training/presets/rl/gpu-*.toml)")  # fmt: skip
     parts.attach(trainer)
     quiet_trainer(trainer, RichProgress("rl", options.show_progress), out_dir / "tensorboard")
     if last is not None:
@@ -250,6 +254,8 @@ def _summary(config: RLConfig, run: PreparedRun, policy) -> dict:
     history = [r for r in run.trainer.state.log_history if "reward" in r]
     return {
         "steps": run.trainer.state.global_step,
+        "processes": run.trainer.accelerator.num_processes,
+        "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
         "task_file": str(run.task_file),
         "tasks": len(run.parts.tasks),
         "frozen_mtp_parameters": len(run.frozen),

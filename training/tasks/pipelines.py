@@ -142,7 +142,7 @@ def pipeline_task(rng: random.Random, kind: str, steps: int) -> Task:
 PIPELINE_KINDS = (("int", 2), ("int", 3), ("list", 2), ("list", 3), ("str", 2), ("str", 3))
 
 
-def generate_sets(seed: int = 0, simple_per_family: int = 12, pipelines_per_kind: int = 110,
+def generate_sets(seed: int = 0, simple_per_family: int = 14, pipelines_per_kind: int = 140,
                   sft_share: float = 0.4, heldout_share: float = 0.2) -> dict[str, list[Task]]:  # fmt: skip
     """The RL proof's task sets, disjoint: ``sft`` (reference solutions for the warm start), ``train`` (RL) and
     ``heldout`` (evaluation). Each family's and each pipeline kind's distinct problems are dealt to the three."""

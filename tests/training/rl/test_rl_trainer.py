@@ -129,3 +129,54 @@ def test_the_reward_function_reuses_the_rollouts_scores(tiny_model_dir, tmp_path
         "reward",
     ):
         assert key in logged, key
+
+
+def test_the_tuned_checkpoint_serves_and_its_greedy_mtp_output_equals_plain(tiny_model_dir, tmp_path):
+    import asyncio
+
+    from engine.api import GenerationRequest, SamplingParams, collect
+    from engine.registry import open_engine
+
+    result = run_rl(_config(tiny_model_dir, tmp_path, steps=1), RunOptions(tmp_path / "out", show_progress=False),
+                    FakeScorer())  # fmt: skip
+    engine = open_engine(str(result.model_dir), "native", threads=1)
+
+    async def greedy(use_mtp: bool) -> str:
+        sampling = SamplingParams(max_tokens=32, temperature=0.0)
+        request = GenerationRequest(prompt="def f(x):\n    return", sampling=sampling, use_mtp=use_mtp)
+        return (await collect(engine, request)).texts[0]
+
+    async def both():
+        try:
+            return await greedy(True), await greedy(False), engine.info()
+        finally:
+            await engine.aclose()
+
+    drafted, plain, info = asyncio.run(both())
+    assert info.mtp_layers == 1 and info.draft_tokens > 0
+    assert drafted == plain and drafted
+
+
+def test_trls_own_generation_runs_the_same_recipe(tiny_model_dir, tmp_path):
+    config = _config(tiny_model_dir, tmp_path, steps=1, rollout__backend="trl")
+    run = prepare_run(config, RunOptions(tmp_path / "out", show_progress=False), FakeScorer())
+    rollouts, seen = _spy(run)
+    run.trainer.train()
+    (output,) = rollouts
+    assert len(output["completion_ids"]) == 12 and sum(seen) > 0
+    assert "rollout/mtp_acceptance" not in run.trainer.state.log_history[0]  # transformers generate: no drafts
+
+
+@pytest.mark.slow
+def test_bench_rl_reports_the_speedup_and_the_loop(tiny_model_dir):
+    from typer.testing import CliRunner
+
+    from mimo.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "rl", "--model", str(tiny_model_dir), "--tasks", "project",
+                                      "--prompts", "2", "--generations", "2", "--max-tokens", "8", "--repeats", "1",
+                                      "--loop-steps", "1", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["rollout_speedup"] > 0 and report["native"]["tokens"] > 0 and report["trl_default"]["tokens"] > 0
+    assert set(report["loop"]["seconds_per_step"]) == {"generation", "rewards", "update"}
