@@ -61,6 +61,7 @@ FUNCTIONAL_ATTEMPTS = {
     "swallow-the-timeout": "def add(a, b):\n    while True:\n        try:\n            while True:\n"
     "                pass\n        except BaseException:\n            continue\n",
     "mutate-the-input-it-is-compared-with": "def add(a, b):\n    return 0\n",
+    "judge-main-module-as-a-name": WRONG + "import sys\ncheck = sys.modules['__main__']\n",
     "optimize-flag-via-sys-flags": WRONG + "import sys\ntry:\n    sys.flags.optimize = 2\nexcept Exception:\n"
     "    pass\n",
 }

@@ -193,12 +193,17 @@ def bind_names(hello, candidate):
             except wire.NotPlain:
                 pass
     for name, module in modules.items():
-        if type(name) is str and type(module) is str and name not in BUILTIN_NAMES:
+        if type(name) is str and type(module) is str and name not in BUILTIN_NAMES and _standard(module):
             try:
                 namespace[name] = importlib.import_module(module)
             except BaseException:  # noqa: BLE001 - not importable here: the tests will not find it
                 pass
     return namespace
+
+
+def _standard(module):
+    """Only the standard library is imported here on the candidate's word (never ``__main__``: that is us)."""
+    return module.partition(".")[0] in sys.stdlib_module_names and not module.startswith("__")
 
 
 def describe(exc, others=None):
