@@ -105,6 +105,12 @@ class SFTConfig(Section):
     max_length: int = Field(512, ge=8)
     save_dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     threads: int = Field(0, ge=0)
+    # The MTP layer: "tune" trains it beside the trunk, toward the main head's own predictions, so drafts keep
+    # being accepted; "freeze" leaves it as it was.
+    mtp: Literal["tune", "freeze"] = "tune"
+    mtp_loss_weight: float = Field(1.0, ge=0)  # λ in main + λ·MTP
+    mtp_distill_weight: float = Field(1.0, ge=0, le=1)  # share of the MTP target that is the main head's
+    mtp_distill_temperature: float = Field(0.5, gt=0)  # of that teacher distribution (< 1: sharper)
 
 
 def preset_path(kind: str, name: str) -> Path:

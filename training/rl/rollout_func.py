@@ -73,6 +73,7 @@ class CodeRollouts:
         if len(prompts) % g:
             raise ValueError(f"the rollout slice ({len(prompts)}) must hold whole groups of {g}")
         step = trainer.state.global_step if trainer is not None else 0
+        self.ledger.scores.clear()  # the last step's reward call took what it needed; dropped groups' go too
         kept, dropped, totals = self.collect(len(prompts) // g, trainer, step)
         return self._output(kept, dropped, len(prompts) // g, totals)
 
