@@ -98,7 +98,8 @@ def _run(command, binds, cwd, env, stdin, timeout_s, limits, config, slot, group
             stack.callback(os.close, fd)
         if config.unsafe_no_sandbox:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="mimo-verify-cmd-"))
-            os.chown(workdir, slot.uid, slot.gid) if slot.dedicated else None
+            if slot.dedicated:
+                os.chown(workdir, slot.uid, slot.gid)
             argv, run_cwd = command, (workdir if cwd == "/work" else cwd)
         else:
             seccomp = filter_fd()

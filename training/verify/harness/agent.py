@@ -16,11 +16,11 @@ Calls (from the judge, marshal): ``(seq, name, args, kwargs, timeout_s)``. Repli
 that the call mutated come back too, so the judge can copy the changes into its own objects.
 """
 
+import _signal as signal  # the C module: "import signal" pulls in enum, ~6 ms of every run
 import builtins
 import marshal
 import os
 import resource
-import _signal as signal  # the C module: "import signal" pulls in enum, ~6 ms of every run
 import sys
 import time
 
@@ -60,7 +60,8 @@ def child_setup(fds, limits):
     for target, fd in enumerate(fds):
         if fd is not None:
             os.dup2(fd, target)
-    os.closerange(3, 1 << 16) if not limits.get("keep_fd") else None
+    if not limits.get("keep_fd"):
+        os.closerange(3, 1 << 16)
     set_limits(limits)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
