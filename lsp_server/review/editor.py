@@ -6,6 +6,7 @@ LSP positions are 0-based lines and UTF-16 code units."""
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import os
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ from pathlib import Path
 from lsprotocol import types as lsp
 
 from engine.api import Engine
-from lsp_server.review.diff import Diff, parse_diff
+from lsp_server.review.diff import Diff, DiffError, parse_diff
 from lsp_server.review.findings import Finding
 from lsp_server.review.report.positions import last_line, utf16_columns, utf16_length
 from lsp_server.review.runner import ReviewConfig, review_diff
@@ -44,30 +45,39 @@ async def review_document(
     reviewed as new. Outside a git repository there is nothing to compare with, and a note says so."""
     path = path.absolute()
     text = text.encode("utf-8", "replace").decode("utf-8")  # JSON may carry lone surrogates; git never does
-    root = repository_root(path)
-    if root is None:
-        return EditorReview([], [], None, (f"{path.name} is not in a git repository: no changes to review",))
-    relative = _inside(root, path)
-    if isinstance(relative, UnsafePath):
-        return EditorReview([], [], None, (f"{path.name} is not reviewed: {relative.reason}",))
-    base = head_or_empty_tree(root)
-    try:
-        before = blob(root, f"{base}:{relative}")
-    except UnsafePath as unsafe:
-        return EditorReview([], [], None, (f"{path.name} is not reviewed: its committed version is {unsafe.reason}",))
-    diff_text = buffer_diff(relative, before, text)
-    if not diff_text:
-        return EditorReview([], [], None, ("no uncommitted changes in this file",))
-    # The path is known here; the patch text's own header would misread names with spaces or line breaks.
-    changes = tuple(replace(c, path=relative, old_path=None if c.status == "added" else relative)
-                    for c in parse_diff(diff_text))  # fmt: skip
-    diff = Diff(changes, root, base, "buffers", {relative: text.encode("utf-8")})
+    diff = await asyncio.to_thread(_buffer_change, path, text)  # git may be slow: not on the server's loop
+    if isinstance(diff, str):
+        return EditorReview([], [], None, (diff,))
     report = await review_diff(diff, engine, config or ReviewConfig())
     uri = uri or path.as_uri()
     diagnostics = [to_diagnostic(f) for f in report.findings]
     pairs = zip(report.findings, diagnostics, strict=True)
     actions = [to_quick_fix(f, d, uri) for f, d in pairs if f.replacement is not None]
     return EditorReview(diagnostics, actions, report.model, report.notes)
+
+
+def _buffer_change(path: Path, text: str) -> Diff | str:
+    """The buffer's change against HEAD as a Diff, or a note saying why there is none to review."""
+    try:
+        root = repository_root(path)
+        if root is None:
+            return f"{path.name} is not in a git repository: no changes to review"
+        relative = _inside(root, path)
+        if isinstance(relative, UnsafePath):
+            return f"{path.name} is not reviewed: {relative.reason}"
+        base = head_or_empty_tree(root)
+        before = blob(root, f"{base}:{relative}")
+    except UnsafePath as unsafe:
+        return f"{path.name} is not reviewed: its committed version is {unsafe.reason}"
+    except DiffError as error:  # git is missing, or hangs on the repository's config
+        return f"{path.name} is not reviewed: {error}"
+    diff_text = buffer_diff(relative, before, text)
+    if not diff_text:
+        return "no uncommitted changes in this file"
+    # The path is known here; the patch text's own header would misread names with spaces or line breaks.
+    changes = tuple(replace(c, path=relative, old_path=None if c.status == "added" else relative)
+                    for c in parse_diff(diff_text))  # fmt: skip
+    return Diff(changes, root, base, "buffers", {relative: text.encode("utf-8")})
 
 
 def _inside(root: Path, path: Path) -> str | UnsafePath:

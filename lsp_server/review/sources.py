@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,17 +22,15 @@ from lsp_server.review.diff import (
     screen,
     split_lines,
 )
+from lsp_server.review.git_runner import GitFailed, TooLarge, git, git_succeeds
 from lsp_server.safe_files import MAX_FILE_BYTES, FileTooLarge, UnsafePath, check_relative_path, read_beneath
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree: the base of a first commit
-MAX_DIFF_BYTES = 64 * 1024 * 1024  # a bigger diff is not a review; the error says how to narrow it
-GIT_TIMEOUT_S = 120
+MAX_DIFF_BYTES = 64 * 1024 * 1024  # a bigger diff file is not a review; the error says how to split it
 _BINARY_SNIFF = 8000  # git's own rule: a NUL byte in the first 8000 bytes makes a file binary
-_DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "-M")
-
-
-class TooLarge(Exception):
-    pass
+# No external diff or textconv command runs; a submodule's work tree is not inspected (git would run `git status`
+# inside it, under that repository's own config): only its recorded commit counts, and review sets it aside.
+_DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=dirty", "-M")
 
 
 @dataclass(frozen=True)
@@ -48,56 +43,21 @@ class DiffSource:
     diff_file: Path | None = None
 
 
-def git(root: Path, *args: str, check: bool = True, limit: int | None = None) -> bytes:
-    """Runs git in ``root`` and returns its stdout (at most ``limit`` bytes, default MAX_DIFF_BYTES, else
-    TooLarge); a failure becomes a DiffError with git's own message. Pathspecs are literal."""
-    limit = MAX_DIFF_BYTES if limit is None else limit
-    command = ["git", "-c", "core.quotePath=false", "--literal-pathspecs", "-C", str(root), *args]
-    with tempfile.TemporaryFile() as errors:  # a file, so a chatty stderr never blocks git while we read
-        try:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
-        except FileNotFoundError:
-            raise DiffError("git is not installed; install git or pass --diff FILE") from None
-        timed_out = threading.Event()
-        watchdog = threading.Timer(GIT_TIMEOUT_S, lambda: (timed_out.set(), process.kill()))
-        watchdog.start()
-        try:
-            assert process.stdout is not None
-            out = process.stdout.read(limit + 1)
-            if len(out) > limit:
-                process.kill()
-                raise TooLarge(f"git {args[0]} printed more than {limit // 1024 // 1024} MiB")
-            returncode = process.wait()
-        finally:
-            watchdog.cancel()
-            process.stdout.close()  # type: ignore[union-attr]
-            process.wait()
-        if timed_out.is_set():
-            raise DiffError(f"git {args[0]} took longer than {GIT_TIMEOUT_S} s; review a smaller PATH")
-        if check and returncode != 0:
-            errors.seek(0)
-            message = errors.read().decode("utf-8", "replace").strip().split("\n")
-            raise DiffError(f"git {args[0]} failed: {message[-1] if message[-1] else returncode}")
-    return out
-
-
 def repository_root(path: Path) -> Path | None:
+    """The work tree of the repository holding ``path``, as git names it; None outside any. GitError when git
+    is missing or hangs."""
     directory = path if path.is_dir() else path.parent
     while not directory.exists() and directory != directory.parent:
         directory = directory.parent  # a new file in a folder not created yet (an editor buffer)
     try:
-        out = subprocess.run(["git", "-C", str(directory), "rev-parse", "--show-toplevel"],
-                             capture_output=True, timeout=30, check=False)  # fmt: skip
-    except (FileNotFoundError, subprocess.TimeoutExpired):
+        out = git(directory, "rev-parse", "--show-toplevel", quick=True)
+    except GitFailed:
         return None
-    return Path(out.stdout.decode("utf-8", "surrogateescape").rstrip("\n")) if out.returncode == 0 else None
+    return Path(out.decode("utf-8", "surrogateescape").rstrip("\n"))
 
 
 def head_or_empty_tree(root: Path) -> str:
-    has_head = subprocess.run(
-        ["git", "-C", str(root), "rev-parse", "--verify", "--quiet", "HEAD"], capture_output=True, check=False
-    )
-    return "HEAD" if has_head.returncode == 0 else EMPTY_TREE
+    return "HEAD" if git_succeeds(root, "rev-parse", "--verify", "--quiet", "HEAD") else EMPTY_TREE
 
 
 def blob(root: Path, spec: str, limit: int = MAX_FILE_BYTES) -> bytes | None:
@@ -118,11 +78,15 @@ def read_diff(source: DiffSource, path: Path = Path(".")) -> Diff:
     if not path.exists():
         raise DiffError(f"{path} does not exist; pass a file or folder inside a git repository")
     root = repository_root(path)
+    real_root = Path(os.path.realpath(root)) if root is not None else None
+    if real_root is not None and path != real_root and real_root not in path.parents:
+        raise DiffError(f"git says the work tree of {path} is {root}, which does not hold it (core.worktree in its "
+                        ".git/config?); review a folder inside its work tree")  # fmt: skip
     if source.diff_file is not None:
         return _diff_from_file(source.diff_file, root)
     if root is None:
         raise DiffError(f"{path} is not inside a git repository; run in one, or pass --diff FILE")
-    pathspec = [] if path == root else [str(path.relative_to(root))]
+    pathspec = [] if path == real_root else [str(path.relative_to(real_root))]
     head = head_or_empty_tree(root)
     try:
         if source.staged:
@@ -156,8 +120,7 @@ def _diff_from_file(diff_file: Path, root: Path | None) -> Diff:
 
 
 def _merge_base(root: Path, ref: str) -> str:
-    if ref.startswith("-") or subprocess.run(["git", "-C", str(root), "rev-parse", "--verify", "--quiet",
-                                              f"{ref}^{{commit}}"], capture_output=True, check=False).returncode:  # fmt: skip
+    if ref.startswith("-") or not git_succeeds(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"):
         raise DiffError(f"--base {ref!r} is not a commit in {root}; fetch it or name a branch, tag or sha")
     return git(root, "merge-base", ref, "HEAD").decode().strip()
 

@@ -182,11 +182,11 @@ def test_large_untracked_files_are_skipped_not_refused(repo):
 
 
 def test_a_diff_larger_than_the_bound_is_a_usage_error(repo, monkeypatch):
-    from lsp_server.review import sources
+    from lsp_server.review import git_runner
 
     _base_repo(repo)
     repo.write("ok.py", "".join(f"x{i} = {i}\n" for i in range(100)))
-    monkeypatch.setattr(sources, "MAX_DIFF_BYTES", 200)
+    monkeypatch.setattr(git_runner, "MAX_OUTPUT_BYTES", 200)
     repo.git("add", "ok.py")
     result = _invoke(str(repo.root), "--checks-only", "--staged")
     assert result.exit_code == 2 and "too large to review at once" in result.stderr
