@@ -5,9 +5,12 @@ A fix must parse, and it must keep the code. Both were needed: a small model "fi
 the whole function into comments, and an unclosed parenthesis by replacing four lines with C preprocessor
 lines, which Python reads as comments. Both parsed and both made the error go away. So a replacement must:
 
-- leave the document with no more syntax problems than before, none in the lines it wrote, and (for our own
-  syntax diagnostics) without the problem it was asked to fix;
+- leave the document with no more syntax problems than before, none in the lines it wrote, none after them that
+  was not there before (Python's compiler stops at its first error, so a fix that only moves the error down a
+  line, by indenting its line anew, must not pass), and (for our own syntax diagnostics) without the problem
+  it was asked to fix;
 - keep the comments of the lines it replaces exactly: no code turned into comments, no comment added or lost;
+- turn no code into string text (`print(x` -> `print("x")` parses too), though it may close a string left open;
 - stay close to the code it replaces: at most ``max(MIN_TOKEN_EDITS, TOKEN_EDIT_SHARE × tokens)`` tokens
   inserted or deleted; no word deleted, unless a close respelling takes its place (a typo fixed); at most one
   punctuation token deleted (an unmatched bracket). Tokens are the words and single punctuation characters of
@@ -40,6 +43,8 @@ class Tokens:
     code: tuple[str, ...]  # words and punctuation outside comments, in order
     comments: tuple[str, ...]  # each comment's text, in order
     keywords: frozenset[str] = frozenset()  # the words the grammar read as keywords (`return`, `def`)
+    literal: tuple[str, ...] = ()  # the words of ``code`` that are inside string literals
+    unsure: tuple[str, ...] = ()  # words after a quote that opens a string and never closes: code or text?
 
 
 def tokens(text: str, language: str) -> Tokens:
@@ -48,6 +53,9 @@ def tokens(text: str, language: str) -> Tokens:
     code: list[str] = []
     comments: list[str] = []
     keywords: set[str] = set()
+    literal: list[str] = []
+    unsure: list[str] = []
+    open_string = False
     stack = [syntax.parse(text, language).root_node]
     while stack:
         node = stack.pop()
@@ -55,13 +63,39 @@ def tokens(text: str, language: str) -> Tokens:
         if "comment" in node.type:
             comments.append(leaf.strip())
         elif node.child_count == 0:
-            if not node.is_missing:
-                code.extend(_WORD_OR_MARK.findall(leaf))
+            words = [] if node.is_missing else _WORD_OR_MARK.findall(leaf)
+            code.extend(words)
+            if _is_string_text(node):
+                literal.extend(filter(_is_word, words))
+            elif open_string or _opens_unclosed_string(node):
+                open_string = True
+                unsure.extend(filter(_is_word, words))  # an unterminated string: closing it makes these text
             if not node.is_named and node.type == leaf and _is_word(leaf):
                 keywords.add(leaf)  # an anonymous leaf spelt as its type: a keyword of the grammar
         else:
             stack.extend(reversed(node.children))
-    return Tokens(tuple(code), tuple(comments), frozenset(keywords))
+    return Tokens(tuple(code), tuple(comments), frozenset(keywords), tuple(literal), tuple(unsure))
+
+
+def _is_string_text(node) -> bool:
+    """The text of a string literal (string_content, string_fragment, an escape), not its quotes."""
+    kind = node.type
+    return node.is_named and (("string" in kind and not kind.endswith(("_start", "_end"))) or "escape" in kind)
+
+
+def _opens_unclosed_string(node) -> bool:
+    """A string's opening quote that the parser could not match: it sits in an ERROR node."""
+    parent = node.parent
+    quote = node.type.endswith("string_start") or node.type in ('"', "'", "`")
+    return quote and parent is not None and parent.type == "ERROR"
+
+
+def _into_strings(before: Tokens, after: Tokens) -> list[str]:
+    """Words that were code and are now only inside string literals (`print(x` -> `print("x")`): that parses,
+    and destroys the code as surely as commenting it out."""
+    was_code = Counter(filter(_is_word, before.code)) - Counter(before.literal) - Counter(before.unsure)
+    is_code = Counter(filter(_is_word, after.code)) - Counter(after.literal)
+    return sorted(((was_code - is_code) & Counter(after.literal)).elements())
 
 
 def keeps_code(old: str, new: str, language: str, whitespace_only: bool = False, renames: bool = False) -> str | None:
@@ -75,6 +109,9 @@ def keeps_code(old: str, new: str, language: str, whitespace_only: bool = False,
         return "the fix turns code into comments" if added else "the fix deletes comments"
     if whitespace_only and after.code != before.code:
         return "an indentation error needs only whitespace changed, and the fix changes code"
+    quoted = _into_strings(before, after)
+    if quoted:
+        return f"the fix turns code into a string ({' '.join(quoted[:5])})"
     respellable = None if renames else after.keywords
     changes = _token_changes(before.code, after.code, respellable)
     if changes.deleted_words:
@@ -132,7 +169,8 @@ def _respelt(old: str, new: str, respellable: frozenset[str] | None) -> bool:
 
 def syntax_verdict(text: str, edited: str, language: str, rows: tuple[int, int], own_syntax: bool) -> str | None:
     """None when ``edited`` (``text`` with ``rows``, first and last, rewritten) has no more syntax problems than
-    ``text``, none in those rows and, for our own syntax diagnostic (``own_syntax``), no longer the problem."""
+    ``text``, none in those rows, none after them that ``text`` did not have and, for our own syntax diagnostic
+    (``own_syntax``), no longer the problem."""
     before = syntax.document_issues(text, syntax.parse(text, language), language)
     after = syntax.document_issues(edited, syntax.parse(edited, language), language)
     if len(after) > len(before):
@@ -141,6 +179,13 @@ def syntax_verdict(text: str, edited: str, language: str, rows: tuple[int, int],
     still = next((issue for issue in after if issue.start_row <= last and issue.end_row >= first), None)
     if still is not None:
         return f"the fixed lines still have syntax errors ({still.message})"
+    # The lines after the fix are unchanged, so an error there is one the file had before, at the same place:
+    # otherwise the fix caused it (a line indented anew that the next no longer matches, a bracket left open).
+    shift = edited.count("\n") - text.count("\n")
+    known = {issue.start_row + shift for issue in before if issue.start_row + shift > last}
+    caused = next((issue for issue in after if issue.start_row > last and issue.start_row not in known), None)
+    if caused is not None:
+        return f"the fix breaks a line after it ({caused.message})"
     # CPython reports only its first error: fixing it may reveal the next one, so for Python the problem is gone
     # when the first error is no longer in these rows. tree-sitter reports them all: one fewer.
     if own_syntax and language != "python" and len(after) >= len(before):

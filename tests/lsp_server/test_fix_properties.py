@@ -1,7 +1,8 @@
 """Whatever a model answers, an offered fix keeps the code: Hypothesis writes the answers (random code, mutations
 of the broken line, the destructive answers nano gave), and every fix offered is checked with Python's own
 tools, independently of the checks that chose it: only the diagnostic's line changed, the file compiles, it has
-as many statements as the right fix and the same comments."""
+as many statements as the right fix, the same comments, and every name of the right fix (none turned into a
+string)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import ast
 import asyncio
 import io
 import tokenize
+from collections import Counter
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -46,6 +48,8 @@ _DESTRUCTIVE = st.sampled_from(
         "pass",
         "# fixed",
         "return 0",
+        '"return sum(xs / len(xs)"',
+        '"print(len(xs)))"',
     ]
 )
 
@@ -91,6 +95,11 @@ def _comments(text: str) -> list[str]:
     return [token.string for token in tokens if token.type == tokenize.COMMENT]
 
 
+def _names(text: str) -> Counter[str]:
+    """Names and keywords as Python's tokenizer reads them: a word inside a string or a comment is none."""
+    return Counter(t.string for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.NAME)
+
+
 def _check_offered(broken: str, right: str, row: int, fixed: str) -> None:
     before, after = broken.split("\n"), fixed.split("\n")
     assert after[:row] == before[:row], "a line before the diagnostic changed"
@@ -99,6 +108,7 @@ def _check_offered(broken: str, right: str, row: int, fixed: str) -> None:
     compile(fixed, "<fixed>", "exec")  # the error is gone and no other appeared
     assert _statements(fixed) == _statements(right), "statements were deleted or added"
     assert _comments(fixed) == _comments(right), "comments were added, lost or changed"
+    assert not _names(right) - _names(fixed), "code was turned into text (a string)"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

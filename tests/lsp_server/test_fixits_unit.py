@@ -158,7 +158,36 @@ async def test_an_indentation_error_is_fixed_with_whitespace_alone():
         ("x = f(1", "x = f(1)  # fixed", False),  # a comment added
         ("def total(xs)\n    result = 0", "#if defined(__GNUC__)\n#define x", False),
         ("foo(a b)", "foo(a, b)\nbar()\nbaz()", False),  # lines added
+        ("print(x", 'print("x")', False),  # code turned into a string parses as well as comments do
+        ("return sum(xs / len(xs)", 'return "sum(xs / len(xs)"', False),
+        ('print("hello world', 'print("hello world")', True),  # a string left open, closed
+        ("x = 'abc def", "x = 'abc def'", True),
+        ('x = f"total {n} items', 'x = f"total {n} items"', True),  # an f-string's expression stays code
     ],
 )
 def test_keeps_code(old, new, kept):
     assert (keeps_code(old, new, "python") is None) == kept
+
+
+async def test_a_fix_that_moves_the_error_down_a_line_is_not_offered():
+    """Found by test_fix_properties: `(` in front and one more space of indentation balance the brackets and
+    parse, but the next line no longer matches the indentation; CPython stops at the first error, so the error
+    only moved down a line."""
+    text = "def report(xs):\n    print(len(xs)))  # how many\n    return xs\n"
+    document = Document("file:///t.py", "python", text)
+    outcome = await compute_fix(InfillEngine(" (   print(len(xs)))  # how many"), document, _request(document))
+    assert outcome.edit is None and "breaks a line after it" in outcome.reason
+
+
+async def test_an_error_the_file_already_had_further_down_does_not_stop_a_fix():
+    """CPython stops at its first error: fixing it reveals the next one, which was there before."""
+    text = TOTAL + "y = = 2\n"
+    document = Document("file:///t.py", "python", text)
+    outcome = await compute_fix(InfillEngine(":"), document, _request(document))
+    assert _apply(document, outcome) == text.replace("def total(xs)", "def total(xs):")
+
+
+async def test_a_fix_that_turns_code_into_a_string_is_not_offered():
+    document = Document("file:///t.py", "python", MEAN)
+    outcome = await compute_fix(InfillEngine('"sum(xs / len(xs)"'), document, _request(document))
+    assert outcome.edit is None and "into a string" in outcome.reason
