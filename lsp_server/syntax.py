@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -175,7 +176,8 @@ def python_error_point(text: str) -> tuple[int, int] | None:
     error = _cpython_error(text, whole_program=True) if len(text) <= PYTHON_COMPILE_LIMIT else None
     if not isinstance(error, SyntaxError):
         return None
-    return max((error.lineno or 1) - 1, 0), max((error.offset or 1) - 1, 0)
+    row, line, column = _error_line(text, error)
+    return row, column + _fstring_shift(line, column, error)
 
 
 def _cpython_error(text: str, whole_program: bool) -> SyntaxError | str | None:
@@ -203,12 +205,11 @@ def _cpython_error(text: str, whole_program: bool) -> SyntaxError | str | None:
 def _compile_issue(text: str, error: SyntaxError) -> SyntaxIssue:
     """The error at CPython's line and column (1-based characters), as rows and UTF-8 byte columns; never an
     empty range, so editors show it."""
-    lines = text.split("\n")
-    row = min(max((error.lineno or 1) - 1, 0), len(lines) - 1)
-    line = lines[row].removesuffix("\r")
-    start = min(max((error.offset or 1) - 1, 0), len(line))
-    end = (error.end_offset or 0) - 1 if error.end_lineno == error.lineno else start
-    end = min(max(end, start), len(line))
+    row, line, column = _error_line(text, error)
+    shift = _fstring_shift(line, column, error)
+    start = min(column + shift, len(line))
+    end = column + (error.end_offset or 0) - (error.offset or 1) if error.end_lineno == error.lineno else start
+    end = min(max(end + shift, start), len(line))
     indent = len(line) - len(line.lstrip())
     if isinstance(error, IndentationError) and line.strip():  # the statement whose indentation is wrong
         start, end = indent, len(line.rstrip())
@@ -217,6 +218,49 @@ def _compile_issue(text: str, error: SyntaxError) -> SyntaxIssue:
     columns = (len(line[:start].encode("utf-8")), len(line[:end].encode("utf-8")))
     message = f"{type(error).__name__}: {error.msg} (Python {PYTHON_VERSION})"
     return SyntaxIssue(row, columns[0], row, columns[1], message)
+
+
+_CPYTHON_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def _error_line(text: str, error: SyntaxError) -> tuple[int, str, int]:
+    """The row (lines end at "\n", as in tree-sitter and the documents), that row's text and the code point
+    column in it of CPython's error. CPython also ends a line at a lone "\r", so its line numbers run ahead
+    of the rows in a text holding one; the column it gives is counted from the start of its own line."""
+    lineno = max(error.lineno or 1, 1)
+    start = 0
+    if "\r" in text:
+        for number, match in enumerate(_CPYTHON_LINE_END.finditer(text), start=2):
+            if number > lineno:
+                break
+            start = match.end()
+    else:
+        start = _nth_line_start(text, lineno)
+    row = text.count("\n", 0, start)
+    row_start = text.rfind("\n", 0, start) + 1
+    row_end = text.find("\n", start)
+    line = text[row_start : len(text) if row_end < 0 else row_end].removesuffix("\r")
+    return row, line, min(start - row_start + max((error.offset or 1) - 1, 0), len(line))
+
+
+def _nth_line_start(text: str, lineno: int) -> int:
+    start = 0
+    for _ in range(lineno - 1):
+        found = text.find("\n", start)
+        if found < 0:
+            return len(text)
+        start = found + 1
+    return start
+
+
+def _fstring_shift(line: str, column: int, error: SyntaxError) -> int:
+    """Python 3.11 places an error inside an f-string's expression relative to that expression, written as
+    "(expression)" in ``error.text``: the shift from there to the expression's place in the line."""
+    quoted = (error.text or "").strip()
+    if not (quoted.startswith("(") and quoted.endswith(")")):
+        return 0
+    found = line.find(quoted[1:-1])
+    return found - 1 if found >= 0 and quoted[1:-1] and quoted not in line else 0
 
 
 def document_issues(text: str, tree: Tree, language: str, limit: int = 100) -> list[SyntaxIssue]:

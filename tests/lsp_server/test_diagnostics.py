@@ -47,6 +47,32 @@ def test_cpython_gives_the_exact_column_in_utf16_and_replaces_tree_sitters_issue
     assert text.encode("utf-16-le")[start * 2 : end * 2].decode("utf-16-le") == "("
 
 
+def _marked(text: str, diagnostic) -> str:
+    """The text a diagnostic's range covers, read the way an editor that ends lines at "\n" reads it."""
+    line, start, _, end, _ = diagnostic
+    row = text.split("\n")[line].encode("utf-16-le")
+    return row[start * 2 : end * 2].decode("utf-16-le")
+
+
+def test_a_lone_carriage_return_does_not_move_cpythons_error_to_another_line():
+    """CPython ends a line at a lone "\r" as well; the documents (and tree-sitter) end lines at "\n" only."""
+    for text, marked in [("x = 1\ry = (\rz = 2\n", "("), ("a = 1\rb = 2\nc = = 3\n", "="),
+                         ("x = 1\r\nw = 2\ry = 1 +\n", "+")]:  # fmt: skip
+        (diagnostic,) = _diagnostics(text)
+        assert _marked(text, diagnostic) == marked, (text, diagnostic)
+    assert syntax.python_error_point("x = 1\ry = (\rz = 2\n") == (0, 10)
+
+
+def test_an_error_inside_an_fstring_expression_is_placed_in_the_line():
+    """Python 3.11 gives such errors relative to the expression alone (written "(a +)")."""
+    text = 'x = 1; y = f"{a +}"\n'
+    (diagnostic,) = _diagnostics(text)
+    assert "f-string" in diagnostic[4] and 13 <= diagnostic[1] <= 17  # inside the braces, not at `x = 1`
+    text = 'x = 1\ny = f"""\n  {😀 b}"""\n'  # "invalid character", in the expression of a multi-line f-string
+    (diagnostic,) = _diagnostics(text)
+    assert diagnostic[0] == 2 and _marked(text, diagnostic) == "😀"
+
+
 def test_errors_after_cpythons_first_come_from_tree_sitter():
     text = "x = 1\n  y = 2\nz = (\n"
     assert [d[0] for d in _diagnostics(text)] == [1, 2]
