@@ -25,7 +25,7 @@ from lsprotocol.converters import get_converter
 from engine.api import Engine, EngineError, FimParts, GenerationRequest, Message, SamplingParams
 from lsp_server import fix_check, syntax
 from lsp_server.context import comment_prefix
-from lsp_server.diagnostics import is_ours
+from lsp_server.diagnostics import is_ours, syntax_diagnostics
 from lsp_server.documents import Document, Pos
 from lsp_server.postprocess.stop_sequences import STOP_TOKENS
 from lsp_server.reasoning import generate_answer
@@ -110,6 +110,8 @@ async def compute_fix(engine: Engine, document: Document, request: FixRequest) -
         return FixOutcome(None, "the diagnostic is outside the document")
     if sum(len(document.line(row)) for row in range(request.first_line, request.last_line + 1)) > MAX_TARGET_CHARS:
         return FixOutcome(None, f"the lines are too long to fix (over {MAX_TARGET_CHARS} characters)")
+    if is_ours(request.diagnostic) and not _still_broken(document, request):
+        return FixOutcome(None, "the syntax error is no longer there (the document changed)")
     fim = engine.info().fim_template is not None
     indentation = _about_indentation(request.diagnostic)
     reason = "the model's answers had no code"
@@ -128,6 +130,12 @@ async def compute_fix(engine: Engine, document: Document, request: FixRequest) -
                     return FixOutcome(minimal_edit(document.text, start, end, replacement))
                 reason = verdict
     return FixOutcome(None, reason)
+
+
+def _still_broken(document: Document, request: FixRequest) -> bool:
+    """A syntax diagnostic listed before an edit may point at lines that parse now: nothing there to fix."""
+    first, last = request.first_line, request.last_line
+    return any(d.range.start.line <= last and d.range.end.line >= first for d in syntax_diagnostics(document))
 
 
 def _about_indentation(diagnostic: lsp.Diagnostic) -> bool:

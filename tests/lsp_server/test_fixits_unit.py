@@ -191,3 +191,14 @@ async def test_a_fix_that_turns_code_into_a_string_is_not_offered():
     document = Document("file:///t.py", "python", MEAN)
     outcome = await compute_fix(InfillEngine('"sum(xs / len(xs)"'), document, _request(document))
     assert outcome.edit is None and "into a string" in outcome.reason
+
+
+async def test_a_syntax_diagnostic_made_stale_by_an_edit_gets_no_fix():
+    """The editor lists fixes for the diagnostics it holds; the line may have been fixed by hand since, and a
+    harmless-looking answer (a `;` more) would then be offered as a fix of nothing."""
+    document = Document("file:///t.py", "python", MEAN)
+    request = _request(document)
+    document.apply_change(MEAN.replace("sum(xs / len(xs)", "sum(xs) / len(xs)"))
+    engine = InfillEngine("return sum(xs) / len(xs);")
+    outcome = await compute_fix(engine, document, request)
+    assert outcome.edit is None and "no longer there" in outcome.reason and engine.requests == []
