@@ -119,7 +119,8 @@ def _environment(overrides: Sequence[tuple[str, str]]) -> dict[str, str]:
     """The caller's environment with git's program-running and network features off, and ``overrides`` as
     config given through GIT_CONFIG_COUNT (any driver name survives it, where ``-c`` would split at '=')."""
     environment = {**os.environ, **_SAFE_ENVIRONMENT}
-    given = int(environment.get("GIT_CONFIG_COUNT", "0") or 0)  # the caller's own, kept and added to
+    count = environment.get("GIT_CONFIG_COUNT", "")
+    given = int(count) if count.isdigit() else 0  # the caller's own settings are kept, ours come after
     for number, (key, value) in enumerate(overrides, start=given):
         environment[f"GIT_CONFIG_KEY_{number}"] = key
         environment[f"GIT_CONFIG_VALUE_{number}"] = value
