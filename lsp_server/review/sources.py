@@ -192,6 +192,9 @@ def untracked_changes(root: Path, pathspec: Sequence[str]) -> tuple[list[FileCha
     changes: list[FileChange] = []
     skipped: list[Skipped] = []
     for name in map(decode, filter(None, names)):
+        if name.endswith("/"):  # git lists a repository nested in the work tree as its folder, never its files
+            skipped.append(Skipped(name.rstrip("/"), "a nested git repository: review it on its own"))
+            continue
         try:
             check_relative_path(name)
             if os.path.islink(root / name):

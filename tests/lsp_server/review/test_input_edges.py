@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import pytest
 from typer.testing import CliRunner
 
-from lsp_server.review.diff import parse_diff, unquote_path
+from lsp_server.review.diff import Skipped, parse_diff, unquote_path
 from lsp_server.review.editor import review_document
 from lsp_server.review.findings import Finding
 from lsp_server.review.report import render
@@ -175,3 +176,15 @@ def test_parse_diff_keeps_a_crlf_diff_file_readable():
     text = "--- a/x.py\r\n+++ b/x.py\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\n"
     (change,) = parse_diff(text)
     assert change.path == "x.py" and change.hunks[0].lines[1].text == "b"
+
+
+def test_a_nested_repository_is_set_aside_as_such_not_refused(repo):
+    repo.write("a.py", "x = 1\n")
+    repo.commit()
+    inner = repo.root / "vendor" / "lib"
+    inner.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(inner)], check=True)
+    (inner / "b.py").write_text("def broken(:\n")
+    diff = read_diff(DiffSource(), repo.root)
+    assert diff.files == ()
+    assert diff.skipped == (Skipped("vendor/lib", "a nested git repository: review it on its own", refused=False),)
