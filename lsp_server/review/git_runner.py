@@ -14,7 +14,8 @@ runs goes through ``git`` here, which switches off what runs a program or reache
 - external diff and textconv commands: ``--no-ext-diff --no-textconv`` on every diff;
 - transports (a partial clone's promisor remote is fetched from when an object is missing, and an ``ext::``
   URL is a command): ``GIT_ALLOW_PROTOCOL`` allows none, so review never fetches;
-- an ``include.path`` naming a FIFO blocks git: every command has a time limit.
+- an ``include.path`` naming a FIFO blocks git: every command has a time limit; a ``core.attributesFile``
+  naming /dev/zero makes git read until memory runs out: the repository's own is not read.
 
 Why hand-written: GitPython and pygit2 run the same git or libgit2 with the same repository config, and git has
 no "ignore the repository's config" switch; the overrides above are git's documented ones.
@@ -63,7 +64,7 @@ def git(root: Path, *args: str, check: bool = True, limit: int | None = None, qu
     returns its stdout: at most ``limit`` bytes (default MAX_OUTPUT_BYTES, else TooLarge), within GIT_TIMEOUT_S
     (QUICK_TIMEOUT_S when ``quick``), else GitError. A failure becomes a GitFailed with git's own message.
     Pathspecs are literal."""
-    overrides = _filter_overrides(root) if args[:1] == ("diff",) else ()
+    overrides = _diff_overrides(root) if args[:1] == ("diff",) else ()
     timeout = QUICK_TIMEOUT_S if quick else GIT_TIMEOUT_S
     return _run(root, args, overrides, check, MAX_OUTPUT_BYTES if limit is None else limit, timeout)
 
@@ -129,16 +130,23 @@ def _environment(overrides: Sequence[tuple[str, str]]) -> dict[str, str]:
     return environment
 
 
-def _filter_overrides(root: Path) -> tuple[tuple[str, str], ...]:
-    """Empty commands for every filter driver the repository's own config (.git/config, config.worktree and
-    what they include) mentions, so `git diff` runs none of them."""
-    listing = _run(root, ("config", "--show-scope", "-z", "--get-regexp", r"^filter\."), (), False, 1 << 20,
+def _diff_overrides(root: Path) -> tuple[tuple[str, str], ...]:
+    """What `git diff` must not take from the repository's own config (.git/config, config.worktree and what
+    they include): empty commands for every filter driver it mentions, and no attributes file it names (one
+    naming /dev/zero makes git read until memory runs out)."""
+    pattern = r"^(filter\..*|core\.attributesfile)$"
+    listing = _run(root, ("config", "--show-scope", "-z", "--get-regexp", pattern), (), False, 1 << 20,
                    QUICK_TIMEOUT_S)  # fmt: skip
     drivers: set[str] = set()
+    overrides: list[tuple[str, str]] = []
     fields = listing.split(b"\0")
     for scope, entry in zip(fields[0::2], fields[1::2], strict=False):
         key = entry.split(b"\n", 1)[0].decode("utf-8", "surrogateescape")
-        if scope.decode("ascii", "replace") in _REPOSITORY_SCOPES and key.count(".") >= 2:
+        if scope.decode("ascii", "replace") not in _REPOSITORY_SCOPES:
+            continue
+        if key == "core.attributesfile":
+            overrides = [("core.attributesFile", "")]
+        elif key.count(".") >= 2:
             drivers.add(key[len("filter.") : key.rindex(".")])
-    overrides = [(f"filter.{name}.{command}", "") for name in sorted(drivers) for command in _FILTER_COMMANDS]
+    overrides += [(f"filter.{name}.{command}", "") for name in sorted(drivers) for command in _FILTER_COMMANDS]
     return tuple(overrides + [(f"filter.{name}.required", "false") for name in sorted(drivers)])

@@ -10,6 +10,7 @@ import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,17 @@ def test_a_work_tree_moved_outside_by_core_worktree_is_refused(repo, tmp_path):
     result = _review(repo.root)
     assert result.exit_code == 2 and "core.worktree" in result.stderr and "Traceback" not in result.output
     assert "hunter2" not in result.output and "id_rsa" not in result.stdout
+
+
+def test_an_attributes_file_that_never_ends_is_not_read(repo):
+    """core.attributesFile=/dev/zero: git would read zeros until memory runs out (here: a 600 MiB limit)."""
+    _changed(repo)
+    repo.git("config", "core.attributesFile", "/dev/zero")
+    limited = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (600 << 20, 600 << 20)); "
+        "from pathlib import Path; from lsp_server.review.git_runner import git; "
+        "sys.stdout.buffer.write(git(Path(sys.argv[1]), 'diff', 'HEAD'))"
+    )
+    out = subprocess.run([sys.executable, "-c", limited, str(repo.root)], capture_output=True, check=False)
+    assert out.returncode == 0, out.stderr.decode()[-300:]
+    assert b"+y = (" in out.stdout
