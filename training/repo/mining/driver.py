@@ -45,6 +45,8 @@ def main(config_path):
         config = json.load(stream)
     for directory in config["site_dirs"]:
         site.addsitedir(directory)  # the user's installed packages, .pth files included
+    for name in ("setquit", "setcopyright", "sethelper"):  # the builtins -S left out (exit, copyright, help)
+        getattr(site, name, lambda: None)()
     sys.path.insert(0, config["repo"])  # as `python -m pytest` run from the repository's root would
     cov = None
     if config["mode"] == "coverage":

@@ -79,7 +79,8 @@ def run_pytest(
         mounts += _overlay_mounts(inside, host, overlay or {})
         site_inside = [inside_path(Path(path)) for path in site_dirs()]
         config = {"mode": "coverage" if tests is None else "tests", "repo": inside, "site_dirs": site_inside,
-                  "args": [*(tests if tests is not None else [inside]), "--rootdir", inside, *PYTEST_FLAGS],
+                  "args": [*(tests if tests is not None else [inside, "--continue-on-collection-errors"]),
+                           "--rootdir", inside, *PYTEST_FLAGS],
                   "marker": MARKER}  # fmt: skip
         (host / "config.json").write_text(json.dumps(config), encoding="utf-8")
         shutil.copyfile(DRIVER, host / "driver.py")
