@@ -15,7 +15,8 @@ runs goes through ``git`` here, which switches off what runs a program or reache
 - transports (a partial clone's promisor remote is fetched from when an object is missing, and an ``ext::``
   URL is a command): ``GIT_ALLOW_PROTOCOL`` allows none, so review never fetches;
 - an ``include.path`` naming a FIFO blocks git: every command has a time limit; a ``core.attributesFile``
-  naming /dev/zero makes git read until memory runs out: the repository's own is not read.
+  naming /dev/zero makes git read until memory runs out: the repository's own is not read, and a
+  ``.git/info/attributes`` that is not a regular file (git reads it whatever the settings) is refused.
 
 Why hand-written: GitPython and pygit2 run the same git or libgit2 with the same repository config, and git has
 no "ignore the repository's config" switch; the overrides above are git's documented ones.
@@ -24,6 +25,7 @@ no "ignore the repository's config" switch; the overrides above are git's docume
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import tempfile
 import threading
@@ -64,7 +66,10 @@ def git(root: Path, *args: str, check: bool = True, limit: int | None = None, qu
     returns its stdout: at most ``limit`` bytes (default MAX_OUTPUT_BYTES, else TooLarge), within GIT_TIMEOUT_S
     (QUICK_TIMEOUT_S when ``quick``), else GitError. A failure becomes a GitFailed with git's own message.
     Pathspecs are literal."""
-    overrides = _diff_overrides(root) if args[:1] == ("diff",) else ()
+    overrides = ()
+    if args[:1] == ("diff",):
+        _require_readable_info_attributes(root)
+        overrides = _diff_overrides(root)
     timeout = QUICK_TIMEOUT_S if quick else GIT_TIMEOUT_S
     return _run(root, args, overrides, check, MAX_OUTPUT_BYTES if limit is None else limit, timeout)
 
@@ -150,3 +155,17 @@ def _diff_overrides(root: Path) -> tuple[tuple[str, str], ...]:
             drivers.add(key[len("filter.") : key.rindex(".")])
     overrides += [(f"filter.{name}.{command}", "") for name in sorted(drivers) for command in _FILTER_COMMANDS]
     return tuple(overrides + [(f"filter.{name}.required", "false") for name in sorted(drivers)])
+
+
+def _require_readable_info_attributes(root: Path) -> None:
+    """GitError when the repository's info/attributes, which `git diff` always reads and no setting turns off,
+    is not a regular file: a link to /dev/zero is read until memory runs out, a FIFO blocks."""
+    common = _run(root, ("rev-parse", "--git-common-dir"), (), True, 1 << 16, QUICK_TIMEOUT_S)
+    path = Path(root) / os.fsdecode(common.rstrip(b"\n")) / "info" / "attributes"
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # none (or unreachable: git skips it too)
+    if not stat.S_ISREG(mode):
+        raise GitError(f"{path} is not a regular file (a link to a device, a FIFO?); git would read it for every "
+                       "diff: remove it")  # fmt: skip

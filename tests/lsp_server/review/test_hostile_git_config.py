@@ -147,15 +147,30 @@ def test_a_work_tree_moved_outside_by_core_worktree_is_refused(repo, tmp_path):
     assert "hunter2" not in result.output and "id_rsa" not in result.stdout
 
 
-def test_an_attributes_file_that_never_ends_is_not_read(repo):
-    """core.attributesFile=/dev/zero: git would read zeros until memory runs out (here: a 600 MiB limit)."""
-    _changed(repo)
-    repo.git("config", "core.attributesFile", "/dev/zero")
+def _git_diff_in_600_mib(root: Path) -> subprocess.CompletedProcess:
+    """git_runner's `git diff HEAD` in a process limited to 600 MiB, where reading /dev/zero fails fast."""
     limited = (
         "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (600 << 20, 600 << 20)); "
         "from pathlib import Path; from lsp_server.review.git_runner import git; "
         "sys.stdout.buffer.write(git(Path(sys.argv[1]), 'diff', 'HEAD'))"
     )
-    out = subprocess.run([sys.executable, "-c", limited, str(repo.root)], capture_output=True, check=False)
+    return subprocess.run([sys.executable, "-c", limited, str(root)], capture_output=True, check=False)
+
+
+def test_an_attributes_file_that_never_ends_is_not_read(repo):
+    """core.attributesFile=/dev/zero: git would read zeros until memory runs out."""
+    _changed(repo)
+    repo.git("config", "core.attributesFile", "/dev/zero")
+    out = _git_diff_in_600_mib(repo.root)
     assert out.returncode == 0, out.stderr.decode()[-300:]
     assert b"+y = (" in out.stdout
+
+
+def test_info_attributes_that_is_not_a_file_is_refused(repo):
+    """git reads .git/info/attributes whatever the settings: a link to /dev/zero is refused before git runs."""
+    _changed(repo)
+    os.symlink("/dev/zero", repo.root / ".git" / "info" / "attributes")
+    out = _git_diff_in_600_mib(repo.root)
+    assert out.returncode != 0 and b"info/attributes is not a regular file" in out.stderr
+    result = _review(repo.root)
+    assert result.exit_code == 2 and "info/attributes is not a regular file" in result.stderr
