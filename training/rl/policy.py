@@ -15,8 +15,11 @@ MODEL_SUBDIR = "model"
 def load_policy(name: str):
     """(model, tokenizer) for training: float32 weights, left padding as TRL's batched generation needs."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
     import engine.model  # noqa: F401  (registers MiMo with the Auto classes)
+
+    transformers_logging.disable_progress_bar()  # its load/save bars would interleave with the run's own
     from engine.api import EngineError
     from engine.registry import resolve_model
 

@@ -63,7 +63,7 @@ class RichProgress(TrainerCallback):
         rate = f"{done / elapsed:.2f}/s" if elapsed > 0 and done else ""
         if self.progress is not None:
             self.progress.update(self.task, completed=state.global_step, rate=rate, figures=figures)
-        elif state.global_step % self.every == 0 or state.global_step == state.max_steps:
+        elif figures and (state.global_step % self.every == 0 or state.global_step == state.max_steps):
             self.console.print(
                 f"{self.label} step {state.global_step}/{state.max_steps}  {rate}  {figures}  {elapsed:,.0f} s",
                 highlight=False,
