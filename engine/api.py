@@ -39,14 +39,19 @@ class Message:
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int = 128
-    temperature: float = 0.0  # 0 = greedy
+    temperature: float = 0.0  # 0 (or below engine.sampling.GREEDY_BELOW) = greedy
     top_p: float = 1.0
-    seed: int | None = None
+    seed: int | None = None  # -2**63 to 2**64 - 1; each of the n samples gets its own stream from it
     stop: tuple[str, ...] = ()
     n: int = 1
     # Constrain the output to this JSON schema where the backend supports structured decoding (vLLM, and
     # OpenAI-compatible servers through `response_format`); other backends ignore it.
     json_schema: dict | None = None
+    # OpenAI's logit bias (token id -> a value from -100 to 100 added to its logit) and presence and frequency
+    # penalties (-2 to 2) over the tokens generated so far; engine.sampling checks them.
+    logit_bias: dict[int, float] | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,11 +118,11 @@ class EngineInfo:
     device: str = "cpu"
     draft_tokens: int = 0  # MTP drafts per step (0: no speculative decoding)
     fallback_reason: str | None = None  # set by the router while it serves from the local fallback
+    # The languages the model's card says it was trained on (engine.model_card); None: it claims none, so any.
+    languages: tuple[str, ...] | None = None
     # How completions should be prompted ("fim", "prefix", "chat") when the deployment says so (`mimo serve
     # --prompt-mode`); None: by model family, engine.formats.default_prompt_mode.
     prompt_mode: str | None = None
-    # The languages the model's card says it was trained on (engine.model_card); None: it claims none, so any.
-    languages: tuple[str, ...] | None = None
 
 
 class EngineError(Exception):

@@ -56,6 +56,7 @@ class CausalModel:
         self.is_mimo = hasattr(getattr(model, "model", None), "mtp_forward")
         self.mtp_layers = model.num_mtp_layers if self.is_mimo else 0
         config = model.config
+        self.vocab_size = config.vocab_size  # the width of the trunk's logits
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         self.kv_heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
         self.layers = config.num_hidden_layers

@@ -32,10 +32,12 @@ from engine.api import (
     Usage,
 )
 from engine.causal_model import CausalModel, drive, run_together
-from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, prompt_token_ids, render_request
+from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, render_request
 from engine.model_card import trained_languages
 from engine.native_decode import DecodeSettings, SequenceDecoder, SharedPrompt
 from engine.prompt_cache import PromptCache
+from engine.prompt_tokens import PromptTokenizer
+from engine.sampling import check_sampling, sample_seed
 from engine.scheduler import RoundRobinScheduler
 from engine.text_stream import TextStream
 
@@ -88,6 +90,7 @@ class NativeEngine:
         self.fim_sentinel_ids = fim_sentinel_ids(self.tokenizer, self.fim_template)
         self.prompt_cache = PromptCache() if prompt_cache else None
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+        self.prompt_tokenizer = PromptTokenizer(self.tokenizer, self.context_length)
         self.scheduler = RoundRobinScheduler(
             max_jobs=max_requests,
             setup=lambda: _worker_context(threads, device),
@@ -122,7 +125,9 @@ class NativeEngine:
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
-        job = _RequestJob(self, request, self.prompt_ids(request), asyncio.get_running_loop())
+        check_sampling(request.sampling, self.lm.vocab_size)
+        prompt_ids = await self.prompt_tokenizer.off_loop(self.prompt_ids, request)
+        job = _RequestJob(self, request, prompt_ids, asyncio.get_running_loop())
         self.scheduler.submit(job)
         try:
             remaining = request.sampling.n
@@ -136,11 +141,12 @@ class NativeEngine:
             job.cancelled = True  # the worker drops the job before its next step
 
     async def aclose(self) -> None:
+        self.prompt_tokenizer.close()
         await asyncio.to_thread(self.scheduler.close)
 
     def prompt_ids(self, request: GenerationRequest) -> list[int]:
         text = render_request(request, self.tokenizer, self.fim_template, self.model_name)
-        return prompt_token_ids(self.tokenizer, text, self.context_length)
+        return self.prompt_tokenizer.ids(text)
 
 
 class _Sample:
@@ -159,10 +165,6 @@ class _RequestJob:
 
     def __init__(self, engine: NativeEngine, request: GenerationRequest, prompt_ids: list[int], loop):
         sampling = request.sampling
-        if sampling.n < 1 or sampling.max_tokens < 1:
-            raise BadRequest("n and max_tokens must be at least 1")
-        if sampling.temperature < 0 or not 0 < sampling.top_p <= 1:
-            raise BadRequest("temperature must be ≥ 0 and top_p in (0, 1]")
         self.engine = engine
         self.loop = loop
         self.chunks: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
@@ -346,7 +348,9 @@ def _settings(
     request: GenerationRequest, index: int, fim_sentinel_ids: tuple[int, ...], draft_tokens: int = DEFAULT_DRAFT_TOKENS
 ) -> DecodeSettings:
     sampling = request.sampling
-    seed = None if sampling.seed is None else sampling.seed + index
+    # Each sample draws its own stream: seed + index would share streams between requests whose seeds differ
+    # by less than n.
+    seed = None if sampling.seed is None else sample_seed(sampling.seed, index)
     # FIM sentinels are never sampled, in any request: inside a middle one would end it before it began, and
     # elsewhere they mean nothing, yet a model trained on FIM pieces puts weight on them at line ends.
     return DecodeSettings(
@@ -356,4 +360,7 @@ def _settings(
         use_mtp=request.use_mtp,
         draft_tokens=draft_tokens,
         banned_ids=fim_sentinel_ids,
+        logit_bias=tuple(sorted((sampling.logit_bias or {}).items())),
+        presence_penalty=sampling.presence_penalty,
+        frequency_penalty=sampling.frequency_penalty,
     )

@@ -27,19 +27,25 @@ import torch
 from engine.causal_model import CausalModel, MtpCall, Steps, TrunkCall, drive
 from engine.kv_cache import KVBuffer
 from engine.prompt_cache import PromptCache, restore
+from engine.sampling import LogitShaper, is_greedy
 from engine.speculative import greedy_verdict, logits_to_probs, sample, sampling_verdict
 
 
 @dataclass(frozen=True)
 class DecodeSettings:
-    temperature: float = 0.0  # 0 = greedy
+    temperature: float = 0.0  # below sampling.GREEDY_BELOW: greedy
     top_p: float = 1.0
-    seed: int | None = None
+    seed: int | None = None  # this sample's own seed (sampling.sample_seed), at most 64 bits
     use_mtp: bool = True
     draft_tokens: int = 1  # k: drafts per MTP step
     # Token ids never emitted (e.g. FIM sentinels inside a middle): masked in the target and the draft alike,
     # so MTP output stays identical to plain decoding.
     banned_ids: tuple[int, ...] = ()
+    # Added to the logits of these token ids, and the presence and frequency penalties over the tokens
+    # generated so far (OpenAI's definitions). Target and drafts see them alike (``sampling.LogitShaper``).
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
 
 class SharedPrompt:
@@ -84,7 +90,7 @@ class SequenceDecoder:
         self.cache = lm.new_cache(capacity)
         self.mtp_cache = lm.new_cache(capacity, layers=1) if self.use_mtp else None
         self.generator = None
-        if settings.temperature > 0:
+        if not is_greedy(settings.temperature):
             self.generator = torch.Generator(device=lm.device)
             self.generator.manual_seed(settings.seed if settings.seed is not None else torch.seed())
         self.pending: int | None = None  # newest token, not yet read by the trunk
@@ -93,7 +99,14 @@ class SequenceDecoder:
         self.mtp_steps = 0
         # [i]: steps whose first i + 1 drafts were all accepted
         self.accepted_at = [0] * settings.draft_tokens if self.use_mtp else []
-        self.banned = torch.tensor(settings.banned_ids, dtype=torch.long, device=lm.device)
+        self.shaper = LogitShaper(
+            settings.banned_ids,
+            settings.logit_bias,
+            settings.presence_penalty,
+            settings.frequency_penalty,
+            vocab_size=lm.vocab_size,
+            device=lm.device,
+        )
 
     def prefill(self) -> list[int]:
         return drive(self.lm, self.advance())
@@ -124,6 +137,7 @@ class SequenceDecoder:
             if shared is not None:
                 shared.save(self.cache, hidden, logits)
         self.pending = self._choose(logits[-1])
+        self.shaper.record([self.pending])
         if self.use_mtp:
             self.mtp_hidden = hidden
             self.mtp_next = [*self.prompt_ids[1:], self.pending]
@@ -142,13 +156,14 @@ class SequenceDecoder:
     def _plain_step(self) -> Steps:
         logits, _ = yield TrunkCall([self.pending], self.cache)
         self.pending = self._choose(logits[-1])
+        self.shaper.record([self.pending])
         return [self.pending]
 
     def _mtp_step(self) -> Steps:
         drafts, draft_probs = yield from self._draft()
         past = self.cache.get_seq_length()
         target_logits, hidden = yield TrunkCall([self.pending, *drafts], self.cache, logits_for=len(drafts) + 1)
-        target_logits = self._allowed(target_logits)
+        target_logits = self.shaper.shape(target_logits, drafts)  # row i follows drafts[:i]
         draft = torch.tensor(drafts, device=target_logits.device)
         if draft_probs is None:
             verdict = greedy_verdict(draft, target_logits)
@@ -157,6 +172,7 @@ class SequenceDecoder:
             draft_probs = torch.nn.functional.pad(draft_probs, (0, missing))
             verdict = sampling_verdict(draft, draft_probs, self._probs(target_logits), self.generator)
         accepted = [*drafts[: verdict.accepted], verdict.next_token]
+        self.shaper.record(accepted)
         self.cache.truncate(past + len(accepted))
         self.mtp_hidden = hidden[:, : len(accepted)]
         self.mtp_next = accepted
@@ -174,7 +190,7 @@ class SequenceDecoder:
         drafts, probs = [], []
         for _ in range(self.draft_tokens):
             logits, out = yield MtpCall(hidden, next_ids, self.mtp_cache)
-            logits = self._allowed(logits)[0]
+            logits = self.shaper.shape(logits, drafts)[0]  # the draft follows the drafts before it
             if self.generator is None:
                 drafts.append(int(logits.argmax()))
             else:
@@ -184,15 +200,8 @@ class SequenceDecoder:
         self.mtp_cache.truncate(confirmed + len(self.mtp_next))
         return drafts, torch.stack(probs) if probs else None
 
-    def _allowed(self, logits: torch.Tensor) -> torch.Tensor:
-        """``logits`` (rows × ids, possibly the draft's first ids only) with the banned ids at -inf."""
-        if not self.banned.numel():
-            return logits
-        banned = self.banned[self.banned < logits.shape[-1]]
-        return logits.index_fill(-1, banned, float("-inf"))
-
     def _choose(self, logits: torch.Tensor) -> int:
-        logits = self._allowed(logits)
+        logits = self.shaper.shape(logits)
         if self.generator is None:
             return int(logits.argmax())
         return int(sample(self._probs(logits), self.generator))

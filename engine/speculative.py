@@ -24,13 +24,18 @@ class Verdict:
 
 
 def logits_to_probs(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:
-    """Softmax at ``temperature`` over the smallest set of tokens whose mass reaches ``top_p`` (float32)."""
+    """Softmax at ``temperature`` over the smallest set of tokens whose mass reaches ``top_p`` (float32).
+
+    ``temperature`` is at least ``sampling.GREEDY_BELOW`` (smaller ones decode greedily), so ``logits /
+    temperature`` stays finite."""
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p >= 1.0:
         return probs
     sorted_probs, order = probs.sort(dim=-1, descending=True)
-    # Keep a token when the mass before it is still below top_p (so the top token is always kept).
+    # Keep a token when the mass before it is still below top_p, and always the top token: a top_p below
+    # float32's range (1e-300) compares as 0, which would otherwise drop every token.
     drop = (sorted_probs.cumsum(dim=-1) - sorted_probs) >= top_p
+    drop[..., 0] = False
     sorted_probs = sorted_probs.masked_fill(drop, 0.0)
     kept = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
     return kept / kept.sum(dim=-1, keepdim=True)

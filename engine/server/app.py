@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from engine.server import serving
 from engine.server.auth import ApiKey, ApiKeyMiddleware
+from engine.server.limits import BodyLimit
 from engine.server.protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse, error
 from engine.server.serving import EventStream, ServingContext
 
@@ -40,6 +41,7 @@ def create_app(ctx: ServingContext, api_key: str | None = None) -> FastAPI:
     app.state.ctx = ctx
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_middleware(BodyLimit, max_bytes=ctx.max_body_bytes)
     if api_key:
         app.add_middleware(ApiKeyMiddleware, api_key=ApiKey(api_key))
 

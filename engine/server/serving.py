@@ -26,6 +26,7 @@ from engine.api import (
     Timings,
     Usage,
 )
+from engine.server.limits import DEFAULT_MAX_BODY_BYTES
 from engine.server.metrics import ServerMetrics
 from engine.server.protocol import (
     ChatChoice,
@@ -72,6 +73,7 @@ class ServingContext:
     metrics: ServerMetrics
     admission: Admission
     retry_after_s: float = 1.0
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES  # larger request bodies get 413 before they are read
 
     @property
     def model(self) -> str:

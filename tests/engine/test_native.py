@@ -255,8 +255,11 @@ async def test_concurrent_requests_decode_what_they_decode_alone(tiny_model_dir,
 
 
 async def test_the_samples_of_a_request_read_the_prompt_once(tiny_model_dir):
-    """n samples copy the first sample's prompt pass; each still decodes what it would decode alone."""
+    """n samples copy the first sample's prompt pass; each still decodes what it decodes reading the prompt itself
+    (a decoder of its own, with the settings and seed the engine gives that sample)."""
     from engine.causal_model import TrunkCall
+    from engine.native import _settings
+    from engine.native_decode import SequenceDecoder
 
     engine = NativeEngine(tiny_model_dir, threads=1)
     prompt = "def parse(text):\n    " * 4
@@ -268,12 +271,23 @@ async def test_the_samples_of_a_request_read_the_prompt_once(tiny_model_dir):
         return run(calls)
 
     engine.lm.run = recording
+    request = greedy(prompt, max_tokens=12, n=4, temperature=0.9, seed=11)
+    together: list[list[int]] = [[] for _ in range(4)]
     try:
-        together = await collect(engine, greedy(prompt, max_tokens=12, n=4, temperature=0.9, seed=11))
+        async for chunk in engine.generate(request):
+            together[chunk.index] += chunk.token_ids
         reads_together = len(prompt_reads)
-        alone = [await collect(engine, greedy(prompt, max_tokens=12, temperature=0.9, seed=11 + i)) for i in range(4)]
+        alone = []
+        with torch.inference_mode():
+            for index in range(4):
+                settings = _settings(request, index, engine.fim_sentinel_ids, engine.draft_tokens)
+                decoder = SequenceDecoder(engine.lm, engine.prompt_ids(request), settings, 256)
+                out = decoder.prefill()
+                while len(out) < 12:
+                    out += decoder.step()
+                alone.append(out)
     finally:
         await engine.aclose()
     assert reads_together == 1 and len(prompt_reads) == 5  # one read for the four samples, then one each alone
-    assert together.texts == [result.texts[0] for result in alone]
-    assert len(set(together.texts)) > 1  # the samples do differ
+    assert all(ids and ids == own[: len(ids)] for ids, own in zip(together, alone))  # (a stop token may end one)
+    assert len({tuple(ids) for ids in together}) > 1  # the samples do differ

@@ -121,7 +121,7 @@ def test_streamed_chat_sends_the_role_once_then_content_deltas(url):
         (json.dumps({"prompt": "x", "temperature": 5}).encode(), "temperature"),
         (json.dumps({"max_tokens": 3}).encode(), "prompt"),
         (json.dumps({"prompt": ["a", "b"]}).encode(), "one prompt per request"),
-        (json.dumps({"prompt": "x", "logprobs": 5}).encode(), "logprobs and echo are not supported"),
+        (json.dumps({"prompt": "x", "logprobs": 5}).encode(), "logprobs: not supported by mimo serve"),
     ],
 )
 def test_bad_requests_get_400_with_an_openai_error_body(url, content, expected):
