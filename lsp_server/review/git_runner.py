@@ -16,7 +16,8 @@ runs goes through ``git`` here, which switches off what runs a program or reache
   URL is a command): ``GIT_ALLOW_PROTOCOL`` allows none, so review never fetches;
 - an ``include.path`` naming a FIFO blocks git: every command has a time limit; a ``core.attributesFile``
   naming /dev/zero makes git read until memory runs out: the repository's own is not read, and a
-  ``.git/info/attributes`` that is not a regular file (git reads it whatever the settings) is refused.
+  ``.git/info/attributes`` that is not a regular file (git reads it whatever the settings) is refused; other
+  files git reads whole (objects/info/alternates, info/grafts) meet a cap on git's memory.
 
 Why hand-written: GitPython and pygit2 run the same git or libgit2 with the same repository config, and git has
 no "ignore the repository's config" switch; the overrides above are git's documented ones.
@@ -25,6 +26,7 @@ no "ignore the repository's config" switch; the overrides above are git's docume
 from __future__ import annotations
 
 import os
+import resource
 import stat
 import subprocess
 import tempfile
@@ -37,6 +39,7 @@ from lsp_server.review.diff import DiffError
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024  # a bigger diff is not a review; the error says how to narrow it
 GIT_TIMEOUT_S = 120
 QUICK_TIMEOUT_S = 30  # rev-parse and config answer at once, unless something (a FIFO) blocks them
+GIT_MEMORY_BYTES = 2 << 30  # git's heap; a diff review reads (64 MiB of output) needs a small part of it
 _SAFE_CONFIG = ("core.fsmonitor=false", "core.hooksPath=/dev/null", "core.quotePath=false")
 _SAFE_ENVIRONMENT = {
     "GIT_OPTIONAL_LOCKS": "0",
@@ -95,6 +98,7 @@ def _run(
             )
         except FileNotFoundError:
             raise GitFailed("git is not installed; install git or pass --diff FILE") from None
+        _cap_memory(process.pid)
         timed_out = threading.Event()
         watchdog = threading.Timer(timeout, lambda: (timed_out.set(), process.kill()))
         watchdog.start()
@@ -119,6 +123,20 @@ def _run(
             message = errors.read().decode("utf-8", "replace").strip().split("\n")
             raise GitFailed(f"git {args[0]} failed: {message[-1] if message[-1] else returncode}")
     return out
+
+
+def _cap_memory(pid: int) -> None:
+    """Caps git's heap: a file in .git that never ends (objects/info/alternates or info/grafts linked to
+    /dev/zero, in a repository of its own) is read whole into memory. Set just after the start (preexec_fn is
+    unsafe with threads, and the language server has some): git reads its config first, long before it could
+    fill this much. Pack files are mapped read-only and do not count against it."""
+    prlimit = getattr(resource, "prlimit", None)
+    if prlimit is None:  # not Linux: the time limit still bounds it
+        return
+    try:
+        prlimit(pid, resource.RLIMIT_DATA, (GIT_MEMORY_BYTES, GIT_MEMORY_BYTES))
+    except (OSError, ValueError):
+        pass  # git already exited, or a hard limit below ours: nothing to tighten
 
 
 def _environment(overrides: Sequence[tuple[str, str]]) -> dict[str, str]:

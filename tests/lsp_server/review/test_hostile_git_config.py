@@ -147,30 +147,53 @@ def test_a_work_tree_moved_outside_by_core_worktree_is_refused(repo, tmp_path):
     assert "hunter2" not in result.output and "id_rsa" not in result.stdout
 
 
-def _git_diff_in_600_mib(root: Path) -> subprocess.CompletedProcess:
-    """git_runner's `git diff HEAD` in a process limited to 600 MiB, where reading /dev/zero fails fast."""
-    limited = (
-        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (600 << 20, 600 << 20)); "
-        "from pathlib import Path; from lsp_server.review.git_runner import git; "
-        "sys.stdout.buffer.write(git(Path(sys.argv[1]), 'diff', 'HEAD'))"
-    )
-    return subprocess.run([sys.executable, "-c", limited, str(root)], capture_output=True, check=False)
+_LIMITED_DIFF = """
+import resource, sys
+from pathlib import Path
+resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, 1536 << 20))  # git inherits it: a runaway read stops here
+from lsp_server.review import git_runner
+git_runner.GIT_MEMORY_BYTES = 256 << 20
+try:
+    sys.stdout.buffer.write(git_runner.git(Path(sys.argv[1]), "diff", "HEAD"))
+except git_runner.DiffError as error:
+    print(error, file=sys.stderr)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)
+"""
+
+
+def _limited_git_diff(root: Path) -> tuple[bytes, str, int]:
+    """git_runner's `git diff HEAD` in a process of its own (1.5 GiB at most, git's cap set to 256 MiB): what
+    git printed, the error, and the most memory git held (KiB)."""
+    out = subprocess.run([sys.executable, "-c", _LIMITED_DIFF, str(root)], capture_output=True, check=True)
+    *error, peak = out.stderr.decode().strip().split("\n")
+    return out.stdout, "\n".join(error), int(peak)
 
 
 def test_an_attributes_file_that_never_ends_is_not_read(repo):
     """core.attributesFile=/dev/zero: git would read zeros until memory runs out."""
     _changed(repo)
     repo.git("config", "core.attributesFile", "/dev/zero")
-    out = _git_diff_in_600_mib(repo.root)
-    assert out.returncode == 0, out.stderr.decode()[-300:]
-    assert b"+y = (" in out.stdout
+    printed, error, _ = _limited_git_diff(repo.root)
+    assert not error and b"+y = (" in printed
 
 
 def test_info_attributes_that_is_not_a_file_is_refused(repo):
     """git reads .git/info/attributes whatever the settings: a link to /dev/zero is refused before git runs."""
     _changed(repo)
     os.symlink("/dev/zero", repo.root / ".git" / "info" / "attributes")
-    out = _git_diff_in_600_mib(repo.root)
-    assert out.returncode != 0 and b"info/attributes is not a regular file" in out.stderr
+    printed, error, _ = _limited_git_diff(repo.root)
+    assert not printed and "info/attributes is not a regular file" in error
     result = _review(repo.root)
     assert result.exit_code == 2 and "info/attributes is not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["objects/info/alternates", "info/grafts"])
+def test_files_git_reads_whole_meet_a_cap_on_its_memory(repo, monkeypatch, name):
+    """git reads these whole, from any repository: linked to /dev/zero, they would fill the machine's memory."""
+    _changed(repo)
+    os.symlink("/dev/zero", repo.root / ".git" / name)
+    printed, error, peak_kib = _limited_git_diff(repo.root)
+    assert not printed and "out of memory" in error.lower() and peak_kib < 512 << 10
+    monkeypatch.setattr(git_runner, "GIT_MEMORY_BYTES", 256 << 20)
+    result = _review(repo.root)
+    assert result.exit_code == 2 and "out of memory" in result.stderr.lower() and "Traceback" not in result.output
