@@ -185,10 +185,13 @@ def _run_and_print(options: ReviewOptions, fmt: str, fail_on: str) -> int:
 
 
 def _print_reviewer(report) -> None:
-    """For machine formats, the human-facing lines go to stderr so stdout stays parseable."""
-    reviewer = f"reviewed by {report.model}" if report.model else "deterministic checks only (no model)"
+    """For machine formats, the human-facing lines go to stderr so stdout stays parseable. Names from the
+    repository or the server are shown with their control characters escaped (no terminal escape sequences)."""
+    from lsp_server.review.report.text import printable, shown_path
+
+    reviewer = f"reviewed by {printable(report.model)}" if report.model else "deterministic checks only (no model)"
     print(f"mimo review: {reviewer}; {len(report.findings)} finding(s)", file=sys.stderr)
     for note in report.notes:
-        print(f"mimo review: note: {note}", file=sys.stderr)
+        print(f"mimo review: note: {printable(note)}", file=sys.stderr)
     for skipped in report.skipped:
-        print(f"mimo review: skipped {skipped.path!r}: {skipped.reason}", file=sys.stderr)
+        print(f"mimo review: skipped {shown_path(skipped.path)}: {skipped.reason}", file=sys.stderr)

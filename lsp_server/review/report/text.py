@@ -3,6 +3,7 @@ any suggestion, then a one-line summary."""
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 from rich.cells import cell_len
@@ -20,10 +21,10 @@ def print_text(report: ReviewReport, console: Console) -> None:
     """Lines are never hard-wrapped (soft_wrap), so the output stays greppable."""
     console.print(_reviewer_line(report), soft_wrap=True)
     for note in report.notes:
-        console.print(f"[dim]note: {escape(_printable(note))}[/dim]", soft_wrap=True)
+        console.print(f"[dim]note: {escape(printable(note))}[/dim]", soft_wrap=True)
     for skipped in report.skipped:
         style = "yellow" if skipped.refused else "dim"
-        console.print(f"[{style}]not reviewed: {escape(shown_path(skipped.path))}: {escape(_printable(skipped.reason))}[/{style}]",
+        console.print(f"[{style}]not reviewed: {escape(shown_path(skipped.path))}: {escape(printable(skipped.reason))}[/{style}]",
                       soft_wrap=True)  # fmt: skip
     path = None
     for finding in report.findings:
@@ -46,7 +47,7 @@ def _reviewer_line(report: ReviewReport) -> str:
         return "Deterministic checks only (no model)."
     cached = f", {report.cached_units} from cache" if report.cached_units else ""
     return (
-        f"Reviewed by {escape(_printable(report.model))}: {report.units} hunk(s) in {report.chunks} request(s){cached}."
+        f"Reviewed by {escape(printable(report.model))}: {report.units} hunk(s) in {report.chunks} request(s){cached}."
     )
 
 
@@ -54,33 +55,42 @@ def _print_finding(finding: Finding, console: Console) -> None:
     where = f"{finding.start_line}" if finding.start_line == finding.end_line else (
         f"{finding.start_line}-{finding.end_line}")  # fmt: skip
     style = STYLES[finding.severity]
-    console.print(f"  {where}: [{style}]{finding.severity}[/{style}] {escape(_printable(finding.message))} "
+    console.print(f"  {where}: [{style}]{finding.severity}[/{style}] {escape(printable(finding.message))} "
                   f"[dim]({escape(finding.rule_id)})[/dim]", soft_wrap=True)  # fmt: skip
     for number, line in enumerate(finding.snippet[:5], start=finding.start_line):
-        console.print(f"[dim]{number:>6} │[/dim] {escape(_printable(line))}", soft_wrap=True)
+        console.print(f"[dim]{number:>6} │[/dim] {escape(printable(line))}", soft_wrap=True)
     if finding.start_column is not None and len(finding.snippet) == 1:
         console.print(f"[dim]{'':>6} │[/dim] [{style}]{_caret(finding)}[/{style}]", soft_wrap=True)
     if finding.replacement is not None:
         console.print("[green]  suggestion:[/green]")
         for line in finding.replacement.split("\n")[:10]:
-            console.print(f"[green]{'':>6} +[/green] {escape(_printable(line))}", soft_wrap=True)
+            console.print(f"[green]{'':>6} +[/green] {escape(printable(line))}", soft_wrap=True)
 
 
 def _caret(finding: Finding) -> str:
-    """^^^ under the flagged columns, measured in terminal cells (wide characters take two)."""
-    line = _printable(finding.snippet[0])
+    """^^^ under the flagged columns, measured in terminal cells (wide characters take two, an escaped control
+    character as many as its escape)."""
+    line = finding.snippet[0]
     start, end = char_span(finding)
-    return " " * cell_len(line[:start]) + "^" * max(1, cell_len(line[start:end]))
+    return " " * cell_len(printable(line[:start])) + "^" * max(1, cell_len(printable(line[start:end])))
 
 
-def _printable(line: str) -> str:
-    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and line feed
+
+
+def printable(text: str) -> str:
+    """Text from a changed file, a file name or a model, safe for a terminal: bytes that were not UTF-8 become
+    U+FFFD, and control characters are shown as escapes (`\\x1b`): a changed line holding an escape sequence
+    would otherwise clear the screen, retitle the window or, with a carriage return, print over what came
+    before it."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _CONTROL.sub(lambda control: control[0].encode("unicode_escape").decode("ascii"), text)
 
 
 def shown_path(path: str) -> str:
     """A path on one line: control characters (a newline in a file name) written as escapes."""
-    path = _printable(path)
-    return path if path.isprintable() else path.encode("unicode_escape").decode("ascii")
+    path = printable(path).replace("\t", "\\t").replace("\n", "\\n")
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in path)
 
 
 def summary(report: ReviewReport) -> str:

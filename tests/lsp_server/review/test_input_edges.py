@@ -172,6 +172,37 @@ def test_the_terminal_console_shows_emoji_codes_as_written(monkeypatch, repo, ca
     assert code == 0 and "❌" not in capsys.readouterr().out
 
 
+_ESCAPES = ("\x1b[2J", "\x1b]0;pwned\x07", "\r", "\x9b31m")  # clear screen, retitle, overprint, 8-bit CSI
+
+
+def test_escape_sequences_in_changed_lines_never_reach_the_terminal(monkeypatch, repo, capsys):
+    import sys
+
+    from lsp_server.review import cli
+
+    repo.write("m.py", "x = 1\n")
+    repo.commit()
+    repo.write("m.py", 'def f(: return "\x1b[2J\x1b]0;pwned\x07\r\x9b31m"\n')  # the syntax error quotes the line
+    os.symlink("/dev/null", repo.root / "link\x1b[2J.py")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    cli._run_and_print(cli.ReviewOptions(path=repo.root, use_model=False), "text", "never")
+    terminal = capsys.readouterr()
+    assert "f(:" in terminal.out and "link" in terminal.out
+    for code in _ESCAPES:
+        assert code not in terminal.out, repr(code)
+    assert "\\x1b[2J" in terminal.out  # shown, escaped
+    cli._run_and_print(cli.ReviewOptions(path=repo.root, use_model=False), "json", "never")
+    assert "link" in (stderr := capsys.readouterr().err) and "\x1b" not in stderr
+
+
+def test_the_caret_stays_under_the_flagged_text_after_an_escaped_control_character():
+    finding = Finding("a.py", 1, 1, "error", "mimo/syntax-error", "m", start_column=6, end_column=7,
+                      snippet=("s = '\x1b' +",))  # fmt: skip
+    text = render("text", ReviewReport((finding,), None, files=1))
+    quoted, caret = [line.split("│", 1)[1] for line in text.splitlines() if "│" in line]
+    assert quoted[caret.index("^")] == "'"  # the closing quote, after the four characters of \x1b
+
+
 def test_parse_diff_keeps_a_crlf_diff_file_readable():
     text = "--- a/x.py\r\n+++ b/x.py\r\n@@ -1 +1 @@\r\n-a\r\n+b\r\n"
     (change,) = parse_diff(text)
