@@ -18,6 +18,7 @@ from datatrove.executor.base import PipelineExecutor
 from datatrove.executor.local import LocalPipelineExecutor
 from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets, MinhashDedupFilter
 from datatrove.utils.hashing import HashConfig
+from datatrove.utils.logging import logger, setup_default_logger
 
 from training.data.assemble import MergeShards, PackSources
 from training.data.collect import Source
@@ -98,9 +99,14 @@ def _run_in_order(executors: list, console_log: Path) -> None:
     console = sys.stderr
     with progress_bar("data pipeline", len(executors), unit="stages", stream=console) as advance:
         with console_log.open("a", encoding="utf-8") as log, contextlib.redirect_stderr(log):
-            for _, stage in executors:
-                stage.run()
-                advance(1)
+            setup_default_logger()  # datatrove's console sink was bound to stderr at import: rebind it to the log
+            try:
+                for _, stage in executors:
+                    stage.run()
+                    advance(1)
+            finally:
+                logger.complete()
+        setup_default_logger()
 
 
 def _executor(options: ExecutorOptions, name: str, pipeline: list, tasks: int, logs: str, depends) -> PipelineExecutor:
