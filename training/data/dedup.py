@@ -17,14 +17,14 @@ import numpy as np
 DEFAULT_THRESHOLD = 0.8
 NUM_PERM = 128
 SHINGLE = 5
-_WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+")  # a shingle's words: identifiers, keywords, numbers
 _PRIME = np.uint64(1_000_003)
 _MASK = np.uint64(0xFFFFFFFF)
 
 
 def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
     """Distinct 32-bit hashes of the text's word `size`-grams (a polynomial hash over per-word CRC32s)."""
-    words = _WORD.findall(text)
+    words = WORD.findall(text)
     table = {word: zlib.crc32(word.encode()) for word in set(words)}
     ids = np.fromiter((table[word] for word in words), dtype=np.uint64, count=len(words))
     if len(ids) < size:

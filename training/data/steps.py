@@ -33,7 +33,7 @@ from datatrove.utils.word_tokenizers import WordTokenizer
 
 from training.data.collect import Document as CodeFile
 from training.data.collect import Source, list_files, read_files
-from training.data.dedup import _WORD, shingle_hashes
+from training.data.dedup import WORD, shingle_hashes
 from training.data.filters import language_of
 from training.data.licenses import from_directory, is_allowed
 from training.data.scrub import scrub
@@ -126,7 +126,7 @@ class _CodeWords(WordTokenizer):
     natural-language tokenizers need spaCy and split code badly."""
 
     def word_tokenize(self, text: str) -> list[str]:
-        return _WORD.findall(text)
+        return WORD.findall(text)
 
     def sent_tokenize(self, text: str) -> list[str]:
         return text.splitlines()
