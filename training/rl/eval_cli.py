@@ -60,13 +60,16 @@ def eval_tasks_command(
                                 top_p=top_p if top_p is not None else (0.95 if sampled else 1.0))  # fmt: skip
         with VerifierPool(workers=workers) as pool:  # first: no point generating if the sandbox cannot run
             backend = _engine(model, engine, threads)
+            drafts: dict[str, int] = {}
             with progress_bar(f"generating ({model or engine})", len(task_list), unit="tasks") as advance:
-                completions = generate_completions(backend, task_list, settings, on_task=lambda _: advance(1))
+                completions = generate_completions(backend, task_list, settings, lambda _: advance(1), drafts)
             with progress_bar("verifying", len(task_list) * samples, unit="runs") as advance:
                 report = check_completions(task_list, completions, pool, on_result=lambda _: advance(1))
     data = report.to_json(with_tasks=per_task) | {
         "model": model or engine, "temperature": settings.temperature, "top_p": settings.top_p,
         "max_tokens": max_tokens,
+        # The engine's MTP drafts on these completions (None: no drafting, e.g. a remote server's are not reported)
+        "mtp_acceptance": round(drafts["accepted"] / drafts["proposed"], 4) if drafts.get("proposed") else None,
     }  # fmt: skip
     if json_output:
         typer.echo(json.dumps(data, indent=2))

@@ -96,9 +96,14 @@ def check_completions(
 
 
 def generate_completions(
-    engine, tasks: list[Task], settings: EvalSettings, on_task: Callable[[Task], None] = lambda task: None
+    engine,
+    tasks: list[Task],
+    settings: EvalSettings,
+    on_task: Callable[[Task], None] = lambda task: None,
+    drafts: dict[str, int] | None = None,
 ) -> dict[str, list[str]]:
-    """``settings.samples`` completions of each task's prompt from ``engine``, several requests in flight."""
+    """``settings.samples`` completions of each task's prompt from ``engine``, several requests in flight.
+    ``drafts``, when given, sums the MTP drafts the engine proposed and accepted (``proposed``, ``accepted``)."""
     from engine.api import GenerationRequest, SamplingParams, collect
 
     async def one(task: Task, gate: asyncio.Semaphore) -> list[str]:
@@ -112,6 +117,9 @@ def generate_completions(
         )
         async with gate:
             result = await collect(engine, GenerationRequest(prompt=task.model_prompt, sampling=sampling))
+        if drafts is not None:
+            drafts["proposed"] = drafts.get("proposed", 0) + result.timings.mtp_drafts_proposed
+            drafts["accepted"] = drafts.get("accepted", 0) + result.timings.mtp_drafts_accepted
         on_task(task)
         return [cut_at_stop(text, sampling.stop) for text in result.texts]
 

@@ -65,6 +65,7 @@ def test_eval_tasks_and_calibrate_end_to_end(tiny_model_dir, tmp_path, verifier_
     report = json.loads(result.stdout)
     assert report["tasks"] == 4 and report["samples"] == 2 and set(report["pass_at_k"]) == {"pass@1"}
     assert report["temperature"] == 0.6 and report["top_p"] == 0.95  # MiMo's evaluation settings by default
+    assert 0 <= report["mtp_acceptance"] <= 1  # the tiny model drafts with its MTP layer
 
     out = tmp_path / "calibrated.jsonl"
     result = CliRunner().invoke(app, ["train", "calibrate", "--tasks", "project", "--model", str(tiny_model_dir),
