@@ -138,6 +138,11 @@ class RemoteEngine:
         stop = list(sampling.stop)
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        if sampling.logit_bias:  # OpenAI's JSON keys are strings
+            body["logit_bias"] = {str(token): bias for token, bias in sampling.logit_bias.items()}
+        for penalty in ("presence_penalty", "frequency_penalty"):
+            if getattr(sampling, penalty):
+                body[penalty] = getattr(sampling, penalty)
         if sampling.json_schema is not None:
             body["response_format"] = {
                 "type": "json_schema",

@@ -165,7 +165,7 @@ class _SamplingFields(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _a_json_object(cls, data: Any) -> Any:
-        if isinstance(data, (bytes, str)):  # FastAPI hands over the raw body when it was not sent as JSON
+        if isinstance(data, bytes):  # FastAPI hands over the raw body when it was not sent as JSON
             raise PydanticCustomError(
                 "content_type", "the body was not read as JSON: send it with the header Content-Type: application/json"
             )

@@ -274,3 +274,17 @@ def test_response_format_json_schema_reaches_the_engine_and_a_malformed_one_is_a
     assert CompletionRequest(prompt="x", response_format={"type": "text"}).sampling(8).json_schema is None
     with pytest.raises(pydantic.ValidationError, match="schema"):
         CompletionRequest(prompt="x", response_format={"type": "json_schema", "json_schema": {}})
+
+
+async def test_the_remote_client_sends_biases_and_penalties_and_the_server_passes_them_on(url, engine):
+    from engine.api import GenerationRequest, SamplingParams, collect
+    from engine.remote import RemoteEngine
+
+    remote = RemoteEngine(url)
+    sampling = SamplingParams(max_tokens=2, logit_bias={5: -100.0}, presence_penalty=0.5, frequency_penalty=-1.0)
+    try:
+        await collect(remote, GenerationRequest(prompt="x", sampling=sampling))
+    finally:
+        await remote.aclose()
+    received = engine.requests[-1].sampling
+    assert (received.logit_bias, received.presence_penalty, received.frequency_penalty) == ({5: -100.0}, 0.5, -1.0)
