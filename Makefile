@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 
 NODE_DEPS := editors/vscode/node_modules/.installed
 
-.PHONY: setup system-packages run lint test test-fast clean
+.PHONY: setup system-packages editor-tools run lint test test-fast clean
 
-setup: system-packages $(STAMP) $(NODE_DEPS)
+setup: system-packages $(STAMP) $(NODE_DEPS) editor-tools
 
 # Only what is missing: asking apt for Debian's npm beside NodeSource's nodejs makes it refuse everything.
 system-packages:
@@ -29,6 +29,11 @@ $(STAMP): pyproject.toml
 $(NODE_DEPS): editors/vscode/package-lock.json
 	cd editors/vscode && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The real editors tests/editors drives: Neovim 0.12 (ghost text) and code-server with Chromium (the VS Code end to
+# end), under .cache/editors (git-ignored). About 90 s the first time; a finished install is kept.
+editor-tools:
+	@scripts/editor-tools.sh
 
 # The main job on the built-in model: a completion through the editor pipeline, plain vs MTP decoding,
 # and the model card's held-out evaluation.

@@ -11,12 +11,16 @@ declare -A NEEDED=(
   [node]=nodejs
   [npm]=npm
 )
-# Extra pairs can be passed as arguments: `system-packages.sh chromium=chromium`.
+# Extra pairs can be passed as arguments: `system-packages.sh chromium=chromium /usr/include/krb5.h=libkrb5-dev`
+# (a key starting with / is a file the package provides, for packages without a command).
 for pair in "$@"; do NEEDED[${pair%%=*}]=${pair#*=}; done
 
+present() {
+  if [[ "$1" == /* ]]; then [ -e "$1" ]; else command -v "$1" >/dev/null 2>&1; fi
+}
 missing=()
-for command in "${!NEEDED[@]}"; do
-  command -v "$command" >/dev/null 2>&1 || missing+=("${NEEDED[$command]}")
+for key in "${!NEEDED[@]}"; do
+  present "$key" || missing+=("${NEEDED[$key]}")
 done
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 

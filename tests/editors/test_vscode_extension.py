@@ -1,6 +1,6 @@
 """The VS Code extension's own checks through npm: `tsc --noEmit`, its unit tests (node's test runner, no VS Code
-needed) and the .vsix packaging. They need the npm dependencies (`make -C editors deps` or `npm ci` in
-editors/vscode); without them the tests are skipped with that instruction."""
+needed), the .vsix packaging, and the end-to-end run in code-server with Chromium. `make setup` installs what they
+need (the npm dependencies, code-server, Chromium); without it they fail with that instruction, never skip."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ import pytest
 
 EXTENSION = Path(__file__).resolve().parents[2] / "editors" / "vscode"
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed (Node 20 is needed)"),
-    pytest.mark.skipif(
-        not (EXTENSION / "node_modules" / ".bin" / "tsc").exists(),
-        reason="the extension's npm dependencies are not installed: run `npm ci` in editors/vscode",
-    ),
-]
+
+@pytest.fixture(autouse=True)
+def _installed() -> None:
+    """`make setup` installs Node's packages; without them these tests fail (never skip) and say what to run."""
+    assert shutil.which("npm"), "npm is not installed (Node 20 is needed): run `make setup`"
+    assert (EXTENSION / "node_modules" / ".bin" / "tsc").exists(), "no npm packages in editors/vscode: `make setup`"
 
 
 def npm(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -53,17 +52,16 @@ def test_package_builds_a_vsix_with_the_bundle_and_the_contributions(tmp_path):
     assert {"mimo.toggle", "mimo.triggerCompletion", "mimo.reviewChanges"} <= commands
 
 
-E2E_DIR = Path(os.environ.get("MIMO_E2E_DIR", Path.home() / ".cache" / "mimo-e2e"))
+# Where `make setup` (scripts/editor-tools.sh) installs code-server and playwright-core.
+E2E_DIR = Path(os.environ.get("MIMO_E2E_DIR") or EXTENSION.parents[1] / ".cache" / "editors" / "code-server")
 
 
 @pytest.mark.slow
 @pytest.mark.e2e
-@pytest.mark.skipif(
-    not (E2E_DIR / "node_modules" / ".bin" / "code-server").exists() or not Path("/usr/bin/chromium").exists(),
-    reason="no code-server/Chromium for the end-to-end run: editors/vscode/e2e/setup-code-server.sh installs them",
-)
 def test_end_to_end_in_code_server_ghost_text_tab_and_quick_fix():
-    """The manual end-to-end script (about 30 s once set up): real VS Code host, real extension, real server."""
+    """The end-to-end script (about 30 s once set up): real VS Code host, real extension, real server, Chromium."""
+    assert (E2E_DIR / "node_modules" / ".bin" / "code-server").exists(), f"no code-server in {E2E_DIR}: make setup"
+    assert shutil.which("chromium"), "no Chromium for the end-to-end run: make setup"
     assert npm("run", "package").returncode == 0
     env = {**os.environ, "MIMO_E2E_DIR": str(E2E_DIR), "MIMO_PYTHON": sys.executable}
     result = subprocess.run(

@@ -2,21 +2,21 @@
 // Debian's Chromium. Installs mimo-code.vsix, opens calc.py, waits for ghost text from the real `mimo lsp` server
 // (instant backend: a fixed answer), accepts it with Tab, applies a MiMo quick fix in fix.py, and checks that
 // MiMo: Toggle completions turns ghost text off and on again.
-// Setup once with e2e/setup-code-server.sh; then: node e2e/run.mjs [--screenshots DIR]
-// Env: MIMO_E2E_DIR (code-server install, default ~/.cache/mimo-e2e), MIMO_PYTHON (the interpreter with the project
-// installed, default ../../.venv/bin/python), CHROMIUM (default /usr/bin/chromium).
+// Setup once with e2e/setup-code-server.sh (`make setup` runs it); then: node e2e/run.mjs [--screenshots DIR]
+// Env: MIMO_E2E_DIR (code-server install, default .cache/editors/code-server in the repository), MIMO_PYTHON (the
+// interpreter with the project installed, default ../../.venv/bin/python), CHROMIUM (default /usr/bin/chromium).
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const EXTENSION = resolve(HERE, "..");
 const REPO = resolve(EXTENSION, "../..");
-const E2E_DIR = process.env.MIMO_E2E_DIR ?? join(homedir(), ".cache/mimo-e2e");
+const E2E_DIR = process.env.MIMO_E2E_DIR ?? join(REPO, ".cache/editors/code-server");
 const PYTHON = process.env.MIMO_PYTHON ?? join(REPO, ".venv/bin/python");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const CODE_SERVER = join(E2E_DIR, "node_modules/.bin/code-server");
@@ -41,7 +41,7 @@ function makeWorkspace(root) {
   const folder = join(root, "project");
   mkdirSync(folder);
   writeFileSync(join(folder, "calc.py"), "def add(a, b):\n    \n");
-  writeFileSync(join(folder, "fix.py"), "a, b = 1, 2\nreturn a +\n");
+  writeFileSync(join(folder, "fix.py"), "def add(a, b):\n    return a +\n");
   writeFileSync(join(folder, "toggle.py"), "def add(a, b):\n    \n");
   const user = join(root, "user-data", "User");
   mkdirSync(user, { recursive: true });
