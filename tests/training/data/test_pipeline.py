@@ -136,7 +136,6 @@ echo "Submitted batch job $number"
 
 @pytest.mark.slow
 def test_ray_on_a_local_cluster_writes_the_same_shards(tmp_path, sources, small_tokenizer):
-    pytest.importorskip("ray")
     local = build(sources, _options(tmp_path / "local", small_tokenizer))
     started = time.perf_counter()
     on_ray = build(sources, _options(tmp_path / "ray", small_tokenizer), ExecutorOptions(kind="ray", workers=2))

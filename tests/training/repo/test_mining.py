@@ -15,7 +15,6 @@ from training.repo.mining.tasks import load_repo_tasks, verify_completion
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap"),
 ]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from typer.testing import CliRunner
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.skipif(importlib.util.find_spec("unidiff") is None, reason="needs unidiff installed")
 def test_nano_retrains_on_an_installed_package_it_never_saw(tmp_path):
     """unidiff (MIT) is not among nano's training sources (docs/model-card.md)."""
     from mimo.cli import app
@@ -32,8 +30,6 @@ def test_nano_retrains_on_an_installed_package_it_never_saw(tmp_path):
     assert report["after"]["loss"] <= report["before"]["loss"]  # the base's state is the floor of early stopping
 
 
-@pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
-@pytest.mark.skipif(importlib.util.find_spec("dill") is None, reason="needs dill installed")
 def test_mining_a_real_pytest_suite_keeps_only_tasks_that_pass_with_their_original_body(tmp_path):
     """dill (BSD-3-Clause) ships its pytest suite; every kept task is re-verified with its original body."""
     from training.repo.mining.mine import MineOptions, mine

