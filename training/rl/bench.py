@@ -2,7 +2,8 @@
 
 Rollouts: the same policy, prompts, number of samples, temperature and length limit go through (a) our
 ``NativeGenerator`` (the engine's decoder over the policy's weights: continuous batching, MTP speculative
-sampling) and (b) TRL's own generation path (``GRPOTrainer._generate_single_turn`` without vLLM:
+sampling), (a') the same without MTP drafts (``native_plain``: how much of the gain is MTP's), and (b) TRL's
+own generation path (``GRPOTrainer._generate_single_turn`` without vLLM:
 transformers ``generate`` on the left-padded batch), alternately, ``repeats`` times each; the best time of each
 counts. Throughput is completion tokens (up to and including the end-of-text token) per second, so a backend is
 not credited for padding; ``rollout_speedup`` is ours over TRL's.
@@ -46,12 +47,16 @@ def rollout_bench(settings: BenchSettings) -> dict:
     tokenizer = trainer.processing_class
     prompts = [tokenizer(task.model_prompt)["input_ids"] for task in tasks]
     eos = (tokenizer.eos_token_id,)
-    ours = NativeGenerator(SamplingSettings(max_tokens=settings.max_tokens, temperature=settings.temperature,
-                                            stop_ids=eos, max_batch=len(prompts) * settings.generations))  # fmt: skip
-    theirs = TrlGenerator(eos)
-    best = {"native": None, "trl": None}
+    common = {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "stop_ids": eos,
+              "max_batch": len(prompts) * settings.generations}  # fmt: skip
+    generators = {
+        "native": NativeGenerator(SamplingSettings(**common)),
+        "native_plain": NativeGenerator(SamplingSettings(**common, use_mtp=False)),  # MTP's share of the gain
+        "trl": TrlGenerator(eos),
+    }
+    best = dict.fromkeys(generators)
     for repeat in range(settings.repeats):
-        for name, generator in (("native", ours), ("trl", theirs)):
+        for name, generator in generators.items():
             with torch.no_grad():
                 groups, stats = generator.generate(trainer, prompts, settings.generations, settings.seed + repeat)
             figures = {"tokens": stats.tokens, "seconds": stats.seconds, "tokens_per_s": stats.tokens_per_s,
@@ -67,6 +72,7 @@ def rollout_bench(settings: BenchSettings) -> dict:
         "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
         "native": _rounded(best["native"]),
+        "native_plain": _rounded(best["native_plain"]),
         "trl_default": _rounded(best["trl"]),
         "rollout_speedup": round(best["native"]["tokens_per_s"] / best["trl"]["tokens_per_s"], 3),
     }
