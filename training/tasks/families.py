@@ -6,8 +6,8 @@ docstring that states the rule), the reference solution, and tests whose expecte
 solution on a few typical and a few edge inputs (empty lists, zero, negatives). Functions get neutral names
 (``transform``, ``solve``...) so a model has to read the docstring, not recall a name.
 
-Instances differ in their parameters; ``generate_split`` deals each family's distinct instances to a training and a
-held-out set, so no held-out problem (same prompt, same tests) is ever trained on. The problems are small enough
+Instances differ in their parameters; ``pipelines.generate_sets`` deals each family's distinct instances to disjoint
+SFT, RL-training and held-out sets, so no held-out problem (same prompt, same tests) is ever trained on. The problems are small enough
 for a 10 M-parameter model to learn after a supervised warm start, and varied enough that it does not solve all.
 """
 
@@ -66,245 +66,35 @@ FUNCTIONAL_FAMILIES = (
     Family("add", INT, "int", _k(2, 99), lambda p: (f"Return x plus {p['k']}.", f"x + {p['k']}"), _ints),
     Family("subtract", INT, "int", _k(2, 99), lambda p: (f"Return x minus {p['k']}.", f"x - {p['k']}"), _ints),
     Family("multiply", INT, "int", _k(2, 40), lambda p: (f"Return x times {p['k']}.", f"x * {p['k']}"), _ints),
-    Family(
-        "affine",
-        INT,
-        "int",
-        lambda rng: {"a": rng.randint(2, 9), "b": rng.randint(1, 30)},
-        lambda p: (f"Return {p['a']} times x plus {p['b']}.", f"{p['a']} * x + {p['b']}"),
-        _ints,
-        "medium",
-    ),
+    Family("affine", INT, "int", lambda rng: {"a": rng.randint(2, 9), "b": rng.randint(1, 30)}, lambda p: (f"Return {p['a']} times x plus {p['b']}.", f"{p['a']} * x + {p['b']}"), _ints, "medium"),
     Family("modulo", INT, "int", _k(2, 40), lambda p: (f"Return x modulo {p['k']}.", f"x % {p['k']}"), _ints, "medium"),
-    Family(
-        "floor_divide",
-        INT,
-        "int",
-        _k(2, 40),
-        lambda p: (f"Return x divided by {p['k']}, rounded down.", f"x // {p['k']}"),
-        _ints,
-        "medium",
-    ),
-    Family(
-        "divisible",
-        INT,
-        "bool",
-        _k(2, 40),
-        lambda p: (f"Return True if x is divisible by {p['k']}.", f"x % {p['k']} == 0"),
-        _ints,
-    ),
-    Family(
-        "greater",
-        INT,
-        "bool",
-        _k(-9, 40),
-        lambda p: (f"Return True if x is greater than {p['k']}.", f"x > {p['k']}"),
-        _ints,
-    ),
-    Family(
-        "clamp",
-        INT,
-        "int",
-        lambda rng: {"lo": rng.randint(-10, 5), "hi": rng.randint(10, 40)},
-        lambda p: (f"Return x limited to the range {p['lo']} to {p['hi']}.", f"min(max(x, {p['lo']}), {p['hi']})"),
-        _ints,
-        "hard",
-    ),
-    Family(
-        "square_plus",
-        INT,
-        "int",
-        _k(1, 50),
-        lambda p: (f"Return x squared plus {p['k']}.", f"x * x + {p['k']}"),
-        _ints,
-        "medium",
-    ),
-    Family(
-        "filter_greater",
-        LIST,
-        "list[int]",
-        _k(-5, 20),
-        lambda p: (f"Return the items of xs greater than {p['k']}, in order.", f"[v for v in xs if v > {p['k']}]"),
-        _lists,
-        "medium",
-    ),
-    Family(
-        "filter_multiple",
-        LIST,
-        "list[int]",
-        _k(2, 30),
-        lambda p: (f"Return the items of xs divisible by {p['k']}.", f"[v for v in xs if v % {p['k']} == 0]"),
-        _lists,
-        "medium",
-    ),
-    Family(
-        "map_add",
-        LIST,
-        "list[int]",
-        _k(1, 40),
-        lambda p: (f"Return a list of each item of xs plus {p['k']}.", f"[v + {p['k']} for v in xs]"),
-        _lists,
-    ),
-    Family(
-        "map_multiply",
-        LIST,
-        "list[int]",
-        _k(2, 30),
-        lambda p: (f"Return a list of each item of xs times {p['k']}.", f"[v * {p['k']} for v in xs]"),
-        _lists,
-    ),
-    Family(
-        "count_greater",
-        LIST,
-        "int",
-        _k(-5, 20),
-        lambda p: (f"Return how many items of xs are greater than {p['k']}.", f"sum(1 for v in xs if v > {p['k']})"),
-        _lists,
-        "medium",
-    ),
-    Family(
-        "sum_greater",
-        LIST,
-        "int",
-        _k(-5, 20),
-        lambda p: (f"Return the sum of the items of xs greater than {p['k']}.", f"sum(v for v in xs if v > {p['k']})"),
-        _lists,
-        "hard",
-    ),
-    Family(
-        "take",
-        LIST,
-        "list[int]",
-        _k(1, 20),
-        lambda p: (f"Return the first {p['k']} items of xs.", f"xs[:{p['k']}]"),
-        _lists,
-    ),
-    Family(
-        "drop",
-        LIST,
-        "list[int]",
-        _k(1, 20),
-        lambda p: (f"Return xs without its first {p['k']} items.", f"xs[{p['k']}:]"),
-        _lists,
-    ),
-    Family(
-        "max_or",
-        LIST,
-        "int",
-        _k(-9, 9),
-        lambda p: (f"Return the largest item of xs, or {p['k']} if xs is empty.", f"max(xs) if xs else {p['k']}"),
-        _lists,
-        "hard",
-    ),
-    Family(
-        "count_char",
-        STR,
-        "int",
-        lambda rng: {"c": rng.choice(LETTERS)},
-        lambda p: (f"Return how many times '{p['c']}' occurs in s.", f"s.count('{p['c']}')"),
-        _strings,
-    ),
-    Family(
-        "replace_char",
-        STR,
-        "str",
-        lambda rng: dict(zip("ab", rng.sample(LETTERS, 2))),
-        lambda p: (f"Return s with every '{p['a']}' replaced by '{p['b']}'.", f"s.replace('{p['a']}', '{p['b']}')"),
-        _strings,
-        "medium",
-    ),
-    Family(
-        "remove_char",
-        STR,
-        "str",
-        lambda rng: {"c": rng.choice(LETTERS)},
-        lambda p: (f"Return s without any '{p['c']}'.", f"s.replace('{p['c']}', '')"),
-        _strings,
-    ),
-    Family(
-        "repeat",
-        STR,
-        "str",
-        _k(2, 30),
-        lambda p: (f"Return s repeated {p['k']} times.", f"s * {p['k']}"),
-        _strings,
-    ),
-    Family(
-        "wrap",
-        STR,
-        "str",
-        lambda rng: {"w": rng.choice(WORDS) + rng.choice("!#*-+=")},
-        lambda p: (f"Return s with '{p['w']}' added before and after it.", f"'{p['w']}' + s + '{p['w']}'"),
-        _strings,
-        "medium",
-    ),
-    Family(
-        "starts",
-        STR,
-        "bool",
-        lambda rng: {"w": "".join(rng.sample("abcdeklmnorst", rng.randint(1, 2)))},
-        lambda p: (f"Return True if s starts with '{p['w']}'.", f"s.startswith('{p['w']}')"),
-        _strings,
-    ),
-    Family(
-        "upper_if_long",
-        STR,
-        "str",
-        _k(1, 30),
-        lambda p: (
-            f"Return s in upper case if it is longer than {p['k']} characters, else s unchanged.",
-            f"s.upper() if len(s) > {p['k']} else s",
-        ),
-        _strings,
-        "hard",
-    ),
-    Family(
-        "abs_plus",
-        INT,
-        "int",
-        _k(1, 60),
-        lambda p: (f"Return the absolute value of x plus {p['k']}.", f"abs(x) + {p['k']}"),
-        _ints,
-        "medium",
-    ),
-    Family(
-        "between",
-        INT,
-        "bool",
-        lambda rng: {"lo": rng.randint(-10, 10), "hi": rng.randint(12, 45)},
-        lambda p: (f"Return True if x is between {p['lo']} and {p['hi']}, inclusive.", f"{p['lo']} <= x <= {p['hi']}"),
-        _ints,
-        "hard",
-    ),
-    Family(
-        "contains",
-        LIST,
-        "bool",
-        _k(-5, 30),
-        lambda p: (f"Return True if {p['k']} is an item of xs.", f"{p['k']} in xs"),
-        _lists,
-    ),
-    Family(
-        "index_or",
-        LIST,
-        "int",
-        _k(0, 12),
-        lambda p: (
-            f"Return the position of the first {p['k']} in xs, or -1 if there is none.",
-            f"xs.index({p['k']}) if {p['k']} in xs else -1",
-        ),
-        _lists,
-        "hard",
-    ),
-    Family(
-        "ends",
-        STR,
-        "bool",
-        lambda rng: {"w": "".join(rng.sample("abcdeklmnorst", rng.randint(1, 2)))},
-        lambda p: (f"Return True if s ends with '{p['w']}'.", f"s.endswith('{p['w']}')"),
-        _strings,
-    ),
-)
+    Family("floor_divide", INT, "int", _k(2, 40), lambda p: (f"Return x divided by {p['k']}, rounded down.", f"x // {p['k']}"), _ints, "medium"),
+    Family("divisible", INT, "bool", _k(2, 40), lambda p: (f"Return True if x is divisible by {p['k']}.", f"x % {p['k']} == 0"), _ints),
+    Family("greater", INT, "bool", _k(-9, 40), lambda p: (f"Return True if x is greater than {p['k']}.", f"x > {p['k']}"), _ints),
+    Family("clamp", INT, "int", lambda rng: {"lo": rng.randint(-10, 5), "hi": rng.randint(10, 40)}, lambda p: (f"Return x limited to the range {p['lo']} to {p['hi']}.", f"min(max(x, {p['lo']}), {p['hi']})"), _ints, "hard"),
+    Family("square_plus", INT, "int", _k(1, 50), lambda p: (f"Return x squared plus {p['k']}.", f"x * x + {p['k']}"), _ints, "medium"),
+    Family("filter_greater", LIST, "list[int]", _k(-5, 20), lambda p: (f"Return the items of xs greater than {p['k']}, in order.", f"[v for v in xs if v > {p['k']}]"), _lists, "medium"),
+    Family("filter_multiple", LIST, "list[int]", _k(2, 30), lambda p: (f"Return the items of xs divisible by {p['k']}.", f"[v for v in xs if v % {p['k']} == 0]"), _lists, "medium"),
+    Family("map_add", LIST, "list[int]", _k(1, 40), lambda p: (f"Return a list of each item of xs plus {p['k']}.", f"[v + {p['k']} for v in xs]"), _lists),
+    Family("map_multiply", LIST, "list[int]", _k(2, 30), lambda p: (f"Return a list of each item of xs times {p['k']}.", f"[v * {p['k']} for v in xs]"), _lists),
+    Family("count_greater", LIST, "int", _k(-5, 20), lambda p: (f"Return how many items of xs are greater than {p['k']}.", f"sum(1 for v in xs if v > {p['k']})"), _lists, "medium"),
+    Family("sum_greater", LIST, "int", _k(-5, 20), lambda p: (f"Return the sum of the items of xs greater than {p['k']}.", f"sum(v for v in xs if v > {p['k']})"), _lists, "hard"),
+    Family("take", LIST, "list[int]", _k(1, 20), lambda p: (f"Return the first {p['k']} items of xs.", f"xs[:{p['k']}]"), _lists),
+    Family("drop", LIST, "list[int]", _k(1, 20), lambda p: (f"Return xs without its first {p['k']} items.", f"xs[{p['k']}:]"), _lists),
+    Family("max_or", LIST, "int", _k(-9, 9), lambda p: (f"Return the largest item of xs, or {p['k']} if xs is empty.", f"max(xs) if xs else {p['k']}"), _lists, "hard"),
+    Family("count_char", STR, "int", lambda rng: {"c": rng.choice(LETTERS)}, lambda p: (f"Return how many times '{p['c']}' occurs in s.", f"s.count('{p['c']}')"), _strings),
+    Family("replace_char", STR, "str", lambda rng: dict(zip("ab", rng.sample(LETTERS, 2))), lambda p: (f"Return s with every '{p['a']}' replaced by '{p['b']}'.", f"s.replace('{p['a']}', '{p['b']}')"), _strings, "medium"),
+    Family("remove_char", STR, "str", lambda rng: {"c": rng.choice(LETTERS)}, lambda p: (f"Return s without any '{p['c']}'.", f"s.replace('{p['c']}', '')"), _strings),
+    Family("repeat", STR, "str", _k(2, 30), lambda p: (f"Return s repeated {p['k']} times.", f"s * {p['k']}"), _strings),
+    Family("wrap", STR, "str", lambda rng: {"w": rng.choice(WORDS) + rng.choice("!#*-+=")}, lambda p: (f"Return s with '{p['w']}' added before and after it.", f"'{p['w']}' + s + '{p['w']}'"), _strings, "medium"),
+    Family("starts", STR, "bool", lambda rng: {"w": "".join(rng.sample("abcdeklmnorst", rng.randint(1, 2)))}, lambda p: (f"Return True if s starts with '{p['w']}'.", f"s.startswith('{p['w']}')"), _strings),
+    Family("upper_if_long", STR, "str", _k(1, 30), lambda p: (f"Return s in upper case if it is longer than {p['k']} characters, else s unchanged.", f"s.upper() if len(s) > {p['k']} else s"), _strings, "hard"),
+    Family("abs_plus", INT, "int", _k(1, 60), lambda p: (f"Return the absolute value of x plus {p['k']}.", f"abs(x) + {p['k']}"), _ints, "medium"),
+    Family("between", INT, "bool", lambda rng: {"lo": rng.randint(-10, 10), "hi": rng.randint(12, 45)}, lambda p: (f"Return True if x is between {p['lo']} and {p['hi']}, inclusive.", f"{p['lo']} <= x <= {p['hi']}"), _ints, "hard"),
+    Family("contains", LIST, "bool", _k(-5, 30), lambda p: (f"Return True if {p['k']} is an item of xs.", f"{p['k']} in xs"), _lists),
+    Family("index_or", LIST, "int", _k(0, 12), lambda p: (f"Return the position of the first {p['k']} in xs, or -1 if there is none.", f"xs.index({p['k']}) if {p['k']} in xs else -1"), _lists, "hard"),
+    Family("ends", STR, "bool", lambda rng: {"w": "".join(rng.sample("abcdeklmnorst", rng.randint(1, 2)))}, lambda p: (f"Return True if s ends with '{p['w']}'.", f"s.endswith('{p['w']}')"), _strings),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -326,39 +116,11 @@ def _list_lines(rng: random.Random) -> list[str]:
 
 
 STDIO_FAMILIES = (
-    StdioFamily(
-        "read_add",
-        _k(2, 99),
-        lambda p: (f"Read an integer n and print n plus {p['k']}.", f"n = int(input())\nprint(n + {p['k']})\n"),
-        _number_lines,
-        "easy",
-    ),
-    StdioFamily(
-        "read_multiply",
-        _k(2, 40),
-        lambda p: (f"Read an integer n and print n times {p['k']}.", f"n = int(input())\nprint(n * {p['k']})\n"),
-        _number_lines,
-        "easy",
-    ),
-    StdioFamily(
-        "read_sum_greater",
-        _k(-3, 15),
-        lambda p: (
-            f"Read integers on one line and print the sum of those greater than {p['k']}.",
-            f"xs = list(map(int, input().split()))\nprint(sum(v for v in xs if v > {p['k']}))\n",
-        ),
-        _list_lines,
-    ),
-    StdioFamily(
-        "read_count_greater",
-        _k(-3, 15),
-        lambda p: (
-            f"Read integers on one line and print how many are greater than {p['k']}.",
-            f"xs = list(map(int, input().split()))\nprint(sum(1 for v in xs if v > {p['k']}))\n",
-        ),
-        _list_lines,
-    ),
-)
+    StdioFamily("read_add", _k(2, 99), lambda p: (f"Read an integer n and print n plus {p['k']}.", f"n = int(input())\nprint(n + {p['k']})\n"), _number_lines, "easy"),
+    StdioFamily("read_multiply", _k(2, 40), lambda p: (f"Read an integer n and print n times {p['k']}.", f"n = int(input())\nprint(n * {p['k']})\n"), _number_lines, "easy"),
+    StdioFamily("read_sum_greater", _k(-3, 15), lambda p: (f"Read integers on one line and print the sum of those greater than {p['k']}.", f"xs = list(map(int, input().split()))\nprint(sum(v for v in xs if v > {p['k']}))\n"), _list_lines),
+    StdioFamily("read_count_greater", _k(-3, 15), lambda p: (f"Read integers on one line and print how many are greater than {p['k']}.", f"xs = list(map(int, input().split()))\nprint(sum(1 for v in xs if v > {p['k']}))\n"), _list_lines),
+)  # fmt: skip
 
 
 def functional_task(family: Family, params: dict, rng: random.Random, name: str, body_is_block: bool = False) -> Task:
@@ -407,27 +169,3 @@ def stdio_task(family: StdioFamily, params: dict, rng: random.Random) -> Task:
 
 def _slug(params: dict) -> str:
     return "_".join(f"{key}{value}".replace(" ", "space").replace("-", "m") for key, value in sorted(params.items()))
-
-
-def generate_split(per_family: int = 24, heldout_share: float = 0.2, seed: int = 0) -> tuple[list[Task], list[Task]]:
-    """(train, heldout): up to ``per_family`` distinct instances of every family, a share of each held out."""
-    rng = random.Random(seed)
-    train, heldout = [], []
-    for family in (*FUNCTIONAL_FAMILIES, *STDIO_FAMILIES):
-        instances: dict[str, Task] = {}
-        for _ in range(per_family * 20):  # draws repeat for families with few parameter values
-            if len(instances) == per_family:
-                break
-            params = family.params(rng)
-            task_id = f"{family.name}-{_slug(params)}"
-            if task_id in instances:
-                continue
-            if isinstance(family, Family):
-                instances[task_id] = functional_task(family, params, rng, rng.choice(NAMES))
-            else:
-                instances[task_id] = stdio_task(family, params, rng)
-        tasks = list(instances.values())
-        cut = max(1, round(len(tasks) * heldout_share))
-        heldout.extend(tasks[:cut])
-        train.extend(tasks[cut:])
-    return train, heldout
