@@ -11,6 +11,11 @@ lines, which Python reads as comments. Both parsed and both made the error go aw
   it was asked to fix;
 - keep the comments of the lines it replaces exactly: no code turned into comments, no comment added or lost;
 - turn no code into string text (`print(x` -> `print("x")` parses too), though it may close a string left open;
+- not repeat the code it fixes: a fix is the broken line with a small insertion or deletion, never the line with
+  its own text repeated (an infill that writes the whole statement from the middle of the line made
+  `values = [1, 2` into `values = values = [1, 2]`, a chained assignment, which parses). So no phrase of the
+  lines (two or more tokens, one a word) is inserted again, and a syntax error's fix uses none of the lines'
+  names again (it may add a missing one: `return a +` -> `return a + b`);
 - stay close to the code it replaces: at most ``max(MIN_TOKEN_EDITS, TOKEN_EDIT_SHARE × tokens)`` tokens
   inserted or deleted; no word deleted, unless a close respelling takes its place (a typo fixed); at most one
   punctuation token deleted (an unmatched bracket). Tokens are the words and single punctuation characters of
@@ -45,6 +50,7 @@ class Tokens:
     keywords: frozenset[str] = frozenset()  # the words the grammar read as keywords (`return`, `def`)
     literal: tuple[str, ...] = ()  # the words of ``code`` that are inside string literals
     unsure: tuple[str, ...] = ()  # words after a quote that opens a string and never closes: code or text?
+    names: tuple[str, ...] = ()  # the words the grammar read as names (identifiers of any kind)
 
 
 def tokens(text: str, language: str) -> Tokens:
@@ -55,6 +61,7 @@ def tokens(text: str, language: str) -> Tokens:
     keywords: set[str] = set()
     literal: list[str] = []
     unsure: list[str] = []
+    names: list[str] = []
     open_string = False
     stack = [syntax.parse(text, language).root_node]
     while stack:
@@ -72,9 +79,11 @@ def tokens(text: str, language: str) -> Tokens:
                 unsure.extend(filter(_is_word, words))  # an unterminated string: closing it makes these text
             if not node.is_named and node.type == leaf and _is_word(leaf):
                 keywords.add(leaf)  # an anonymous leaf spelt as its type: a keyword of the grammar
+            elif node.is_named and "identifier" in node.type and _is_word(leaf):
+                names.append(leaf)  # identifier, property_identifier, type_identifier, ...
         else:
             stack.extend(reversed(node.children))
-    return Tokens(tuple(code), tuple(comments), frozenset(keywords), tuple(literal), tuple(unsure))
+    return Tokens(tuple(code), tuple(comments), frozenset(keywords), tuple(literal), tuple(unsure), tuple(names))
 
 
 def _is_string_text(node) -> bool:
@@ -121,6 +130,12 @@ def keeps_code(old: str, new: str, language: str, whitespace_only: bool = False,
     budget = max(MIN_TOKEN_EDITS, math.ceil(TOKEN_EDIT_SHARE * len(before.code)))
     if changes.total > budget:
         return f"the fix rewrites the code ({changes.total} tokens changed, at most {budget})"
+    repeated = next(filter(None, (_repeated_phrase(before.code, after.code, run) for run in changes.inserted)), None)
+    if repeated:
+        return f"the fix repeats code of the line ({' '.join(repeated)})"
+    repeated_names = _repeated_names(before, after)
+    if repeated_names and not renames:
+        return f"the fix repeats a name of the line ({' '.join(repeated_names[:5])})"
     if new.count("\n") > old.count("\n") + EXTRA_LINES:
         return "the fix adds lines"
     return None
@@ -131,12 +146,13 @@ class TokenChanges:
     total: int  # tokens inserted plus deleted (a respelt word counts once)
     deleted_words: tuple[str, ...]  # words gone without a close respelling in their place
     deleted_marks: int  # punctuation tokens gone
+    inserted: tuple[tuple[int, int], ...] = ()  # where ``new`` has tokens that ``old`` lacks: (start, end)
 
 
 def _token_changes(old: tuple[str, ...], new: tuple[str, ...], respellable: frozenset[str] | None) -> TokenChanges:
     """What changed from ``old`` to ``new``; a deleted word counts as respelt when a close spelling takes its
     place (of the ``respellable`` words, None: of any)."""
-    total, words, marks = 0, [], 0
+    total, words, marks, inserted = 0, [], 0, []
     for operation, old_start, old_end, new_start, new_end in SequenceMatcher(
         None, old, new, autojunk=False
     ).get_opcodes():
@@ -144,6 +160,8 @@ def _token_changes(old: tuple[str, ...], new: tuple[str, ...], respellable: froz
             continue
         gone, added = list(old[old_start:old_end]), list(new[new_start:new_end])
         total += len(gone) + len(added)
+        if added:
+            inserted.append((new_start, new_end))
         for word in [token for token in gone if _is_word(token)]:
             respelt = next((other for other in added if _respelt(word, other, respellable)), None)
             if respelt is None:
@@ -152,7 +170,52 @@ def _token_changes(old: tuple[str, ...], new: tuple[str, ...], respellable: froz
                 added.remove(respelt)
                 total -= 1  # one change, not a deletion and an insertion
         marks += sum(1 for token in gone if not _is_word(token))
-    return TokenChanges(total, tuple(words), marks)
+    return TokenChanges(total, tuple(words), marks, tuple(inserted))
+
+
+def _repeated_phrase(old: tuple[str, ...], new: tuple[str, ...], run: tuple[int, int]) -> tuple[str, ...]:
+    """A phrase of ``old`` (two or more tokens, one a word) that the tokens ``new[start:end]`` insert again, else
+    (). An insertion next to tokens equal to its own may be aligned anywhere along them (`values = values =`
+    reads as `= values` inserted after the first word as well as `values =` before it), so every such
+    position is tried."""
+    start, end = run
+    width = end - start
+    positions = [start]
+    while positions[-1] > 0 and new[positions[-1] - 1] == new[positions[-1] + width - 1]:
+        positions.append(positions[-1] - 1)  # the same insertion, slid left
+    right = start
+    while right + width < len(new) and new[right] == new[right + width]:
+        right += 1
+        positions.append(right)  # slid right
+    for position in positions:
+        phrase = _longest_common_phrase(old, new[position : position + width])
+        if phrase:
+            return phrase
+    return ()
+
+
+def _longest_common_phrase(old: tuple[str, ...], inserted: tuple[str, ...]) -> tuple[str, ...]:
+    """The longest run of ``inserted`` that also occurs in ``old``, if it has two tokens or more and a word."""
+    best: tuple[str, ...] = ()
+    for begin in range(len(inserted)):
+        for at in range(len(old)):
+            length = 0
+            while begin + length < len(inserted) and at + length < len(old):
+                if inserted[begin + length] != old[at + length]:
+                    break
+                length += 1
+            phrase = inserted[begin : begin + length]
+            if length > len(best) and length >= 2 and any(map(_is_word, phrase)):
+                best = phrase
+    return best
+
+
+def _repeated_names(before: Tokens, after: Tokens) -> list[str]:
+    """Words of the broken lines that the fixed lines have more often as names (`values = [1, 2, values]`).
+    Counted against the words, not the names, of the broken lines: `print "x"` reads `print` as a keyword and
+    `print("x")` as a name, the same word once. A new name is no repeat (`return a +` -> `return a + b`)."""
+    had = Counter(before.code)
+    return sorted(word for word in (Counter(after.names) - had).elements() if word in had)
 
 
 def _is_word(token: str) -> bool:

@@ -1,14 +1,15 @@
 """Whatever a model answers, an offered fix keeps the code: Hypothesis writes the answers (random code, mutations
 of the broken line, the destructive answers nano gave), and every fix offered is checked with Python's own
 tools, independently of the checks that chose it: only the diagnostic's line changed, the file compiles, it has
-as many statements as the right fix, the same comments, and every name of the right fix (none turned into a
-string)."""
+as many statements as the right fix, the same comments, and the names of the right fix (none turned into a
+string, none of the file's repeated)."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
 import io
+import re
 import tokenize
 from collections import Counter
 
@@ -37,6 +38,7 @@ CASES = [
         "def report(xs):\n    print(len(xs)))  # how many\n    return xs\n",
         "def report(xs):\n    print(len(xs))  # how many\n    return xs\n",
     ),
+    ("values = [1, 2\nprint(values)\n", "values = [1, 2]\nprint(values)\n"),
 ]
 
 _CODE = st.text(alphabet=st.sampled_from(list("abcdefxsumlen()[]:=+-*/#., \n\t\"'0123456789")), max_size=60)
@@ -72,6 +74,16 @@ def _mutation(draw, line: str) -> str:
 
 
 @st.composite
+def _repeated(draw, line: str) -> str:
+    """The line with a piece of its own text inserted again (`values = values = [1, 2]`): what an infill writes
+    when it answers the whole statement from the middle of the line."""
+    start = draw(st.integers(0, len(line)))
+    piece = line[start : draw(st.integers(start, len(line)))]
+    at = draw(st.integers(0, len(line)))
+    return line[:at] + piece + line[at:]
+
+
+@st.composite
 def _answers(draw) -> tuple[int, list[str]]:
     case = draw(st.integers(0, len(CASES) - 1))
     broken = CASES[case][0]
@@ -81,7 +93,7 @@ def _answers(draw) -> tuple[int, list[str]]:
     near_right = [right.strip(), right[point:], right[point - 1 :]]  # what each span needs to be right
     one = st.one_of(
         _CODE, _DESTRUCTIVE, _mutation(line), _mutation(line.strip()), st.sampled_from(near_right),
-        st.sampled_from(near_right).flatmap(_mutation),
+        st.sampled_from(near_right).flatmap(_mutation), _repeated(right.strip()), _repeated(right[point:]),
     )  # fmt: skip
     return case, draw(st.lists(one, min_size=1, max_size=6))
 
@@ -109,6 +121,9 @@ def _check_offered(broken: str, right: str, row: int, fixed: str) -> None:
     assert _statements(fixed) == _statements(right), "statements were deleted or added"
     assert _comments(fixed) == _comments(right), "comments were added, lost or changed"
     assert not _names(right) - _names(fixed), "code was turned into text (a string)"
+    words = set(re.findall(r"[^\W\d]\w*", broken))  # the broken file may not tokenize (a bracket left open)
+    repeated = [name for name in _names(fixed) - _names(right) if name in words]
+    assert not repeated, f"names of the file were repeated: {repeated}"
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -3,6 +3,9 @@ model answers. The real nano through the real server is in test_fixits_nano.py."
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from lsprotocol import types as lsp
 from scripted_engines import ChatEngine, InfillEngine
@@ -12,6 +15,12 @@ from lsp_server.documents import Document
 from lsp_server.fix_check import keeps_code
 from lsp_server.fixits import MAX_TARGET_LINES, compute_fix, request_for
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
+BROKEN_FILES = tomllib.loads((Path(__file__).parent / "fixes" / "broken.toml").read_text(encoding="utf-8"))["case"]
 BROKEN = "def f(x):\n    return x +\n\nprint(f(1))\n"
 TOTAL = "def total(xs)\n    result = 0\n    for x in xs:\n        result += x\n    return result\n\nprint(total([1]))\n"
 MEAN = "def mean(xs):\n    if not xs:\n        return 0.0\n    return sum(xs / len(xs)\n\nprint(mean([1.0]))\n"
@@ -163,10 +172,60 @@ async def test_an_indentation_error_is_fixed_with_whitespace_alone():
         ('print("hello world', 'print("hello world")', True),  # a string left open, closed
         ("x = 'abc def", "x = 'abc def'", True),
         ('x = f"total {n} items', 'x = f"total {n} items"', True),  # an f-string's expression stays code
+        # A fix is the line with a small insertion, never the line with its own text repeated; all of these parse.
+        ("values = [1, 2", "values = [1, 2]", True),
+        ("values = [1, 2", "values = values = [1, 2]", False),  # the statement written again from its middle
+        ("values = [1, 2", "values = [1, 2, 2]", False),  # a phrase of the line again
+        ("values = [1, 2", "values = [1, 2, values]", False),  # a name of the line again
+        ("print(len(xs)))", "print(len(len(xs)))", False),  # a call repeated instead of a bracket deleted
+        ("def total(xs)", "def total(xs): total", False),  # a one-line body made of the line's own name
+        ("print(len(xs)))", "print(len(xs), xs)", False),  # a name of the line again
+        ("for x xs:", "for x in xs:", True),  # a keyword is no name
+        ("return x +", "return x + 1", True),  # nor is a literal
+        ("return a +", "return a + b", True),  # a missing operand may be a name the line did not have
+        ('print "hello"', 'print("hello")', True),  # a keyword read again as a name is the same word
     ],
 )
 def test_keeps_code(old, new, kept):
     assert (keeps_code(old, new, "python") is None) == kept
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "language"),
+    [
+        ("values = [1, 2", "values = values = [1, 2]", "python"),
+        ("let values = [1, 2", "let values = values = [1, 2]", "javascript"),
+        ("fmt.Println(x, y", "fmt.Println(x, y, y)", "go"),
+    ],
+)
+def test_a_fix_that_repeats_the_lines_own_code_is_refused_whatever_the_diagnostic(old, new, language):
+    """Another tool's diagnostic may rename (an undefined name), yet not repeat a phrase of the line."""
+    assert "repeats code" in (keeps_code(old, new, language) or "")
+    assert "repeats code" in (keeps_code(old, new, language, renames=True) or "")
+
+
+def test_every_right_fix_of_the_broken_files_keeps_the_code():
+    """The right fixes of fixes/broken.toml (the nano table's cases) pass the checks that refuse the wrong ones."""
+    for case in BROKEN_FILES:
+        document = Document("file:///t", case["language"], case["text"])
+        row = syntax_diagnostics(document)[0].range.start.line
+        line = case["text"].split("\n")[row]
+        indentation = line[: len(line) - len(line.lstrip())]
+        for right in case["right"]:
+            whitespace_only = right == line.strip()  # an indentation error
+            assert keeps_code(line, indentation + right, case["language"], whitespace_only) is None, case["name"]
+
+
+async def test_a_whole_statement_infilled_from_the_error_point_is_not_offered_there():
+    """The instant engine answers the whole fixed statement; infilled from CPython's point (the `[`) it made
+    `values = values = [1, 2]`, which parses and was offered. From the statement's start it is the right fix."""
+    text = "values = [1, 2\nprint(values)\n"
+    document = Document("file:///t.py", "python", text)
+    outcome = await compute_fix(InfillEngine("values = [1, 2]"), document, _request(document))
+    assert _apply(document, outcome) == "values = [1, 2]\nprint(values)\n"
+    assert outcome.edit.new_text == "]"
+    repeated = await compute_fix(InfillEngine("values = values = [1, 2]"), document, _request(document))
+    assert repeated.edit is None and "repeats code" in repeated.reason
 
 
 async def test_a_fix_that_moves_the_error_down_a_line_is_not_offered():
