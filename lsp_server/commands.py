@@ -4,6 +4,7 @@ work is in launch.py, shell.py, telemetry.py and bench.py."""
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated
@@ -54,13 +55,32 @@ def complete_command(
     prompt_mode: Annotated[
         str, typer.Option(help="auto (the server's or the model family's), fim, prefix or chat.")
     ] = "auto",
+    any_language: Annotated[
+        bool,
+        typer.Option(
+            "--any-language",
+            help="Complete even in a language the model's card does not list (as the editor's "
+            '"languages" setting does).',
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object instead of the text.")] = False,
 ) -> None:
-    """Complete FILE at a position with the editor's pipeline and print the completion."""
+    """Complete FILE at a position with the editor's pipeline and print the completion. Like the editor, only in
+    the languages the model was trained on (its mimo-card.json). On a terminal, control characters and escape
+    sequences in the model's text are shown as escapes (`\\x1b`); piped, the text is exact."""
     from engine.api import EngineError
     from lsp_server.engine_host import open_engine_for
+    from lsp_server.language_policy import ANY_LANGUAGE
     from lsp_server.settings import Settings
-    from lsp_server.shell import ShellError, cursor_offset, load_document, run_complete
+    from lsp_server.shell import (
+        ShellError,
+        cursor_offset,
+        load_document,
+        pipe_text,
+        run_complete,
+        terminal_json,
+        terminal_text,
+    )
 
     if prompt_mode not in ("auto", "fim", "prefix", "chat"):
         raise _fail(f"unknown --prompt-mode {prompt_mode!r}; use auto, fim, prefix or chat")
@@ -69,6 +89,7 @@ def complete_command(
         settings,
         engine=replace(settings.engine, model=model, url=url, api_key=api_key or None),
         completion=replace(settings.completion, prompt_mode=prompt_mode),
+        languages={ANY_LANGUAGE: True} if any_language else {},
     )
     try:
         cursor_offset(load_document(file), line, col)  # bad input fails before the model loads
@@ -77,9 +98,9 @@ def complete_command(
     except (ShellError, EngineError) as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        typer.echo(json.dumps(asdict(result), ensure_ascii=False))
+        typer.echo(terminal_json(json.dumps(asdict(result), ensure_ascii=False)))  # the same JSON value
     else:
-        typer.echo(result.text)
+        typer.echo(terminal_text(result.text) if sys.stdout.isatty() else pipe_text(result.text))
 
 
 def stats_command(

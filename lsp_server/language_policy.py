@@ -31,10 +31,12 @@ def turned_off(language_id: str, settings: Mapping[str, bool]) -> bool:
     return settings.get(language_id, settings.get(ANY_LANGUAGE, True)) is False
 
 
-def why_not(language_id: str, engine: EngineInfo) -> str:
-    """The message an editor shows once when a language gets no completions because of the model's card."""
+def why_not(language_id: str, engine: EngineInfo, override: str | None = None) -> str:
+    """The message an editor shows once when a language gets no completions because of the model's card;
+    ``override`` says how to turn it on anyway (default: the editor's setting)."""
     trained = ", ".join(engine.languages or ())
+    override = override or f'set "languages": {{"{language_id}": true}}'
     return (
-        f"MiMo: {engine.model} was trained on {trained} only, so it does not complete {language_id} "
-        f'(set "languages": {{"{language_id}": true}} to turn it on anyway)'
+        f"MiMo: {engine.model} was trained on {trained} only, so it does not complete {language_id or 'plain text'} "
+        f"({override} to turn it on anyway)"
     )

@@ -4,12 +4,15 @@ on a file from the shell."""
 from __future__ import annotations
 
 import asyncio
+import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.api import Engine
 from lsp_server import context as ctx
+from lsp_server import language_policy
 from lsp_server.completion import CompletionService, decide_mode
 from lsp_server.documents import Document
 from lsp_server.safe_files import read_import
@@ -85,9 +88,22 @@ def import_sources(document: Document) -> list[ctx.Source]:
     return sources
 
 
+ANY_LANGUAGE_FLAG = "--any-language"
+
+
+def check_language(document: Document, engine: Engine, languages: Mapping[str, bool]) -> None:
+    """The editor's rule (language_policy): a model completes only in the languages its card lists, unless
+    ``languages`` (the settings, or {"*": True} from --any-language) say otherwise. A ShellError if not."""
+    language_id = document.language or ""
+    if not language_policy.completes_in(language_id, languages, engine.info()):
+        override = f"pass {ANY_LANGUAGE_FLAG}" if language_policy.ANY_LANGUAGE not in languages else None
+        raise ShellError(language_policy.why_not(language_id, engine.info(), override or "change the settings"))
+
+
 async def complete_in_file(engine: Engine, path: Path, line: int, column: int, settings: Settings) -> ShellCompletion:
     document = load_document(path)
     offset = cursor_offset(document, line, column)
+    check_language(document, engine, settings.languages)
     service = CompletionService(settings.completion)
 
     async def get_engine() -> Engine:
@@ -110,3 +126,28 @@ def run_complete(engine: Engine, path: Path, line: int, column: int, settings: S
             await engine.aclose()
 
     return asyncio.run(main())
+
+
+# Control characters, C1 controls, bidirectional overrides (text that reads differently than it runs) and the
+# Unicode line separators; tab and line feed stay, so a multi-line completion still prints as lines.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def terminal_text(text: str) -> str:
+    """Model output made safe to print on a terminal: an escape sequence in it would otherwise clear the screen,
+    retitle the window or, with a carriage return, print over what came before. Each such character is shown
+    as its Python escape (`\\x1b`, `\\u202e`)."""
+    return _UNSAFE.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), text)
+
+
+def pipe_text(text: str) -> str:
+    """The text exactly, as far as UTF-8 can carry it: a lone surrogate (a server's JSON may send one) becomes
+    U+FFFD instead of failing the write."""
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def terminal_json(encoded: str) -> str:
+    """JSON text with the same characters written as \\u escapes: the same JSON value, safe on a terminal
+    (json.dumps escapes C0 controls but leaves C1 controls, bidi overrides, line separators and lone surrogates
+    raw; every character ``_UNSAFE`` matches is in the Basic Multilingual Plane, one \\u escape each)."""
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match[0]):04x}", encoded)

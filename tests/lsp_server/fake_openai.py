@@ -24,6 +24,9 @@ KNOWN = {
     "    return ": "a + b",
     "def area(r):": "\n    return 3.14159 * r * r",
     "    total = ": "sum(values)",
+    # A hostile answer: terminal escapes (ESC c resets the screen, CSI in its 8-bit form, a bell, a carriage
+    # return that prints over the line, a right-to-left override) inside a string, so it passes every filter.
+    "    banner = ": "'\x1bc\r\x9b2Jhi\x07\u202e'",
 }
 CONTINUATIONS = {"    return ": "a + b\n\n\ndef sub(a, b):\n    return a - b\n"}  # a base model runs on
 
