@@ -50,7 +50,9 @@ class MimoServer(LanguageServer):
         self._problems: list[str] = []
         self._progress_token: str | None = None
         self._progress_lock = asyncio.Lock()  # begin and end reach the client in order
-        self._imports: dict[str, tuple[float, str]] = {}
+        # (the importer's repository, the imported path) -> (mtime, text): keyed by the repository too, as a
+        # file one repository may read can lie outside another (`#include "../other/x.h"`).
+        self._imports: dict[tuple[Path, str], tuple[float, str]] = {}
         self._reviews: dict[str, EditorReview] = {}  # uri -> the last "review changes" result
         self._told_languages: set[str] = set()  # languages the editor was told the model does not complete
 
@@ -213,7 +215,8 @@ class MimoServer(LanguageServer):
             mtime = os.stat(path).st_mtime
         except OSError:
             return None
-        cached = self._imports.get(path)
+        key = (safe_files.import_root(importer), path)
+        cached = self._imports.get(key)
         if cached is not None and cached[0] == mtime:
             return cached[1]
         text = safe_files.read_import(importer, path)  # inside the importer's repository, regular files only
@@ -221,7 +224,7 @@ class MimoServer(LanguageServer):
             return None
         if len(self._imports) >= _IMPORT_CACHE_LIMIT:
             self._imports.pop(next(iter(self._imports)))
-        self._imports[path] = (mtime, text)
+        self._imports[key] = (mtime, text)
         return text
 
     # -- diagnostics ----------------------------------------------------------------------------------------------

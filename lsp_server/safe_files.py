@@ -148,12 +148,18 @@ def project_root(folder: str) -> Path:
     return current
 
 
+def import_root(importer: str) -> Path:
+    """The folder an importer's imports must lie in: its repository, else its own folder. read_import's answer
+    depends on the importer only through this, so a cache of its answers is keyed by it."""
+    return project_root(os.path.dirname(os.path.abspath(importer)))
+
+
 def read_import(importer: str, candidate: str, max_bytes: int = 200_000) -> str | None:
     """The head of a file that ``importer`` imports, for prompt context, or None: only a regular file inside
     the importer's repository (its own folder outside any) is read, so an `#include "/etc/shadow"` or a
     module linked to ~/.ssh never reaches a prompt, and a FIFO or /dev/zero is never opened."""
     try:
-        data = read_contained(project_root(os.path.dirname(os.path.abspath(importer))), candidate, max_bytes, True)
+        data = read_contained(import_root(importer), candidate, max_bytes, True)
     except (UnsafePath, OSError, ValueError):
         return None
     return data.decode("utf-8", "replace")
