@@ -183,6 +183,11 @@ class CompletionService:
         self.settings = settings
         self.debouncer.min_s, self.debouncer.max_s = settings.debounce_ms / 1000, settings.max_debounce_ms / 1000
 
+    def forget(self) -> None:
+        """Drops the cached completions: they are the previous engine's or settings' answers (a fallback's empty
+        answer would otherwise outlive the API key that brings the real server back)."""
+        self.cache = CompletionCache(self.cache.capacity)
+
     async def complete(
         self,
         get_engine: Callable[[], Awaitable[Engine | None]],

@@ -76,7 +76,10 @@ class MimoServer(LanguageServer):
     async def reconfigure(self, options: Any) -> None:
         if options is None:
             return
+        before = (self.settings.engine, self.settings.completion)
         self.apply_options(options)
+        if (self.settings.engine, self.settings.completion) != before:
+            self.completions.forget()
         self.start()
         await self.engine_host.reload(self.settings.engine)
         for uri in list(self._diagnostic_tasks):

@@ -60,3 +60,18 @@ async def test_status_command_reports_the_engine_state(tmp_path, uri):
         await inline(client, uri, 0, 5)  # the engine has loaded once this answers
         status = await client.workspace_execute_command_async(lsp.ExecuteCommandParams(command="mimo.status"))
         assert (status["state"], status["backend"], status["fallback_reason"]) == ("ready", "instant", None)
+
+
+async def test_new_engine_settings_drop_the_cached_completions(tmp_path, uri):
+    """A completion cached from the previous engine (a fallback's, before an API key brought the real server
+    back) must not be served once the settings name another engine."""
+    async with lsp_session(instant_options(tmp_path)) as client:
+        open_document(client, uri, "def add(a, b):\n    \n")
+        assert await inline(client, uri, 1, 4) == ["return a + b"]
+        options = instant_options(tmp_path, text="return a * b")
+        client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=options))
+        assert await inline(client, uri, 1, 4) == ["return a * b"]
+        client.workspace_did_change_configuration(lsp.DidChangeConfigurationParams(settings=options))  # unchanged
+        assert await inline(client, uri, 1, 4) == ["return a * b"]
+        stats = await debug_stats(client)
+        assert (stats["engine_calls"], stats["cache_hits"]) == (2, 1)
