@@ -59,17 +59,19 @@ E2E_DIR = Path(os.environ.get("MIMO_E2E_DIR") or EXTENSION.parents[1] / ".cache"
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_end_to_end_in_code_server_ghost_text_tab_and_quick_fix():
-    """The end-to-end script (about 30 s once set up): real VS Code host, real extension, real server, Chromium."""
+    """The end-to-end script (about a minute once set up): real VS Code host, real extension, real server,
+    Chromium; the API key set with "MiMo: Set API key" reaches a keyed OpenAI-compatible engine."""
     assert (E2E_DIR / "node_modules" / ".bin" / "code-server").exists(), f"no code-server in {E2E_DIR}: make setup"
     assert shutil.which("chromium"), "no Chromium for the end-to-end run: make setup"
     assert npm("run", "package").returncode == 0
     env = {**os.environ, "MIMO_E2E_DIR": str(E2E_DIR), "MIMO_PYTHON": sys.executable}
     result = subprocess.run(
-        ["node", "e2e/run.mjs"], cwd=EXTENSION, env=env, capture_output=True, text=True, timeout=480
+        ["node", "e2e/run.mjs"], cwd=EXTENSION, env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "Tab accepted the completion" in result.stderr
     assert "quick fix applied" in result.stderr
+    assert "API key set: the keyed engine answered" in result.stderr  # secret storage -> server -> keyed engine
 
 
 def test_every_setting_the_extension_sends_is_one_the_server_accepts(tmp_path):
@@ -85,11 +87,21 @@ def test_every_setting_the_extension_sends_is_one_the_server_accepts(tmp_path):
         key.removeprefix("mimo."): spec["default"]
         for key, spec in manifest["contributes"]["configuration"]["properties"].items()
     }
-    script = (
-        f"const s = require({json.dumps(str(bundle))}); const d = {json.dumps(defaults)};"
-        "process.stdout.write(JSON.stringify(s.serverOptions((k, f) => (k in d ? d[k] : f))));"
-    )
-    options = json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
-    settings, problems = settings_from_options(options)
+    changed = defaults | {"completion.promptMode": "chat"}
+
+    def options_for(values: dict, secrets: dict) -> dict:
+        script = (
+            f"const s = require({json.dumps(str(bundle))}); const d = {json.dumps(values)};"
+            f"const o = s.serverOptions((k, f) => (k in d ? d[k] : f), {json.dumps(secrets)});"
+            "process.stdout.write(JSON.stringify(o));"
+        )
+        return json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True).stdout)
+
+    settings, problems = settings_from_options(options_for(defaults, {}))
     assert problems == []
     assert settings.engine.model == "nano" and settings.completion.multi_line_tokens == 192
+    assert settings.engine.api_key is None and settings.completion.prompt_mode == "auto"
+    # A key from VS Code's secret storage and a prompt mode reach the server's settings as they are.
+    settings, problems = settings_from_options(options_for(changed, {"apiKey": "sk-stored-1"}))
+    assert problems == []
+    assert settings.engine.api_key == "sk-stored-1" and settings.completion.prompt_mode == "chat"

@@ -12,8 +12,11 @@ import {
 import { createClient } from "./client";
 import { parseReviewAnswer, REVIEW_COMMAND, reviewSummary } from "./review";
 import {
+  API_KEY_SECRET,
+  apiKeyInput,
   RESTART_KEYS,
   type ServerLaunch,
+  type ServerOptionsObject,
   type SettingReader,
   serverLaunch,
   serverOptions,
@@ -26,12 +29,41 @@ const SECTION = "mimo";
 let client: LanguageClient | undefined;
 let statusBar: StatusBar;
 let reviewDiagnostics: vscode.DiagnosticCollection;
+let secrets: vscode.SecretStorage; // the API key lives here, never in settings.json
 // Completions on or off: kept here so a toggle takes effect at once; the `mimo.enable` setting persists it.
 let enabled = true;
 
 function reader(): SettingReader {
   const config = vscode.workspace.getConfiguration(SECTION);
   return <T>(key: string, fallback: T): T => config.get<T>(key, fallback);
+}
+
+/** The server's options: the settings, with the API key from SecretStorage when one is stored. */
+async function currentOptions(): Promise<ServerOptionsObject> {
+  return serverOptions(reader(), { apiKey: await secrets.get(API_KEY_SECRET) });
+}
+
+async function sendOptions(): Promise<void> {
+  if (client?.isRunning()) {
+    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: await currentOptions() });
+  }
+}
+
+/** "MiMo: Set API key": a password box; the key goes to SecretStorage (blank removes it), then to the server. */
+async function setApiKey(): Promise<void> {
+  const answer = await vscode.window.showInputBox({
+    title: "MiMo: Set API key",
+    prompt: "The API key of the mimo.engine.url server (mimo serve --api-key). Kept in VS Code's secret storage. " +
+      "Leave empty to remove it.",
+    password: true,
+    ignoreFocusOut: true,
+  });
+  const input = apiKeyInput(answer);
+  if (input.kind === "store") await secrets.store(API_KEY_SECRET, input.key);
+  if (input.kind === "delete") await secrets.delete(API_KEY_SECRET);
+  if (input.kind !== "keep") {
+    void vscode.window.showInformationMessage(`MiMo: API key ${input.kind === "store" ? "saved" : "removed"}`);
+  }
 }
 
 function enabledSetting(): boolean {
@@ -62,7 +94,7 @@ async function startClient(): Promise<void> {
     isEnabled: () => enabled,
     onLatency: (ms: number) => statusBar.update((s) => ({ ...s, lastLatencyMs: ms })),
   };
-  client = createClient(launch, serverOptions(reader()), hooks);
+  client = createClient(launch, await currentOptions(), hooks);
   client.onNotification("mimo/status", (params: unknown) => statusBar.update((s) => applyNotification(s, params)));
   client.onDidChangeState(({ newState }) => {
     if (newState === State.Stopped) statusBar.update((s) => ({ ...s, engine: "stopped" }));
@@ -124,8 +156,8 @@ async function onConfigurationChanged(event: vscode.ConfigurationChangeEvent): P
   if (RESTART_KEYS.some((key) => event.affectsConfiguration(`${SECTION}.${key}`))) {
     await stopClient();
     await startClient();
-  } else if (client?.isRunning()) {
-    await client.sendNotification(DidChangeConfigurationNotification.type, { settings: serverOptions(reader()) });
+  } else {
+    await sendOptions();
   }
 }
 
@@ -133,6 +165,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   enabled = enabledSetting();
   statusBar = new StatusBar(enabled);
   reviewDiagnostics = vscode.languages.createDiagnosticCollection("mimo review");
+  secrets = context.secrets;
   context.subscriptions.push(
     statusBar,
     reviewDiagnostics,
@@ -148,7 +181,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await stopClient();
       await startClient();
     })),
+    vscode.commands.registerCommand("mimo.setApiKey", showError(setApiKey)),
     vscode.workspace.onDidChangeConfiguration((event) => void onConfigurationChanged(event)),
+    secrets.onDidChange((event) => {
+      if (event.key === API_KEY_SECRET) void sendOptions();
+    }),
   );
   await startClient();
 }

@@ -18,6 +18,7 @@ export interface ServerOptionsObject {
     remoteFimTemplate: string;
     threads: number;
     instantText: string;
+    apiKey: string | null; // the engine.url server's key; null: the server's MIMO_API_KEY
   };
   completion: {
     debounceMs: number;
@@ -26,6 +27,7 @@ export interface ServerOptionsObject {
     contextTokens: number;
     singleLineTokens: number;
     multiLineTokens: number;
+    promptMode: string;
   };
   languages: Record<string, boolean>;
   diagnostics: { enabled: boolean };
@@ -66,7 +68,32 @@ function emptyToNull(value: string | null): string | null {
   return value && value.trim() ? value : null;
 }
 
-export function serverOptions(get: SettingReader): ServerOptionsObject {
+/** Where the API key is kept in VS Code's SecretStorage (the "MiMo: Set API key" command writes it). */
+export const API_KEY_SECRET = "mimo.engine.apiKey";
+
+/** What the extension knows outside the settings: the API key from SecretStorage, if one is stored. */
+export interface Secrets {
+  apiKey?: string | null;
+}
+
+/** The key to send: the stored secret, else the `mimo.engine.apiKey` setting, else null (the server then reads
+ * MIMO_API_KEY from its own environment, which a server started over stdio inherits from VS Code). */
+export function apiKey(get: SettingReader, secrets: Secrets): string | null {
+  return keyText(secrets.apiKey) ?? keyText(get<unknown>("engine.apiKey", null));
+}
+
+function keyText(value: unknown): string | null {
+  return typeof value === "string" && value.trim() ? value.trim() : null; // a key pasted with a line break
+}
+
+/** What the "MiMo: Set API key" input box's answer means: undefined is a cancel, blank removes the key. */
+export function apiKeyInput(answer: string | undefined): { kind: "keep" } | { kind: "delete" } | { kind: "store"; key: string } {
+  if (answer === undefined) return { kind: "keep" };
+  const key = answer.trim();
+  return key ? { kind: "store", key } : { kind: "delete" };
+}
+
+export function serverOptions(get: SettingReader, secrets: Secrets = {}): ServerOptionsObject {
   return {
     engine: {
       model: get("engine.model", "nano"),
@@ -76,6 +103,7 @@ export function serverOptions(get: SettingReader): ServerOptionsObject {
       remoteFimTemplate: get("engine.remoteFimTemplate", "qwen"),
       threads: get("engine.threads", 0),
       instantText: get("engine.instantText", "pass"),
+      apiKey: apiKey(get, secrets),
     },
     completion: {
       debounceMs: get("completion.debounceMs", 75),
@@ -84,6 +112,7 @@ export function serverOptions(get: SettingReader): ServerOptionsObject {
       contextTokens: get("completion.contextTokens", 0),
       singleLineTokens: get("completion.singleLineTokens", 48),
       multiLineTokens: get("completion.multiLineTokens", 192),
+      promptMode: get("completion.promptMode", "auto"),
     },
     languages: { ...get<Record<string, boolean>>("languages", {}) },
     diagnostics: { enabled: get("diagnostics.enabled", true) },

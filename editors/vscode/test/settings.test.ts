@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseTcpAddress, type SettingReader, serverLaunch, serverOptions, SettingsError } from "../src/settings";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  apiKeyInput,
+  parseTcpAddress,
+  RESTART_KEYS,
+  type SettingReader,
+  serverLaunch,
+  serverOptions,
+  SettingsError,
+} from "../src/settings";
 
 /** A reader over a flat map of dotted keys, as VS Code's WorkspaceConfiguration.get behaves. */
 function readerOf(values: Record<string, unknown>): SettingReader {
@@ -59,8 +69,12 @@ describe("serverOptions", () => {
         remoteFimTemplate: "qwen",
         threads: 0,
         instantText: "pass",
+        apiKey: null,
       },
-      completion: { debounceMs: 75, maxDebounceMs: 400, maxLines: 3, contextTokens: 0, singleLineTokens: 48, multiLineTokens: 192 },
+      completion: {
+        debounceMs: 75, maxDebounceMs: 400, maxLines: 3, contextTokens: 0, singleLineTokens: 48, multiLineTokens: 192,
+        promptMode: "auto",
+      },
       languages: { markdown: false },
       diagnostics: { enabled: true },
       telemetry: { enabled: false, path: null },
@@ -71,5 +85,57 @@ describe("serverOptions", () => {
     const options = serverOptions(readerOf({ "engine.url": "  ", "telemetry.path": "" }));
     assert.equal(options.engine.url, null);
     assert.equal(options.telemetry.path, null);
+  });
+});
+
+describe("the API key and the prompt mode", () => {
+  it("sends the key from secret storage before the setting, and null when neither has one", () => {
+    const setting = readerOf({ "engine.apiKey": "sk-from-settings" });
+    assert.equal(serverOptions(setting, { apiKey: "sk-secret" }).engine.apiKey, "sk-secret");
+    assert.equal(serverOptions(setting, { apiKey: undefined }).engine.apiKey, "sk-from-settings");
+    assert.equal(serverOptions(setting).engine.apiKey, "sk-from-settings");
+    assert.equal(serverOptions(readerOf({})).engine.apiKey, null); // the server reads MIMO_API_KEY then
+  });
+
+  it("trims a pasted key and ignores a blank or non-string one", () => {
+    assert.equal(serverOptions(readerOf({}), { apiKey: " sk-1\n" }).engine.apiKey, "sk-1");
+    assert.equal(serverOptions(readerOf({ "engine.apiKey": "  " }), { apiKey: "" }).engine.apiKey, null);
+    assert.equal(serverOptions(readerOf({ "engine.apiKey": 42 })).engine.apiKey, null);
+  });
+
+  it("reads the set-key command's answer: cancel keeps, blank removes, text stores", () => {
+    assert.deepEqual(apiKeyInput(undefined), { kind: "keep" });
+    assert.deepEqual(apiKeyInput("  "), { kind: "delete" });
+    assert.deepEqual(apiKeyInput(" sk-2 "), { kind: "store", key: "sk-2" });
+  });
+
+  it("passes the prompt mode", () => {
+    assert.equal(serverOptions(readerOf({ "completion.promptMode": "chat" })).completion.promptMode, "chat");
+  });
+});
+
+describe("package.json", () => {
+  const manifest = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
+  const declared = manifest.contributes.configuration.properties as Record<string, { default: unknown; scope?: string }>;
+
+  it("declares every setting the extension reads, with the default the code falls back to", () => {
+    const read: Record<string, unknown> = {};
+    const recorder: SettingReader = <T>(key: string, fallback: T): T => {
+      read[key] = fallback;
+      return fallback;
+    };
+    serverOptions(recorder);
+    serverLaunch(recorder);
+    for (const [key, fallback] of Object.entries(read)) {
+      assert.ok(`mimo.${key}` in declared, `mimo.${key} is read but not declared in package.json`);
+      assert.deepEqual(declared[`mimo.${key}`].default, fallback, `mimo.${key}'s default`);
+    }
+    for (const key of RESTART_KEYS) assert.ok(`mimo.${key}` in declared, key);
+  });
+
+  it("keeps the API key setting out of workspace settings and offers the command", () => {
+    assert.equal(declared["mimo.engine.apiKey"].scope, "machine");
+    const commands = manifest.contributes.commands.map((command: { command: string }) => command.command);
+    assert.ok(commands.includes("mimo.setApiKey"));
   });
 });
