@@ -193,8 +193,6 @@ class RunParts:
 
 def build_parts(config: RLConfig, tasks: dict, tokenizer, scorer=None) -> RunParts:
     """Each process draws from its own share of the problems, with its own seed."""
-    from training.rl.generators import NativeGenerator, TrlGenerator
-    from training.rl.rollout import SamplingSettings
     from training.verify import Limits, VerifierConfig
 
     rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
@@ -205,21 +203,7 @@ def build_parts(config: RLConfig, tasks: dict, tokenizer, scorer=None) -> RunPar
         verifier = VerifierConfig(limits=Limits(test_timeout_s=config.reward.test_timeout_s))
         scorer = VerifierScorer(config.reward.scheme, verifier, config.reward.workers)
     eos = (tokenizer.eos_token_id,)  # what TRL counts as a finished completion (GRPOTrainer.eos_token_ids)
-    if config.rollout.backend == "native":
-        generator = NativeGenerator(
-            SamplingSettings(
-                max_tokens=config.grpo.max_completion_length,
-                temperature=config.grpo.temperature,
-                top_p=config.grpo.top_p,
-                use_mtp=config.rollout.use_mtp,
-                draft_tokens=config.rollout.draft_tokens,
-                stop_ids=eos,
-                max_batch=config.rollout.max_batch,
-                kernel="transposed" if not _cuda() else "device",
-            )
-        )
-    else:
-        generator = TrlGenerator(eos)
+    generator = _generator(config, eos)
     ledger = RolloutLedger()
     settings = RolloutSettings(num_generations=config.grpo.num_generations,
                                dynamic_sampling=config.dynamic_sampling.enabled,
@@ -228,10 +212,27 @@ def build_parts(config: RLConfig, tasks: dict, tokenizer, scorer=None) -> RunPar
     return RunParts(tasks, curriculum, scorer, rollouts, TrlCodeReward(tasks, scorer, ledger))
 
 
-def _cuda() -> bool:
+def _generator(config: RLConfig, eos: tuple[int, ...]):
+    """Our engine's decoder for rollout.backend "native"; TRL's own generation path for the others."""
     import torch
 
-    return torch.cuda.is_available()
+    from training.rl.generators import NativeGenerator, TrlGenerator
+    from training.rl.rollout import SamplingSettings
+
+    if config.rollout.backend != "native":
+        return TrlGenerator(eos)
+    return NativeGenerator(
+        SamplingSettings(
+            max_tokens=config.grpo.max_completion_length,
+            temperature=config.grpo.temperature,
+            top_p=config.grpo.top_p,
+            use_mtp=config.rollout.use_mtp,
+            draft_tokens=config.rollout.draft_tokens,
+            stop_ids=eos,
+            max_batch=config.rollout.max_batch,
+            kernel="device" if torch.cuda.is_available() else "transposed",
+        )
+    )
 
 
 class _SaveCurriculum(TrainerCallback):
