@@ -48,7 +48,7 @@ class RolloutLedger:
 
 
 @dataclass(frozen=True)
-class RolloutSettings:
+class GroupSampling:
     num_generations: int
     dynamic_sampling: bool = True
     max_draw_factor: float = 3.0
@@ -57,7 +57,7 @@ class RolloutSettings:
 
 class CodeRollouts:
     def __init__(self, tasks: dict[str, Task], curriculum: Curriculum, generator, scorer, tokenizer,
-                 settings: RolloutSettings, ledger: RolloutLedger | None = None):  # fmt: skip
+                 settings: GroupSampling, ledger: RolloutLedger | None = None):  # fmt: skip
         self.tasks = tasks
         self.curriculum = curriculum
         self.generator = generator  # generate(trainer, prompt_ids, n, seed) -> (completions, RolloutStats)

@@ -27,7 +27,7 @@ from training.rl.curriculum import Curriculum
 from training.rl.generators import VerifierScorer
 from training.rl.policy import MODEL_SUBDIR, device_arguments, export_policy, freeze_mtp, load_policy, mtp_state
 from training.rl.reward_adapters import TrlCodeReward
-from training.rl.rollout_func import CodeRollouts, RolloutLedger, RolloutSettings
+from training.rl.rollout_func import CodeRollouts, GroupSampling, RolloutLedger
 from training.tasks import read_tasks, resolve_task_file
 from training.tasks.format import training_tasks
 
@@ -205,7 +205,7 @@ def build_parts(config: RLConfig, tasks: dict, tokenizer, scorer=None) -> RunPar
     eos = (tokenizer.eos_token_id,)  # what TRL counts as a finished completion (GRPOTrainer.eos_token_ids)
     generator = _generator(config, eos)
     ledger = RolloutLedger()
-    settings = RolloutSettings(num_generations=config.grpo.num_generations,
+    settings = GroupSampling(num_generations=config.grpo.num_generations,
                                dynamic_sampling=config.dynamic_sampling.enabled,
                                max_draw_factor=config.dynamic_sampling.max_draw_factor, seed=config.seed * 1000 + rank)  # fmt: skip
     rollouts = CodeRollouts(tasks, curriculum, generator, scorer, tokenizer, settings, ledger)

@@ -7,7 +7,7 @@ import pytest
 from training.rl.curriculum import Curriculum
 from training.rl.rewards import Reward
 from training.rl.rollout import Completion, RolloutStats
-from training.rl.rollout_func import CodeRollouts, RolloutSettings
+from training.rl.rollout_func import CodeRollouts, GroupSampling
 from training.tasks.format import Task
 
 TASKS = {f"t{i}": Task(id=f"t{i}", format="functional", prompt=f"def f{i}(x):", tests=("assert True",))
@@ -45,7 +45,7 @@ class Tokenizer:
 
 def _rollouts(ids, dynamic=True, factor=3.0):
     curriculum = Curriculum(ids, seed=0, mode="off")
-    settings = RolloutSettings(num_generations=4, dynamic_sampling=dynamic, max_draw_factor=factor)
+    settings = GroupSampling(num_generations=4, dynamic_sampling=dynamic, max_draw_factor=factor)
     return CodeRollouts(TASKS, curriculum, Generator(), Scorer(), Tokenizer(), settings)
 
 
