@@ -30,6 +30,8 @@ def trained_languages(model_path: Path) -> tuple[str, ...] | None:
     except (OSError, ValueError, AttributeError) as exc:
         log.warning("ignored %s: not a JSON object (%s)", card, exc)
         return None
+    if languages is None:
+        return None  # a card that lists no languages claims none: any language
     if not isinstance(languages, list) or not all(isinstance(item, str) and item for item in languages):
         log.warning("ignored %s: 'languages' must be a list of language ids", card)
         return None

@@ -34,9 +34,9 @@ def turned_off(language_id: str, settings: Mapping[str, bool]) -> bool:
 def why_not(language_id: str, engine: EngineInfo, override: str | None = None) -> str:
     """The message an editor shows once when a language gets no completions because of the model's card;
     ``override`` says how to turn it on anyway (default: the editor's setting)."""
-    trained = ", ".join(engine.languages or ())
+    trained = f"{', '.join(engine.languages)} only" if engine.languages else "no programming language"
     override = override or f'set "languages": {{"{language_id}": true}}'
     return (
-        f"MiMo: {engine.model} was trained on {trained} only, so it does not complete {language_id or 'plain text'} "
+        f"MiMo: {engine.model} was trained on {trained}, so it does not complete {language_id or 'plain text'} "
         f"({override} to turn it on anyway)"
     )

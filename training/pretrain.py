@@ -5,7 +5,7 @@ exports the result; the loop itself is training/pretrain_loop.py. One optimiser 
 the current stage (its own sequence length), set the learning rate and the MTP loss weight λ from the run's
 progress in tokens, forward with labels (loss = main + λ·MTP), backward, clip, AdamW. Checkpoints every
 `checkpoint_every` steps hold everything needed to continue exactly; the end of the run exports a Hugging Face
-checkpoint (safetensors + tokenizer) to `OUT/model`.
+checkpoint (safetensors + tokenizer + mimo-card.json, the languages of the data) to `OUT/model`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from training.checkpoint import TrainState, load_checkpoint, load_model_weights,
 from training.config import ModelDims, OptimConfig, PretrainConfig
 from training.distributed import init_distributed, shutdown_distributed, wrap_model
 from training.errors import UserError
+from training.model_card import pretrain_card, write_card
 from training.pretrain_loop import RunOptions, Trainer, autocast_dtype, train_step  # noqa: F401 (public here too)
 
 MODEL_SUBDIR = "model"
@@ -167,7 +168,8 @@ def pretrain(config: PretrainConfig, options: RunOptions) -> PretrainResult:
         if finished:
             whole = _unsharded(trainer, tokenizer)  # collective under FSDP2: every process takes part
             if context.is_main:
-                model_dir = export_model(whole, tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype)
+                card = run_card(config, out_dir)
+                model_dir = export_model(whole, tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype, card)
                 _write_summary(out_dir, config, whole, state)
         context.barrier()
         return PretrainResult(state=state, finished=finished, model_dir=model_dir)
@@ -196,14 +198,23 @@ def _unsharded(trainer, tokenizer):
     return whole
 
 
-def export_model(model, tokenizer, out_dir: Path, dtype: str) -> Path:
-    """Saves a Hugging Face checkpoint (safetensors in `dtype`, config, tokenizer) that `from_pretrained` loads."""
+def export_model(model, tokenizer, out_dir: Path, dtype: str, card: dict | None = None) -> Path:
+    """Saves a Hugging Face checkpoint (safetensors in `dtype`, config, tokenizer) that `from_pretrained` loads,
+    with its model card (mimo-card.json: the languages it was trained on) when one is given."""
     exported = copy.deepcopy(model).to("cpu", dtype=getattr(torch, dtype))
     exported.config.dtype = dtype
     exported.config.use_cache = True
     exported.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+    if card is not None:
+        write_card(out_dir, card)
     return out_dir
+
+
+def run_card(config: PretrainConfig, run_dir: Path) -> dict:
+    """The model card of a run's checkpoint: named after the run's folder, languages from the data manifests."""
+    weights = [stage.weights for stage in config.mixture.stages]
+    return pretrain_card(Path(run_dir).resolve().name, config.mixture.sources, weights)
 
 
 def export_checkpoint(config: PretrainConfig, run_dir: Path, out_dir: Path) -> Path:
@@ -212,7 +223,7 @@ def export_checkpoint(config: PretrainConfig, run_dir: Path, out_dir: Path) -> P
     tokenizer = load_tokenizer(config.tokenizer)
     model = build_model(config.model, tokenizer, config.seed)
     load_model_weights(run_dir, model)
-    return export_model(model, tokenizer, Path(out_dir), config.save_dtype)
+    return export_model(model, tokenizer, Path(out_dir), config.save_dtype, run_card(config, run_dir))
 
 
 def parameter_count(model: torch.nn.Module) -> dict[str, int]:

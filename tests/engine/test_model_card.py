@@ -32,6 +32,13 @@ def test_a_card_is_read_or_ignored(tmp_path, content, expected):
     assert trained_languages(tmp_path) == expected
 
 
+def test_a_card_without_languages_claims_none_without_a_warning(tmp_path, caplog):
+    """What `mimo train repo` writes over a base without languages: any language, and nothing to warn about."""
+    (tmp_path / CARD_FILE).write_text('{"model": "run", "about": "no languages recorded"}', encoding="utf-8")
+    assert trained_languages(tmp_path) is None
+    assert not caplog.records
+
+
 async def test_the_native_engine_reports_the_cards_languages():
     engine = open_engine("nano", backend="native", threads=1)
     try:

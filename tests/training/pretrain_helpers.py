@@ -22,12 +22,15 @@ def make_data_dir(out_dir: Path, tokenizer_source: Path, limit_bytes: int = 200_
             shutil.copy(tokenizer_source / name, tokenizer_dir / name)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     writer = ShardWriter(out_dir / "shards", vocab_size=len(tokenizer), shard_tokens=20_000)
-    total = 0
+    total, files, tokens = 0, 0, 0
     for path in sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py")):
         text = path.read_text(encoding="utf-8", errors="ignore")
-        writer.write(tokenizer(text)["input_ids"] + [tokenizer.eos_token_id])
-        total += len(text)
+        ids = tokenizer(text)["input_ids"] + [tokenizer.eos_token_id]
+        writer.write(ids)
+        total, files, tokens = total + len(text), files + 1, tokens + len(ids)
         if total > limit_bytes:
             break
-    writer.close({"sources": {"stdlib": {"license": "PSF-2.0"}}})
+    # As `mimo train data` records them: the model card of a run on these shards is made from the languages.
+    languages = {"python": {"files": files, "tokens": tokens}}
+    writer.close({"sources": {"stdlib": {"license": "PSF-2.0"}}, "languages": languages})
     return out_dir

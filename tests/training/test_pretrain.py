@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.model_card import CARD_FILE, trained_languages
 from tests.training.pretrain_helpers import make_data_dir
 from training.config import load_pretrain_config, preset_path
 from training.pretrain import RunOptions, build_model, build_optimizer, export_checkpoint, pretrain
@@ -89,6 +90,10 @@ def test_every_parameter_changes_and_the_export_loads(straight_run, short_config
     assert AutoTokenizer.from_pretrained(str(result.model_dir)).convert_tokens_to_ids("<|fim_middle|>") == 2
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["tokens_seen"] == 1024 and summary["parameters"]["mtp_layers"] > 0
+    # The model card: the languages of the data manifest (stdlib Python), read as the engines read it.
+    assert trained_languages(result.model_dir) == ("python",)
+    card = json.loads((result.model_dir / CARD_FILE).read_text())
+    assert card["model"] == out_dir.name and card["sources"] == sorted(short_config.mixture.sources)
     assert list((out_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
@@ -98,6 +103,7 @@ def test_stop_and_resume_matches_an_uninterrupted_run(straight_run, short_config
     stopped = run(short_config, tmp_path, stop_at_step=3)  # mid-stage, between two checkpoints
     assert not stopped.finished and stopped.state.step == 3 and stopped.model_dir is None
     early = final_weights(export_checkpoint(short_config, tmp_path, tmp_path / "early"))
+    assert trained_languages(tmp_path / "early") == ("python",)  # an early export carries the card too
     resumed = run(short_config, tmp_path, resume=True)
     assert resumed.state.history == straight.state.history
     expected, actual = final_weights(straight.model_dir), final_weights(resumed.model_dir)

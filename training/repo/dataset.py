@@ -185,8 +185,16 @@ def _write_shards(documents: list[Document], codec: TokenCodec, options: DataOpt
         for segment in segments:
             writer.write([codec.special_ids[segment]] if isinstance(segment, Special) else next(texts))
         writer.write([codec.special_ids[END_OF_TEXT]])
-    writer.close({"files": len(documents), "seed": options.seed, "fim_variant": variant})
+    writer.close(
+        {"files": len(documents), "languages": _languages(documents), "seed": options.seed, "fim_variant": variant}
+    )
     return sum(shard["tokens"] for shard in writer.shards)
+
+
+def _languages(documents: list[Document]) -> dict[str, dict[str, int]]:
+    """Files per language, as `mimo train data`'s manifest counts them (the model card is made from these)."""
+    counts = Counter(document.language for document in documents if document.language)
+    return {language: {"files": count} for language, count in sorted(counts.items())}
 
 
 def _record(document: Document) -> dict:
@@ -203,6 +211,7 @@ def _summary(prepared: Prepared, train_tokens: int, options: DataOptions) -> dic
     return {
         "train_files": len(prepared.train),
         "train_tokens": train_tokens,
+        "languages": _languages(prepared.train),
         "validation_files": [d.path for d in prepared.validation],
         "heldout_files": [d.path for d in prepared.heldout],
         "rejected": dict(Counter(r.reason for r in prepared.rejected).most_common()),

@@ -4,7 +4,8 @@ OUT/ after a run:
     data/         train-K/ shards, validation.jsonl, heldout.jsonl, rejected.jsonl, data.json
     checkpoint.pt the resumable state (see trainer.py)
     before.json   the base model on the held-out files (kept, so --resume does not measure it again)
-    model/        the retrained model: what `--model OUT/model` loads everywhere (for LoRA: merged)
+    model/        the retrained model: what `--model OUT/model` loads everywhere (for LoRA: merged), with its
+                  mimo-card.json: the base model's languages and the repository's
     adapter/      LoRA only: the PEFT adapter (for vLLM's --enable-lora, or PEFT on top of the base)
     report.json   {"base", "model", "before", "after", "change", "data", "training"}
 """
@@ -18,7 +19,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from training.data.shards import read_manifest
 from training.errors import UserError
+from training.model_card import manifest_languages, repo_card, write_card
 from training.repo import dataset, trainer, tuning
 from training.repo.progress import TrainProgress
 from training.repo.sources import resolve_sources
@@ -71,11 +74,21 @@ def run(options: RepoOptions, say=lambda message: None) -> dict:
     train_deadline = None if deadline is None else deadline - before["seconds"] - EXPORT_SECONDS
     model, state = _train(options, base_dir, tokenizer, summary, out, train_deadline, say)
     paths = tuning.export(model, tokenizer, options.spec, base_dir, out, options.save_dtype)
+    _write_card(Path(paths["model"]), out, base_dir, summary)
     say(f"exported {paths['model']}; measuring it on the held-out files")
     after = _evaluate(paths["model"], heldout, options)
     report = _report(options, base_dir, paths, before, after, summary, state, model, time.monotonic() - started)
     (out / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report
+
+
+def _write_card(model_dir: Path, out: Path, base_dir: Path, summary: dict) -> None:
+    """OUT/model's mimo-card.json: the base model's languages and the repository's (an older run's data.json,
+    resumed, has none recorded: its training shards' manifest does)."""
+    languages = summary.get("languages")
+    if languages is None:
+        languages = manifest_languages(read_manifest(out / "data" / "train-0")) or set()
+    write_card(model_dir, repo_card(out.resolve().name, base_dir, languages))
 
 
 def _check_out(out: Path, resume: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from engine.model_card import CARD_FILE, trained_languages
 from training.repo.trainer import TrainOptions, learning_rate
 
 FAST = ["--eval-points", "3", "--threads", "1"]
@@ -35,10 +37,19 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert learning_rate(1.0, options) == pytest.approx(1e-4)
 
 
+@pytest.fixture
+def carded_base(tiny_model_dir, tmp_path):
+    """The tiny model with a model card that says it was trained on Rust."""
+    base = tmp_path / "base"
+    shutil.copytree(tiny_model_dir, base)
+    (base / CARD_FILE).write_text(json.dumps({"model": "tiny-rust", "languages": ["rust"]}), encoding="utf-8")
+    return base
+
+
 @pytest.mark.slow
-def test_a_full_run_reports_before_and_after_and_its_model_loads_everywhere(code_repo, tiny_model_dir, tmp_path):
+def test_a_full_run_reports_before_and_after_and_its_model_loads_everywhere(code_repo, carded_base, tmp_path):
     out = tmp_path / "run"
-    result = _train(code_repo, tiny_model_dir, out, "--full", "--max-epochs", "3")
+    result = _train(code_repo, carded_base, out, "--full", "--max-epochs", "3")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     for part in ("before", "after"):
@@ -59,6 +70,11 @@ def test_a_full_run_reports_before_and_after_and_its_model_loads_everywhere(code
 
     engine = open_engine(str(out / "model"), backend="native")  # what serve, lsp, complete and review open
     assert engine is not None
+    # The card: the base model's languages and the repository's, so editors complete in both.
+    assert engine.info().languages == ("python", "rust")
+    card = json.loads((out / "model" / CARD_FILE).read_text(encoding="utf-8"))
+    assert (card["model"], card["base"], card["repository_languages"]) == ("run", "tiny-rust", ["python"])
+    assert report["data"]["languages"] == {"python": {"files": report["data"]["train_files"]}}
 
 
 @pytest.mark.slow
@@ -75,6 +91,10 @@ def test_lora_exports_an_adapter_and_a_merged_model(code_repo, tiny_model_dir, t
     assert all(torch.equal(merged[k].float(), base[k].float().to(merged[k].dtype).float()) for k in base
                if ".mtp_layers." in k)  # fmt: skip
     assert any(not torch.equal(merged[k].float(), base[k].to(merged[k].dtype).float()) for k in base if "q_proj" in k)
+    # A base without a card claims no languages (any): the trained model's card says so too, and what it added.
+    card = json.loads((out / "model" / CARD_FILE).read_text(encoding="utf-8"))
+    assert "languages" not in card and card["repository_languages"] == ["python"]
+    assert trained_languages(out / "model") is None
 
 
 @pytest.mark.slow
