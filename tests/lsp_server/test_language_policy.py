@@ -9,7 +9,7 @@ from lsp_helpers import debug_stats, inline, instant_options, lsp_session, open_
 from lsprotocol import types as lsp
 
 from engine.api import EngineInfo
-from lsp_server.language_policy import completes_in, turned_off
+from lsp_server.language_policy import completes_in, turned_off, why_not
 
 NANO = EngineInfo(model="nano", backend="native", context_length=2048, fim_template="mimo-code", languages=("python",))
 REMOTE = EngineInfo(model="MiMo-7B-RL", backend="remote", context_length=32768, fim_template="qwen")
@@ -37,6 +37,16 @@ def test_completes_in(language, settings, engine, expected):
 def test_only_settings_turn_a_language_off_before_the_model_is_known():
     assert turned_off("lua", {"lua": False}) and turned_off("go", {"*": False})
     assert not turned_off("go", {}) and not turned_off("go", {"*": False, "go": True})
+
+
+def test_why_not_names_the_cards_languages_and_how_to_override():
+    assert why_not("go", NANO) == (
+        'MiMo: nano was trained on python only, so it does not complete go (set "languages": {"go": true} to turn '
+        "it on anyway)"
+    )
+    prose = EngineInfo(model="prose", backend="native", context_length=512, fim_template=None, languages=())
+    message = why_not("go", prose, "pass --any-language")
+    assert "trained on no programming language" in message and "(pass --any-language to turn it on" in message
 
 
 def _nano(tmp_path, **languages: bool) -> dict:
