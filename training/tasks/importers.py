@@ -146,27 +146,30 @@ def load_any(path: Path) -> list[Task]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read {path}: {getattr(error, 'strerror', None) or 'not UTF-8 text'}") from None
-    records = _records(text, path)
-    tasks = []
-    for number, record in records:
-        where = f"{path}:{number}"
-        if not isinstance(record, dict):
-            raise UserError(f"{where}: expected a JSON object")
-        style = record_style(record)
-        if style == "task":
-            tasks.append(parse_task(record, where))
-            continue
-        try:
-            tasks.append(STYLES[style](record))
-        except UserError as error:
-            raise UserError(f"{where}: {error}") from None
-        except (KeyError, TypeError, ValueError) as error:  # a missing field, a wrong type, bad JSON inside
-            raise UserError(f"{where}: malformed {style} record ({type(error).__name__}: {error})") from None
+    tasks = [_record_task(record, f"{path}:{number}") for number, record in _records(text, path)]
     if not tasks:
         raise UserError(f"{path} holds no tasks")
     if len({t.id for t in tasks}) != len(tasks):
         raise UserError(f"{path}: task ids repeat; each task needs its own id")
     return tasks
+
+
+def _record_task(record: object, where: str) -> Task:
+    """One record as a Task; every error names ``where`` (the file and line) once."""
+    if not isinstance(record, dict):
+        raise UserError(f"{where}: expected a JSON object")
+    try:
+        style = record_style(record)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    if style == "task":
+        return parse_task(record, where)  # its errors already name `where`
+    try:
+        return STYLES[style](record)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    except (KeyError, TypeError, ValueError) as error:  # a missing field, a wrong type, bad JSON inside
+        raise UserError(f"{where}: malformed {style} record ({type(error).__name__}: {error})") from None
 
 
 def _records(text: str, path: Path) -> list[tuple[int, object]]:

@@ -144,6 +144,24 @@ def test_decontamination_drops_training_tasks_that_copy_an_evaluation_task():
     assert decontaminate([phrase], [other], n=4).dropped == {"phrase": "other"}
 
 
+def test_a_pasted_humaneval_prompt_is_caught_through_reformatting():
+    """A copy survives a formatter: other quotes, typing.List -> list, rewrapped lines, a prose statement."""
+    evaluation = humaneval_tasks(limit=10)
+    original = evaluation[9].prompt  # rolling_max(numbers: List[int]) -> List[int]
+    pasted = original.replace('"""', "'''").replace("List[", "list[").replace("from typing import List, Tuple\n", "")
+    rewrapped = "\n".join(word if i % 5 else word + "\n" for i, word in enumerate(pasted.split(" ")))
+    prose = Task(id="prose", format="stdio", prompt="Solve this:\n" + rewrapped, tests=[{"input": "", "output": ""}])
+    code = _task("code", "import math\n\n" + pasted)
+    result = decontaminate([prose, code], evaluation, n=13)
+    assert result.dropped == {"prose": evaluation[9].id, "code": evaluation[9].id}
+
+
+def test_a_shared_typed_signature_alone_is_not_an_overlap():
+    """Punctuation is not counted: `(numbers: List[int]) -> List[int]:` shared with HumanEval/9 is no copy."""
+    signature = _task("mine", 'def transform(numbers: List[int]) -> List[int]:\n    """Keep the items above 7."""')
+    assert decontaminate([signature], humaneval_tasks(), n=13).dropped == {}
+
+
 def test_the_generated_families_are_clean_against_humaneval():
     from training.tasks import BUILTIN_SETS, read_tasks
 
