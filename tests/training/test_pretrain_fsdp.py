@@ -4,6 +4,7 @@ an uninterrupted run does."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -82,9 +84,21 @@ def _killed_run(setup, out: Path) -> None:
     while not (out / "checkpoint" / "trainer.pt").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    _kill_tree(process)
     assert not (out / "model").exists()
+
+
+def _kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILLs torchrun and its workers. torchrun starts each worker in a session of its own, so killing its
+    process group alone left the workers running: they went on writing checkpoint.partial/ under the resumed run."""
+    workers = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, signal.SIGKILL)
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    process.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"workers still running after SIGKILL: {alive}"
 
 
 def test_two_processes_follow_the_loss_curve_of_one(one_process, two_processes):
