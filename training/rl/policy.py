@@ -50,12 +50,32 @@ def mtp_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items() if ".mtp_layers." in name}
 
 
-def export_policy(model: torch.nn.Module, tokenizer, out_dir: Path, dtype: str) -> Path:
-    """A Hugging Face checkpoint in the MiMo layout, loadable by `mimo serve/complete/lsp --model OUT` and vLLM."""
+def export_policy(model: torch.nn.Module, tokenizer, out_dir: Path, dtype: str, base_model: str, command: str) -> Path:
+    """A Hugging Face checkpoint in the MiMo layout, loadable by `mimo serve/complete/lsp --model OUT` and vLLM,
+    with its model card (mimo-card.json, ``policy_card``): ``base_model`` is the ``--model`` it was tuned from,
+    ``command`` the tuning command (`mimo train rl`...)."""
     from training.pretrain import export_model
 
+    out_dir = Path(out_dir)
+    run_name = (out_dir.resolve().parent if out_dir.name == MODEL_SUBDIR else out_dir.resolve()).name
     tokenizer.padding_side = "right"  # the engine's default; training set it to left for batched generation
-    return export_model(model, tokenizer, Path(out_dir), dtype)
+    return export_model(model, tokenizer, out_dir, dtype, policy_card(run_name, base_model, command))
+
+
+def policy_card(model: str, base_model: str, command: str) -> dict:
+    """The card of a tuned policy: the base model's languages with python added (every task is a Python program
+    run by the verifier); a base whose card lists none (any language) stays so."""
+    from engine.registry import resolve_model
+    from training.model_card import card, read_card
+
+    base_dir = resolve_model(base_model)
+    base = read_card(base_dir) or {}
+    languages = base.get("languages")
+    name = str(base.get("model") or base_dir.name)
+    if not (isinstance(languages, list) and all(isinstance(item, str) for item in languages)):
+        return card(model, None, f"{name} (its card lists no languages) tuned with `{command}` on Python tasks.",
+                    base=name)  # fmt: skip
+    return card(model, [*languages, "python"], f"{name} tuned with `{command}` on Python coding tasks.", base=name)
 
 
 def device_arguments() -> dict:

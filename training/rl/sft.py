@@ -116,7 +116,9 @@ def run_sft(config: SFTConfig, out_dir: Path, *, base_dir: Path | None = None, r
                       data_collator=PadCollator(tokenizer.pad_token_id))  # fmt: skip
     quiet_trainer(trainer, RichProgress("sft", show_progress), out_dir / "tensorboard")
     trainer.train(resume_from_checkpoint=last)
-    model_dir = export_policy(trainer.model, tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype)
+    model_dir = export_policy(
+        trainer.model, tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype, config.model, "mimo train sft"
+    )
     summary = {"examples": len(examples), "steps": trainer.state.global_step, "task_file": str(task_file),
                "mtp": config.mtp, "config": config.model_dump(mode="json")}  # fmt: skip
     summary["final_loss"] = next((r["loss"] for r in reversed(trainer.state.log_history) if "loss" in r), None)

@@ -162,7 +162,9 @@ def run_rl(config: RLConfig, options: RunOptions, scorer=None) -> RLResult:
     model_dir = None
     out_dir = Path(options.out_dir)
     if trainer.state.global_step >= config.steps and trainer.accelerator.is_main_process:
-        model_dir = export_policy(policy, run.tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype)
+        model_dir = export_policy(
+            policy, run.tokenizer, out_dir / MODEL_SUBDIR, config.save_dtype, config.model, "mimo train rl"
+        )
     if trainer.accelerator.is_main_process:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return RLResult(steps=trainer.state.global_step, model_dir=model_dir, summary=summary)

@@ -108,6 +108,7 @@ def test_the_mtp_layers_stay_bit_identical_while_the_trunk_learns(tiny_model_dir
     config = json.loads((result.model_dir / "config.json").read_text())
     assert config["architectures"] == ["MiMoForCausalLM"] and config["num_nextn_predict_layers"] == 1
     assert (result.model_dir / "modeling_mimo.py").is_file() and (result.model_dir / "tokenizer.json").is_file()
+    assert json.loads((result.model_dir / "mimo-card.json").read_text())["model"] == "out"  # policy_card
 
 
 def test_the_reward_function_reuses_the_rollouts_scores(tiny_model_dir, tmp_path):
