@@ -21,6 +21,7 @@ import torch
 
 from engine.causal_model import CausalModel, run_together
 from engine.native_decode import DecodeSettings, SequenceDecoder, SharedPrompt
+from engine.sampling import sample_seed
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,18 @@ def _step(lm: CausalModel, running: list[_Sequence], settings: SamplingSettings)
                 break
 
 
+def rollout_seed(seed: int, group: int, index: int) -> int:
+    """The sampling seed of sample ``index`` of prompt ``group`` in a call seeded ``seed``: the engine's
+    ``sample_seed`` (a SeedSequence hash) applied twice, so every (seed, group, index) gets its own reproducible,
+    independent stream; a linear mix such as ``seed * a + group * b + index`` makes different triples collide."""
+    return sample_seed(sample_seed(seed, group), index)
+
+
 def _decode_settings(settings: SamplingSettings, seed: int, group: int, index: int) -> DecodeSettings:
     return DecodeSettings(
         temperature=settings.temperature,
         top_p=settings.top_p,
-        # Distinct, reproducible streams per (call seed, group, sample).
-        seed=(seed * 1_000_003 + group * 1009 + index) % (2**63),
+        seed=rollout_seed(seed, group, index),
         use_mtp=settings.use_mtp,
         draft_tokens=settings.draft_tokens,
         banned_ids=settings.banned_ids,

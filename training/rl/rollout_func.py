@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from engine.sampling import sample_seed
 from training.rl.curriculum import Curriculum, informative
 from training.rl.rewards import Reward
 from training.rl.rollout import Completion, RolloutStats
@@ -99,7 +100,7 @@ class CodeRollouts:
 
     def _round(self, task_ids: list[str], trainer, step: int, totals: dict) -> list[Group]:
         prompts = [self.tokenizer(self.tasks[t].model_prompt)["input_ids"] for t in task_ids]
-        seed = self.settings.seed * 1_000_003 + step * 101 + totals["rounds"]
+        seed = sample_seed(sample_seed(self.settings.seed, step), totals["rounds"])  # one stream per round
         started = time.perf_counter()
         sampled, stats = self.generator.generate(trainer, prompts, self.settings.num_generations, seed)
         scoring = time.perf_counter()

@@ -64,3 +64,15 @@ def test_rollouts_leave_the_training_model_as_it_was(policy, tmp_path):
         assert parameter.data_ptr() == pointer and parameter.is_contiguous() == contiguous
         assert torch.equal(parameter, value)
     model.save_pretrained(tmp_path)  # shared or re-pointed storage would fail here
+
+
+def test_rollout_seeds_are_distinct_per_group_and_sample_and_reproducible():
+    from engine.sampling import sample_seed
+    from training.rl.rollout import rollout_seed
+
+    triples = [(seed, group, index) for seed in range(2) for group in range(8) for index in range(1010)]
+    seeds = [rollout_seed(*triple) for triple in triples]
+    assert len(set(seeds)) == len(triples)  # the old linear mix gave (0, 1, 0) and (0, 0, 1009) one stream
+    assert all(0 <= seed < 2**63 for seed in seeds)
+    assert [rollout_seed(*triple) for triple in triples[:50]] == seeds[:50]  # the same inputs, the same seeds
+    assert rollout_seed(7, 2, 3) == sample_seed(sample_seed(7, 2), 3)  # the engine's derivation
