@@ -216,8 +216,9 @@ class CompletionService:
             self._checked_engine = engine
         if engine is None or document.text is not text_asked:
             return None  # no model, or the user typed meanwhile: this position is stale
+        syntax = document.syntax_near(offset)
         filter_context = FilterContext(
-            prefix, suffix, document.language, mode.multiline, self.settings.max_lines, document.syntax_near(offset)
+            prefix, suffix, document.language, mode.multiline, self.settings.max_lines, syntax, document.language_id
         )
         info = engine.info()
         fim = ctx.build_fim(document, offset, sources, context_budget(self.settings, info))

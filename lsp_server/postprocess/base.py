@@ -20,6 +20,7 @@ class FilterContext:
     multiline: bool
     max_lines: int = 12
     syntax: LocalSyntax | None = None  # the syntax around the cursor, when the caller has it (a local check)
+    language_id: str = ""  # the editor's language id, also when there is no grammar ("ruby": `language` None)
 
     @property
     def line_before(self) -> str:

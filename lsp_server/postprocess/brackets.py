@@ -1,45 +1,42 @@
 """Balance the brackets the completion opened, and cut where it closes a bracket nobody opened.
 
+Only code brackets count: one in a string, comment or regex literal opens and closes nothing (code_brackets).
 Closers are appended only when the text after the cursor does not already close them, so `foo(|)` completed
-with `a, b` stays `foo(a, b)`.
+with `a, b` stays `foo(a, b)`, and never when the completion ends inside a comment or string.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from lsp_server.postprocess.base import FilterContext
+from lsp_server.postprocess.code_brackets import BRACKETS, CodeBrackets, code_brackets
 
 PAIRS = {"(": ")", "[": "]", "{": "}"}
 CLOSERS = {v: k for k, v in PAIRS.items()}
-_QUOTES = "\"'`"
 
 
-def open_brackets(text: str) -> list[str]:
-    """The brackets still open at the end of ``text``, skipping string contents (a rough, fast scan)."""
+def open_brackets(brackets: Iterable[str]) -> list[str]:
+    """The brackets still open after ``brackets`` (a closer with no matching opener is passed over)."""
     stack: list[str] = []
-    quote = ""
-    escaped = False
-    for ch in text:
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote or ch == "\n":
-                quote = ""
-        elif ch in _QUOTES:
-            quote = ch
-        elif ch in PAIRS:
-            stack.append(ch)
-        elif ch in CLOSERS:
-            if stack and stack[-1] == CLOSERS[ch]:
-                stack.pop()
+    for bracket in brackets:
+        if bracket in PAIRS:
+            stack.append(bracket)
+        elif stack and stack[-1] == CLOSERS[bracket]:
+            stack.pop()
     return stack
 
 
 def brackets(text: str, context: FilterContext) -> str:
-    text = _cut_at_unopened_closer(text, context)
-    opened = open_brackets(text)
-    if not opened or text.rstrip().endswith(("\\",)):
+    if BRACKETS.search(text) is None:
+        return text  # nothing to cut or balance (and no parse)
+    code = code_brackets(text, context)
+    cut = _unopened_closer(code)
+    if cut is not None:
+        text = text[:cut].rstrip()
+    opened = open_brackets(bracket for index, bracket in code.inside if index < len(text))
+    kept = text.rstrip()
+    if not opened or kept.endswith("\\") or code.in_text(len(kept) - 1):
         return text
     closers = "".join(PAIRS[b] for b in reversed(opened))
     if context.line_after.lstrip().startswith(closers[0]):
@@ -47,21 +44,20 @@ def brackets(text: str, context: FilterContext) -> str:
     return text + closers
 
 
-def _cut_at_unopened_closer(text: str, context: FilterContext) -> str:
-    """A closer with no opener in the completion must close something open before the cursor."""
-    prefix_open: list[str] | None = None  # scanned at the first such closer: most completions have none
+def _unopened_closer(code: CodeBrackets) -> int | None:
+    """Where the completion closes a bracket it did not open and that is not open before the cursor either."""
+    prefix_open: list[str] | None = None  # worked out at the first such closer: most completions have none
     own: list[str] = []
-    for index, ch in enumerate(text):
-        if ch in PAIRS:
-            own.append(ch)
-        elif ch in CLOSERS:
-            if own:
-                own.pop()
-                continue
+    for index, bracket in code.inside:
+        if bracket in PAIRS:
+            own.append(bracket)
+        elif own:
+            own.pop()
+        else:
             if prefix_open is None:
-                prefix_open = open_brackets(context.prefix[-2000:])  # the statement at the cursor, roughly
-            if prefix_open and prefix_open[-1] == CLOSERS[ch]:
+                prefix_open = open_brackets(code.before)
+            if prefix_open and prefix_open[-1] == CLOSERS[bracket]:
                 prefix_open.pop()
             else:
-                return text[:index].rstrip()
-    return text
+                return index
+    return None

@@ -1,6 +1,6 @@
 """Golden cases for the post-processing filters and the whole pipeline (golden/*.toml, cursor marked ║).
 
-Each syntax-checking case runs twice: with the syntax around the cursor (the local check the server uses) and
+A case with `language = ""` has no grammar (`language_id` names it). Each syntax-checking case runs twice: with the syntax around the cursor (the local check the server uses) and
 without it (a plain re-parse of the whole document); both must agree."""
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def _cases(name: str) -> list[dict]:
 
 def _contexts(case: dict) -> list[FilterContext]:
     prefix, suffix = case["context"].split(CURSOR)
-    language = case.get("language", "python")
-    base = FilterContext(prefix, suffix, language, case.get("multiline", False), case.get("max_lines", 12))
+    language = case.get("language", "python") or None  # "": no grammar; language_id then names the language
+    base = FilterContext(prefix, suffix, language, case.get("multiline", False), case.get("max_lines", 12),
+                         language_id=case.get("language_id", language or ""))  # fmt: skip
     document = Document("file:///golden", language, prefix + suffix)
     local = FilterContext(**{**vars(base), "syntax": document.syntax_near(len(prefix))})
     return [base, local]
