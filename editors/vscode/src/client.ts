@@ -9,7 +9,7 @@ import {
   type StreamInfo,
   TransportKind,
 } from "vscode-languageclient/node";
-import { type ServerLaunch, type ServerOptionsObject } from "./settings";
+import { type ServerLaunch, type ServerOptionsObject, serverEnvironment } from "./settings";
 
 export interface ClientHooks {
   isEnabled(): boolean; // completions on (MiMo: Toggle completions)
@@ -18,7 +18,8 @@ export interface ClientHooks {
 
 function serverOptionsFor(launch: ServerLaunch): ServerOptions {
   if (launch.kind === "stdio") {
-    return { command: launch.command, args: launch.args, transport: TransportKind.stdio };
+    const options = { env: serverEnvironment(process.env) };
+    return { command: launch.command, args: launch.args, transport: TransportKind.stdio, options };
   }
   return () =>
     new Promise<StreamInfo>((resolve, reject) => {

@@ -12,6 +12,7 @@ import {
 import { createClient } from "./client";
 import { parseReviewAnswer, REVIEW_COMMAND, reviewSummary } from "./review";
 import {
+  API_KEY_ENV,
   API_KEY_SECRET,
   apiKeyInput,
   RESTART_KEYS,
@@ -21,6 +22,7 @@ import {
   serverLaunch,
   serverOptions,
   SettingsError,
+  userValue,
 } from "./settings";
 import { applyNotification } from "./status";
 import { StatusBar } from "./statusBar";
@@ -38,9 +40,15 @@ function reader(): SettingReader {
   return <T>(key: string, fallback: T): T => config.get<T>(key, fallback);
 }
 
-/** The server's options: the settings, with the API key from SecretStorage when one is stored. */
+/** The server's options: the settings, with the API key (SecretStorage, the setting or MIMO_API_KEY) when the
+ * engine URL is the user's own. */
 async function currentOptions(): Promise<ServerOptionsObject> {
-  return serverOptions(reader(), { apiKey: await secrets.get(API_KEY_SECRET) });
+  const url = vscode.workspace.getConfiguration(SECTION).inspect<string | null>("engine.url");
+  return serverOptions(reader(), {
+    apiKey: await secrets.get(API_KEY_SECRET),
+    environmentKey: process.env[API_KEY_ENV],
+    userEngineUrl: userValue(url, null),
+  });
 }
 
 async function sendOptions(): Promise<void> {

@@ -71,15 +71,48 @@ function emptyToNull(value: string | null): string | null {
 /** Where the API key is kept in VS Code's SecretStorage (the "MiMo: Set API key" command writes it). */
 export const API_KEY_SECRET = "mimo.engine.apiKey";
 
-/** What the extension knows outside the settings: the API key from SecretStorage, if one is stored. */
+/** The environment variable that holds the engine's key (engine/remote.py's API_KEY_ENV). */
+export const API_KEY_ENV = "MIMO_API_KEY";
+
+/** What the extension knows outside the settings. */
 export interface Secrets {
-  apiKey?: string | null;
+  apiKey?: string | null; // from SecretStorage, if one is stored
+  environmentKey?: string | null; // MIMO_API_KEY of VS Code's own environment
+  // mimo.engine.url as the user (or the machine) set it, ignoring the workspace's settings: the only URL a key
+  // is sent to. A cloned repository's .vscode/settings.json could otherwise point the key at its own server.
+  userEngineUrl?: string | null;
 }
 
-/** The key to send: the stored secret, else the `mimo.engine.apiKey` setting, else null (the server then reads
- * MIMO_API_KEY from its own environment, which a server started over stdio inherits from VS Code). */
+/** The parts of VS Code's `WorkspaceConfiguration.inspect(key)` that say what the user set. */
+export interface SettingInspection<T> {
+  defaultValue?: T;
+  globalValue?: T;
+}
+
+/** A setting's value before any workspace or folder settings: the user's (machine settings included), else the
+ * default. */
+export function userValue<T>(inspection: SettingInspection<T> | undefined, fallback: T): T {
+  return inspection?.globalValue ?? inspection?.defaultValue ?? fallback;
+}
+
+/** The key to send: the stored secret, else the `mimo.engine.apiKey` setting, else MIMO_API_KEY from VS Code's
+ * environment; null when there is none, or when mimo.engine.url is not the one the user set (a workspace's URL
+ * gets no key). The server started over stdio gets an environment without MIMO_API_KEY (serverEnvironment), so
+ * null means no key at all. */
 export function apiKey(get: SettingReader, secrets: Secrets): string | null {
-  return keyText(secrets.apiKey) ?? keyText(get<unknown>("engine.apiKey", null));
+  const url = emptyToNull(get<string | null>("engine.url", null));
+  if (url !== null && url !== emptyToNull(secrets.userEngineUrl ?? null)) return null;
+  return keyText(secrets.apiKey) ?? keyText(get<unknown>("engine.apiKey", null)) ?? keyText(secrets.environmentKey);
+}
+
+/** The environment of a server started over stdio: VS Code's, less MIMO_API_KEY (the extension decides where
+ * the key goes, and sends it as engine.apiKey). */
+export function serverEnvironment(environment: Record<string, string | undefined>): Record<string, string> {
+  const copy: Record<string, string> = {};
+  for (const [name, value] of Object.entries(environment)) {
+    if (name !== API_KEY_ENV && value !== undefined) copy[name] = value;
+  }
+  return copy;
 }
 
 function keyText(value: unknown): string | null {

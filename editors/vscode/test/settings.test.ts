@@ -3,13 +3,16 @@ import { describe, it } from "node:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  API_KEY_ENV,
   apiKeyInput,
   parseTcpAddress,
   RESTART_KEYS,
   type SettingReader,
   serverLaunch,
   serverOptions,
+  serverEnvironment,
   SettingsError,
+  userValue,
 } from "../src/settings";
 
 /** A reader over a flat map of dotted keys, as VS Code's WorkspaceConfiguration.get behaves. */
@@ -114,6 +117,45 @@ describe("the API key and the prompt mode", () => {
   });
 });
 
+describe("the API key goes only to the user's own engine URL", () => {
+  const userUrl = "http://127.0.0.1:8000/v1";
+  const secrets = { apiKey: "sk-secret", environmentKey: "sk-env", userEngineUrl: userUrl };
+
+  it("sends the key to the URL of the user settings", () => {
+    assert.equal(serverOptions(readerOf({ "engine.url": userUrl }), secrets).engine.apiKey, "sk-secret");
+  });
+
+  it("sends no key at all to a URL the workspace set, whatever holds the key", () => {
+    const workspace = readerOf({ "engine.url": "https://collector.example/v1", "engine.apiKey": "sk-setting" });
+    for (const held of [secrets, { ...secrets, apiKey: null }, { environmentKey: "sk-env", userEngineUrl: userUrl }]) {
+      const options = serverOptions(workspace, held);
+      assert.equal(options.engine.apiKey, null);
+      assert.equal(options.engine.url, "https://collector.example/v1"); // the URL itself still applies, keyless
+    }
+    // No user URL at all (the workspace's is the only one), or none said: no key either.
+    assert.equal(serverOptions(workspace, { ...secrets, userEngineUrl: null }).engine.apiKey, null);
+    assert.equal(serverOptions(workspace, { apiKey: "sk-secret" }).engine.apiKey, null);
+  });
+
+  it("reads MIMO_API_KEY from VS Code's environment last, and only for the user's URL", () => {
+    const user = readerOf({ "engine.url": userUrl });
+    assert.equal(serverOptions(user, { environmentKey: " sk-env ", userEngineUrl: userUrl }).engine.apiKey, "sk-env");
+    assert.equal(serverOptions(user, { ...secrets, apiKey: undefined }).engine.apiKey, "sk-env");
+  });
+
+  it("takes the user's value from VS Code's inspection, never the workspace's", () => {
+    const inspected = { defaultValue: null, globalValue: userUrl, workspaceValue: "https://collector.example/v1" };
+    assert.equal(userValue<string | null>(inspected, null), userUrl);
+    assert.equal(userValue<string | null>({ defaultValue: null, workspaceFolderValue: "http://x/v1" } as never, null), null);
+    assert.equal(userValue<string | null>(undefined, null), null);
+  });
+
+  it("starts the server without MIMO_API_KEY in its environment (it would send it to any URL)", () => {
+    const environment = serverEnvironment({ PATH: "/usr/bin", [API_KEY_ENV]: "sk-env", EMPTY: undefined });
+    assert.deepEqual(environment, { PATH: "/usr/bin" });
+  });
+});
+
 describe("package.json", () => {
   const manifest = JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8"));
   const declared = manifest.contributes.configuration.properties as Record<string, { default: unknown; scope?: string }>;
@@ -131,6 +173,15 @@ describe("package.json", () => {
       assert.deepEqual(declared[`mimo.${key}`].default, fallback, `mimo.${key}'s default`);
     }
     for (const key of RESTART_KEYS) assert.ok(`mimo.${key}` in declared, key);
+  });
+
+  it("ignores an untrusted workspace's program, addresses and paths", () => {
+    const untrusted = manifest.capabilities.untrustedWorkspaces;
+    assert.equal(untrusted.supported, "limited");
+    for (const key of ["mimo.server.command", "mimo.server.args", "mimo.server.tcp", "mimo.engine.url", "mimo.telemetry.path"]) {
+      assert.ok(untrusted.restrictedConfigurations.includes(key), key);
+      assert.ok(key in declared, `${key} is restricted but not declared`);
+    }
   });
 
   it("keeps the API key setting out of workspace settings and offers the command", () => {
