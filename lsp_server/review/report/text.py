@@ -75,16 +75,25 @@ def _caret(finding: Finding) -> str:
     return " " * cell_len(printable(line[:start])) + "^" * max(1, cell_len(printable(line[start:end])))
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # all but tab and line feed
+# Bidirectional formatting characters: embeddings and overrides (U+202A-U+202E), isolates (U+2066-U+2069) and
+# the invisible marks. A changed line holding them shows its text in another order than a compiler reads it
+# ("Trojan Source", CVE-2021-42574), so a reviewer would read code that is not there.
+BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_CONTROL = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI}]")  # all but tab and line feed, and bidi controls
+
+
+def escaped(character: re.Match[str]) -> str:
+    """A matched character as its Python escape: `\\x1b`, `\\u202e`."""
+    return character[0].encode("unicode_escape").decode("ascii")
 
 
 def printable(text: str) -> str:
     """Text from a changed file, a file name or a model, safe for a terminal: bytes that were not UTF-8 become
     U+FFFD, and control characters are shown as escapes (`\\x1b`): a changed line holding an escape sequence
     would otherwise clear the screen, retitle the window or, with a carriage return, print over what came
-    before it."""
+    before it. Bidi controls are escaped too (`\\u202e`), so the line reads in the order it runs."""
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    return _CONTROL.sub(lambda control: control[0].encode("unicode_escape").decode("ascii"), text)
+    return _CONTROL.sub(escaped, text)
 
 
 def shown_path(path: str) -> str:

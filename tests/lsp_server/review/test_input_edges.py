@@ -219,3 +219,42 @@ def test_a_nested_repository_is_set_aside_as_such_not_refused(repo):
     diff = read_diff(DiffSource(), repo.root)
     assert diff.files == ()
     assert diff.skipped == (Skipped("vendor/lib", "a nested git repository: review it on its own", refused=False),)
+
+
+# Bidi controls: embeddings/overrides U+202A-U+202E and isolates U+2066-U+2069 ("Trojan Source"): a changed
+# line shows in another order than it runs. The text and GitHub reports write each as its escape.
+_BIDI = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))]
+
+
+def test_bidi_controls_in_changed_lines_and_names_are_escaped_in_the_text_report(monkeypatch, repo, capsys):
+    import sys
+
+    from lsp_server.review import cli
+
+    repo.write("m.py", "x = 1\n")
+    repo.commit()
+    hidden = "".join(_BIDI)
+    repo.write("m.py", f'def f(: return "admin{hidden}"  # \u202e\u2066 check\n')  # the syntax error quotes it
+    os.symlink("/dev/null", repo.root / "evil\u202etxt.py")
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    cli._run_and_print(cli.ReviewOptions(path=repo.root, use_model=False), "text", "never")
+    terminal = capsys.readouterr()
+    assert "f(:" in terminal.out and "evil" in terminal.out
+    for char in _BIDI:
+        assert char not in terminal.out and char not in terminal.err, f"U+{ord(char):04X}"
+    assert "\\u202e" in terminal.out and "\\u2069" in terminal.out and "evil\\u202etxt.py" in terminal.out
+
+
+def test_bidi_and_control_characters_are_escaped_in_github_annotations():
+    snippet = 's = "\u202eadmin\u2066" +'
+    finding = Finding("src/\u202ex.py", 1, 1, "error", "review/\u2067odd", "quoted \u202eadmin\u2069 \x1b[2J here",
+                      start_column=4, end_column=5, snippet=(snippet,))  # fmt: skip
+    skipped = Skipped("bin/\u202eexe.py", "binary file", refused=False)
+    out = render("github", ReviewReport((finding,), None, files=1, skipped=(skipped,)))
+    first, second = out.splitlines()
+    assert first.endswith("::quoted \\u202eadmin\\u2069 \\x1b[2J here") and "title=review/\\u2067odd" in first
+    assert first.startswith("::error file=src/\u202ex.py,")  # the file property names the file exactly
+    assert "::not reviewed: bin/\\u202eexe.py: binary file" in second
+    message_parts = [line.split("::")[2] for line in out.splitlines()]
+    for char in [*_BIDI, "\x1b"]:
+        assert not any(char in part for part in message_parts)
