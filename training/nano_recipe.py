@@ -24,6 +24,7 @@ DATA_ONLY_PACKAGES = ("transformers", "torch", "numpy", "networkx", "setuptools"
 # The packages above that mimo-code itself does not need are its `nano-corpus` extra (pyproject.toml).
 CORPUS_EXTRA = "nano-corpus"
 VOCAB_SIZE = 8192
+MODEL_NAME = "mimo-nano"  # the recipe's model, as its card names it (engine/assets/nano/mimo-card.json)
 TOKENIZER_MAX_MB = 30
 
 
@@ -94,7 +95,17 @@ def run_recipe(work: Path, out: Path, threads: int, total_tokens: int | None = N
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(final_run(work) / "model", out)
+    _name_card(out)
     return out
+
+
+def _name_card(model_dir: Path) -> None:
+    """Each run's card is named after the run's folder (`continue-2`); the recipe's result is mimo-nano."""
+    from training.model_card import read_card, write_card
+
+    contents = read_card(model_dir)
+    if contents is not None:
+        write_card(model_dir, contents | {"model": MODEL_NAME})
 
 
 def missing_corpus_packages() -> list[str]:

@@ -303,3 +303,21 @@ def test_mimo_7b_preset_has_mimo_7b_shape(tmp_path):
               "layer": sum(p.numel() for p in model.model.layers[0].parameters()),
               "mtp": sum(p.numel() for p in model.model.mtp_layers.parameters())}  # fmt: skip
     assert counts == {"total": 7_833_409_536, "layer": 177_223_680, "mtp": 210_790_400}
+
+
+def test_nano_recipe_names_the_copied_model_card_after_the_model_not_the_last_run(tmp_path):
+    """The last run's card says `continue-2` (runs are named after their folders); the copy says mimo-nano and
+    keeps everything else the card says."""
+    from training import nano_recipe
+    from training.model_card import card, read_card, write_card
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    for path in ("tokenizer/tokenizer.json", "shards/manifest.json", "run/summary.json", "continue-1/summary.json",
+                 "continue-2/summary.json", "continue-2/model/model.safetensors"):  # fmt: skip
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).touch()
+    write_card(work / "continue-2" / "model", card("continue-2", ["python"], "Pretrained.", sources=["stdlib"]))
+    nano_recipe.run_recipe(work, out, threads=1)  # every step finished: only the copy runs
+    assert read_card(out) == {"model": "mimo-nano", "languages": ["python"], "about": "Pretrained.",
+                              "sources": ["stdlib"]}  # fmt: skip
+    assert read_card(work / "continue-2" / "model")["model"] == "continue-2"  # the run's own card is left as it was
