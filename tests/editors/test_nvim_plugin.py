@@ -7,7 +7,7 @@ import json
 import sys
 
 import pytest
-from nvim_helpers import instant_settings, open_attached, setup_plugin, wait_lua
+from nvim_helpers import REPO, instant_settings, open_attached, setup_plugin, wait_lua
 
 # Each test starts a real Neovim and a real language server (3-15 s on a loaded 2-core machine).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -250,3 +250,78 @@ def test_empty_lua_tables_in_settings_reach_the_server_as_objects(nvim, tmp_path
     assert wait_lua(nvim, "require('mimo').status.state == 'ready'")
     messages = command_output(nvim, "messages")  # the server's window/showMessage warnings are echoed here
     assert "MiMo settings" not in messages
+
+
+# ---- api_key and prompt_mode: passed to the server as engine.apiKey and completion.promptMode (like VS Code) ----
+
+INLINE_AT = """
+    local line, character = ...
+    local params = vim.lsp.util.make_position_params(0, 'utf-16')
+    params.position = { line = line, character = character }
+    params.context = { triggerKind = 1 }
+    local reply = require('mimo').client():request_sync('textDocument/inlineCompletion', params, 20000, 0)
+    return vim.tbl_map(function(item) return item.insertText end, reply.result.items or reply.result)
+"""
+
+
+READY = "require('mimo').status.state == 'ready' or require('mimo').status.state == 'fallback'"  # loaded
+
+
+def fake_openai_module():
+    """The OpenAI-compatible stand-in of tests/lsp_server (it refuses requests without its key, records bodies)."""
+    sys.path.insert(0, str(REPO / "tests" / "lsp_server"))  # a sibling test folder, not a package
+    import fake_openai
+
+    return fake_openai
+
+
+def setup_with_engine(nvim, tmp_path, url: str, extra_lua: str = "") -> None:
+    """setup() with the remote engine at ``url`` in front of the local nano (the instant backend has no remote)."""
+    settings = instant_settings(tmp_path, "")
+    settings["engine"] = {"backend": "native", "model": "nano", "threads": 1, "url": url}
+    nvim.exec_lua(
+        "local python, settings = ...\n"
+        "require('mimo').setup({ cmd = { python, '-m', 'lsp_server' }, settings = vim.json.decode(settings)"
+        f"{extra_lua} }})",
+        sys.executable,
+        json.dumps(settings),
+    )
+
+
+def test_api_key_and_prompt_mode_options_reach_the_server(nvim, tmp_path):
+    """api_key as a function (a password manager's answer, trimmed) and prompt_mode "chat": the keyed engine
+    answers, asked with chat messages."""
+    fake = fake_openai_module()
+    app = fake.fake_openai(api_key="sk-nvim-1")
+    with fake.serving(app) as url:
+        options = ", api_key = function() return ' sk-nvim-1\\n' end, prompt_mode = 'chat'"
+        setup_with_engine(nvim, tmp_path, url, options)
+        open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    return \n")
+        assert wait_lua(nvim, READY, 120000), nvim.exec_lua("return require('mimo').status")
+        assert nvim.exec_lua(INLINE_AT, 1, 11) == ["a + b"]
+        assert nvim.exec_lua("return require('mimo').status.state") == "ready"  # not "fallback"
+    assert app.state.bodies and all("messages" in body for body in app.state.bodies)  # chat, as asked
+
+
+@ON_012
+def test_without_the_api_key_the_keyed_engine_refuses_and_the_local_model_answers(nvim, tmp_path):
+    fake = fake_openai_module()
+    app = fake.fake_openai(api_key="sk-nvim-1")
+    with fake.serving(app) as url:
+        setup_with_engine(nvim, tmp_path, url, ", prompt_mode = 'chat'")
+        open_attached(nvim, tmp_path / "calc.py", "def add(a, b):\n    return \n")
+        assert wait_lua(nvim, READY, 120000), nvim.exec_lua("return require('mimo').status")
+        nvim.exec_lua(INLINE_AT, 1, 11)  # answered by the local nano, whatever it writes
+        assert wait_lua(nvim, "require('mimo').status.state == 'fallback'"), nvim.exec_lua(
+            "return require('mimo').status"
+        )
+    assert app.state.bodies == []  # refused at the door: no request body was read
+
+
+def test_setup_rejects_a_bad_prompt_mode_or_api_key_with_a_clear_message(nvim, tmp_path):
+    error = nvim.exec_lua("return select(2, pcall(require('mimo').setup, { prompt_mode = 'fill' }))")
+    assert "prompt_mode" in error and "one of auto, fim, prefix, chat" in error
+    error = nvim.exec_lua("return select(2, pcall(require('mimo').setup, { api_key = 42 }))")
+    assert "api_key" in error
+    error = nvim.exec_lua("return select(2, pcall(require('mimo').setup, { api_key = function() return 42 end }))")
+    assert error == "mimo: api_key's function must return a string or nil (got number)"

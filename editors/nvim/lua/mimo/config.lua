@@ -14,6 +14,9 @@ local M = {}
 ---@field inline boolean          ghost text on Neovim 0.12+ (vim.lsp.inline_completion)
 ---@field popup boolean           popup completion through vim.lsp.completion (0.11, or 0.12 with inline = false)
 ---@field keymaps mimo.Keymaps    insert-mode keys for ghost text
+---@field api_key string|fun():string|nil  the engine.url server's key (`mimo serve --api-key`), or a function
+---                                        returning it (read from a password manager); nil: $MIMO_API_KEY
+---@field prompt_mode string|nil  "auto", "fim", "prefix" or "chat" (settings.completion.promptMode)
 M.defaults = {
   cmd = { "mimo", "lsp" },
   filetypes = { "python", "javascript", "typescript", "typescriptreact", "go", "rust", "java", "c", "cpp", "lua" },
@@ -34,6 +37,39 @@ local function is_list_of_strings(value)
     end
   end
   return true
+end
+
+M.PROMPT_MODES = { "auto", "fim", "prefix", "chat" }
+
+--- The key to send: the option's text, or what its function returns (called at setup, so a password manager
+--- is asked once); nil when it gives nothing. Blank text counts as none, and a pasted line break is trimmed.
+---@return string|nil
+local function api_key(option)
+  local key = option
+  if type(option) == "function" then
+    key = option()
+    if key ~= nil and type(key) ~= "string" then
+      error("mimo: api_key's function must return a string or nil (got " .. type(key) .. ")", 0)
+    end
+  end
+  key = key and vim.trim(key) or nil
+  return key ~= "" and key or nil
+end
+
+--- The server's settings with the top-level options folded in, as the VS Code extension sends them:
+--- api_key as engine.apiKey and prompt_mode as completion.promptMode (they win over the same keys in settings).
+---@param config mimo.Config
+---@return table
+function M.settings_for(config)
+  local settings = vim.deepcopy(config.settings)
+  local key = api_key(config.api_key)
+  if key then
+    settings.engine = vim.tbl_extend("force", settings.engine or {}, { apiKey = key })
+  end
+  if config.prompt_mode then
+    settings.completion = vim.tbl_extend("force", settings.completion or {}, { promptMode = config.prompt_mode })
+  end
+  return M.server_settings(settings)
 end
 
 --- The settings as the server must see them: Lua's empty tables encode as JSON arrays, and the server wants
@@ -71,6 +107,10 @@ function M.resolve(opts)
   vim.validate("inline", config.inline, "boolean")
   vim.validate("popup", config.popup, "boolean")
   vim.validate("keymaps", config.keymaps, "table")
+  vim.validate("api_key", config.api_key, { "string", "function" }, true)
+  vim.validate("prompt_mode", config.prompt_mode, function(v)
+    return v == nil or vim.tbl_contains(M.PROMPT_MODES, v)
+  end, "one of " .. table.concat(M.PROMPT_MODES, ", ") .. " (or nil)")
   return config
 end
 

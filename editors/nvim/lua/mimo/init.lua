@@ -22,7 +22,7 @@ function M.setup(opts)
     return
   end
   M.config = require("mimo.config").resolve(opts)
-  local settings = require("mimo.config").server_settings(M.config.settings)
+  local settings = require("mimo.config").settings_for(M.config)
   vim.lsp.config(M.NAME, {
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
