@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.errors import UserError
 from training.rl.calibrate import calibrate_task, rollout_rewards
 from training.rl.evaluate import EvalSettings, generate_completions
 from training.tasks import read_tasks, resolve_task_file, write_tasks
@@ -31,6 +32,8 @@ def calibrate(request: CalibrationRequest) -> dict:
     from training.verify import VerifierPool
 
     tasks = read_tasks(resolve_task_file(request.tasks))
+    if any(task.format == "repo" for task in tasks):  # their pytest runs have no per-test difficulty to calibrate yet
+        raise UserError(f"{request.tasks}: calibration takes functional and stdio tasks; leave the repo tasks out")
     settings = EvalSettings(samples=request.rollouts, max_tokens=request.max_tokens,
                             temperature=request.temperature, seed=0)  # fmt: skip
     references = [(name, lambda name=name: open_engine(name, "native")) for name in request.models]

@@ -19,7 +19,8 @@ from training.tasks.format import Task
 from training.verify import VerifierPool
 
 # Where a base model's completion of a function ends: the next top-level statement (the Codex paper's stop set).
-# A stdio program is a whole program, so it runs to the end-of-text token or the length limit.
+# A stdio program is a whole program, so it runs to the end-of-text token or the length limit. A repo task's body
+# is also cut where a line is indented less than the body (`cut_at_dedent`), and checked by the repository's tests.
 FUNCTIONAL_STOPS = ("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert ")
 
 
@@ -73,15 +74,21 @@ def check_completions(
     """Verifies every completion in the pool; a task passes for a sample only when every test passed."""
     samples = len(next(iter(completions.values())))
     by_id = {task.id: task for task in tasks}
-    jobs = [(task_id, by_id[task_id].job(by_id[task_id].program(text))) for task_id, texts in completions.items()
-            for text in texts]  # fmt: skip
+    runs = [(task_id, text) for task_id, texts in completions.items() for text in texts]
+    jobs = [(task_id, by_id[task_id].job(by_id[task_id].program(text))) for task_id, text in runs
+            if by_id[task_id].format != "repo"]  # fmt: skip
     results: dict[str, list[bool]] = {task.id: [] for task in tasks}
     tests_passed = tests_run = 0
-    for (task_id, _), result in zip(jobs, pool.map(job for _, job in jobs)):
+    for (task_id, _), result in zip(jobs, pool.map(job for _, job in jobs) if jobs else ()):
         on_result(result)
         results[task_id].append(result.passed)
         tests_run += len(result.tests)
         tests_passed += sum(t.outcome.value == "passed" for t in result.tests) if result.completed else 0
+    for task_id, check in _check_repo_runs(by_id, [run for run in runs if by_id[run[0]].format == "repo"]):
+        on_result(check)
+        results[task_id].append(check.solved)
+        tests_run += len(check.passed)
+        tests_passed += sum(check.passed) if check.completed else 0
     by_source: dict[str, list[float]] = {}
     for task in tasks:
         by_source.setdefault(task.source or "unknown", []).append(float(np.mean(results[task.id])))
@@ -93,6 +100,18 @@ def check_completions(
         per_task=results,
         per_source={source: float(np.mean(values)) for source, values in by_source.items()},
     )
+
+
+def _check_repo_runs(by_id: dict[str, Task], runs: list[tuple[str, str]], workers: int = 2):
+    """(task id, RepoCheck) of each repo-task completion: its repository's tests in the sandbox, ``workers`` at a
+    time (each run is a pytest process of its own)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from training.tasks.repo import check_repo_completion
+
+    with ThreadPoolExecutor(workers) as threads:
+        yield from zip((task_id for task_id, _ in runs),
+                       threads.map(lambda run: check_repo_completion(by_id[run[0]], run[1]), runs))  # fmt: skip
 
 
 def generate_completions(
@@ -113,7 +132,7 @@ def generate_completions(
             top_p=settings.top_p,
             seed=settings.seed,
             n=settings.samples,
-            stop=FUNCTIONAL_STOPS if task.format == "functional" else (),
+            stop=_stops(task),
         )
         async with gate:
             result = await collect(engine, GenerationRequest(prompt=task.model_prompt, sampling=sampling))
@@ -121,7 +140,8 @@ def generate_completions(
             drafts["proposed"] = drafts.get("proposed", 0) + result.timings.mtp_drafts_proposed
             drafts["accepted"] = drafts.get("accepted", 0) + result.timings.mtp_drafts_accepted
         on_task(task)
-        return [cut_at_stop(text, sampling.stop) for text in result.texts]
+        texts = [cut_at_stop(text, sampling.stop) for text in result.texts]
+        return [cut_at_dedent(text, task.meta["indent"]) for text in texts] if task.format == "repo" else texts
 
     async def run() -> dict[str, list[str]]:
         gate = asyncio.Semaphore(settings.concurrency)
@@ -138,3 +158,18 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
     """``text`` up to its first stop sequence (a backend may return the stop, or run past it)."""
     cut = min((i for i in (text.find(stop) for stop in stops) if i >= 0), default=len(text))
     return text[:cut]
+
+
+def _stops(task: Task) -> tuple[str, ...]:
+    """A function (a repo task's body too) ends before the next top-level statement at the latest."""
+    return FUNCTIONAL_STOPS if task.format in ("functional", "repo") else ()
+
+
+def cut_at_dedent(text: str, indent: str) -> str:
+    """A repo task's completion up to the body's end: the first non-blank line indented less than the body
+    (``indent``, the body's own indentation), where the file goes on after the function."""
+    lines = text.split("\n")
+    for number, line in enumerate(lines[1:], start=1):
+        if line.strip() and not line.startswith(indent):
+            return "\n".join(lines[:number]) + "\n"
+    return text

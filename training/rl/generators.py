@@ -11,11 +11,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
-from training.rl.rewards import Reward, Scheme, reward_from_result
+from training.rl.rewards import Reward, Scheme, reward_from_repo_check, reward_from_result
 from training.rl.rollout import Completion, RolloutStats, SamplingSettings, sample_groups
 from training.tasks.format import Task
+from training.tasks.repo import check_repo_completion
 
 
 class NativeGenerator:
@@ -67,9 +69,19 @@ class VerifierScorer:
         return self._pool
 
     def score(self, task: Task, texts: list[str]) -> list[Reward]:
-        """One reward per completion of ``task``, the group verified as one batch against the task's tests."""
+        """One reward per completion of ``task``, the group verified as one batch against the task's tests (a repo
+        task: its repository's pytest run per completion, ``workers`` at a time, each a sandboxed process)."""
+        if task.format == "repo":
+            return self._score_repo(task, texts)
         results = self.pool.verify_batch(task.suite, [task.program(text) for text in texts])
         return [reward_from_result(result, task, self.scheme) for result in results]
+
+    def _score_repo(self, task: Task, texts: list[str]) -> list[Reward]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.workers or min(4, os.cpu_count() or 1)) as threads:
+            checks = list(threads.map(lambda text: check_repo_completion(task, text), texts))
+        return [reward_from_repo_check(check, task, self.scheme) for check in checks]
 
     def close(self) -> None:
         if self._pool is not None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from training.tasks.format import Task
+from training.tasks.repo import RepoCheck, check_repo_completion
 from training.verify import Outcome, VerifierConfig, VerifyResult, verify
 
 Scheme = Literal["strict", "soft", "binary"]
@@ -83,6 +84,17 @@ def reward_from_result(result: VerifyResult, task: Task, scheme: Scheme) -> Rewa
     return Reward(round(score_tests(passed, levels, scheme), 9), passed, levels, result.passed)
 
 
+def reward_from_repo_check(check: RepoCheck, task: Task, scheme: Scheme) -> Reward:
+    """The reward of a repo task's pytest run (training.tasks.repo): nothing for a run that did not complete."""
+    levels = tuple(task.test_levels) if task.test_levels is not None else (0,) * len(task.tests)
+    if not check.completed:
+        return Reward(0.0, (False,) * len(task.tests), levels, False, check.detail)
+    return Reward(round(score_tests(check.passed, levels, scheme), 9), check.passed, levels, check.solved, check.detail)
+
+
 def code_reward(completion: str, task: Task, scheme: Scheme = "strict", config: VerifierConfig | None = None) -> Reward:
-    """The reward of one completion of ``task.model_prompt``: runs it in the sandbox against the task's tests."""
+    """The reward of one completion of ``task.model_prompt``: runs it in the sandbox against the task's tests
+    (a repo task: its repository's pytest node ids, training.tasks.repo)."""
+    if task.format == "repo":
+        return reward_from_repo_check(check_repo_completion(task, completion), task, scheme)
     return reward_from_result(verify(task.job(task.program(completion)), config), task, scheme)

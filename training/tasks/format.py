@@ -4,7 +4,7 @@ Every consumer (RL, SFT, calibration, `mimo eval tasks`, the repository miner) r
 module, so a file written by one is read by all. Fields:
 
     {"id": "sum_of_squares",            # unique within a file
-     "format": "functional",            # the task's kind: "functional" | "stdio" (new kinds get a new value)
+     "format": "functional",            # the task's kind: "functional" | "stdio" | "repo" (below)
      "prompt": "def f(n):\\n    ...",    # what the model is shown
      "prompt_format": "code",           # optional. "code": the model continues the prompt (default for functional);
                                         #   "text": a statement in prose (default for stdio), shown to a base model
@@ -26,13 +26,21 @@ The program the verifier runs for a completion is ``task.model_prompt + completi
 body completes its signature; a whole program follows its statement's docstring. ``model_prompt`` ends without
 trailing whitespace (see there), so completions start with a newline. Unknown fields are errors (a
 typo never silently drops data); put free-form data in ``meta``.
+
+A "repo" task (`mimo train repo PATH --tasks OUT.jsonl` mines them, training/repo/mining/tasks.py) is one function
+body of a repository, checked by that repository's own tests: ``prompt`` is the file up to the body, ``tests``
+are pytest node ids, ``solution`` the prompt with the original body, and ``meta`` says where it lives and what
+follows: {"repo": "/abs/root", "path": "pkg/mod.py", "function": "Class.method", "lines": [start, end],
+"suffix": "<the file after the body>", "indent": "    ", "python": "/abs/python"}. Its verdict comes from
+pytest run in the sandbox on the file with the completion as the body (training/tasks/repo.py), not from
+``suite``; it has no ``setup``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -41,7 +49,9 @@ from training.errors import UserError
 from training.verify.formats import Job, StdioCase, TestSuite
 
 FORMAT_VERSION = 1
-TASK_FORMATS = ("functional", "stdio")
+TASK_FORMATS = ("functional", "stdio", "repo")
+# A repo task's meta: what training.repo.mining.tasks.RepoTask needs to rebuild the file and run its tests.
+REPO_META = {"repo": str, "path": str, "function": str, "lines": list, "suffix": str, "indent": str, "python": str}
 DIFFICULTIES = ("easy", "medium", "hard")
 
 
@@ -57,7 +67,7 @@ class Task(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(min_length=1)
-    format: Literal["functional", "stdio"]
+    format: Literal["functional", "stdio", "repo"]
     prompt: str
     prompt_format: Literal["code", "text"] | None = None
     tests: tuple[str, ...] | tuple[StdioTest, ...] = Field(min_length=1)
@@ -79,13 +89,15 @@ class Task(BaseModel):
             for index, test in enumerate(data["tests"]):
                 if kind == "functional" and not isinstance(test, str):
                     raise ValueError(f"tests[{index}]: a functional test is a Python statement (a string)")
+                if kind == "repo" and not (isinstance(test, str) and test.strip() and not test.startswith("-")):
+                    raise ValueError(f"tests[{index}]: a repo test is a pytest node id (a string, not an option)")
                 if kind == "stdio" and not isinstance(test, (dict, StdioTest)):
                     raise ValueError(f'tests[{index}]: a stdio test is an object {{"input": ..., "output": ...}}')
         return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Task:
-        if self.format == "stdio" and self.setup:
+        if self.format != "functional" and self.setup:
             raise ValueError("setup is for functional tasks only")
         for name in ("test_levels", "test_pass_rates"):
             values = getattr(self, name)
@@ -95,12 +107,15 @@ class Task(BaseModel):
             raise ValueError("test_levels must be >= 0 (0 is the easiest level)")
         if self.test_pass_rates is not None and not all(0.0 <= p <= 1.0 for p in self.test_pass_rates):
             raise ValueError("test_pass_rates must lie in [0, 1]")
-        _ = self.suite  # the verifier's own checks: a test that does not compile or checks nothing is refused here
+        if self.format == "repo":
+            _check_repo_meta(self.meta)
+        else:
+            _ = self.suite  # the verifier's own checks: a test that does not compile or checks nothing is refused
         return self
 
     @property
     def effective_prompt_format(self) -> str:
-        return self.prompt_format or ("code" if self.format == "functional" else "text")
+        return self.prompt_format or ("text" if self.format == "stdio" else "code")
 
     @property
     def model_prompt(self) -> str:
@@ -126,6 +141,8 @@ class Task(BaseModel):
     @property
     def suite(self) -> TestSuite:
         """The task's tests for the verifier (``verify_batch`` runs many candidates against it)."""
+        if self.format == "repo":
+            raise ValueError(f"{self.id}: a repo task runs its repository's tests (training.tasks.repo), no suite")
         if self.format == "functional":
             return TestSuite(format="functional", tests=tuple(self.tests), setup=self.setup, name=self.id)
         cases = tuple(StdioCase(input=t.input, output=t.output) for t in self.tests)
@@ -138,6 +155,21 @@ class Task(BaseModel):
     def to_json(self) -> dict:
         """The record as written to a file: defaults left out, so files stay short and readable."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def _check_repo_meta(meta: dict) -> None:
+    """A repo task's meta has every field RepoTask needs, of the right type; the file stays inside the repository."""
+    for key, kind in REPO_META.items():
+        if not isinstance(meta.get(key), kind):
+            raise ValueError(f"a repo task needs meta.{key} ({kind.__name__}); see training/repo/mining/tasks.py")
+    path = PurePosixPath(meta["path"])
+    if path.is_absolute() or ".." in path.parts or not meta["path"].endswith(".py"):
+        raise ValueError(f"meta.path {meta['path']!r} must be a .py file's path inside the repository")
+    if not PurePosixPath(meta["repo"]).is_absolute():
+        raise ValueError(f"meta.repo {meta['repo']!r} must be an absolute path")
+    lines = meta["lines"]
+    if not (len(lines) == 2 and all(isinstance(n, int) and n >= 1 for n in lines) and lines[0] <= lines[1]):
+        raise ValueError(f"meta.lines {lines!r} must be [first, last] line numbers of the body")
 
 
 def parse_task(data: object, where: str = "task") -> Task:

@@ -72,6 +72,7 @@ class Verdict:
     passed: bool
     outcomes: dict[str, str]  # node id -> passed / failed / skipped / missing
     detail: str = ""
+    completed: bool = True  # False when pytest did not run to its end (timed out, killed, interrupted, crashed)
 
 
 def verify_completion(task: RepoTask, completion: str, limits: RunLimits | None = None) -> Verdict:
@@ -91,11 +92,11 @@ def run_tests(task: RepoTask, text: str, limits: RunLimits) -> Verdict:
     run = run_pytest(Path(task.repo), list(task.tests), limits, overlay={task.path: text})
     outcomes = {test: run.outcomes.get(test, "missing") for test in task.tests}
     if run.timed_out:
-        return Verdict(False, outcomes, f"timed out after {limits.timeout_s:.0f} s")
+        return Verdict(False, outcomes, f"timed out after {limits.timeout_s:.0f} s", completed=False)
     passed = run.exit_code == 0 and all(outcome == "passed" for outcome in outcomes.values())
     failed = [test for test, outcome in outcomes.items() if outcome != "passed"]
     detail = "" if passed else f"exit {run.exit_code}; not passed: {', '.join(failed[:3]) or 'none reported'}"
-    return Verdict(passed, outcomes, detail)
+    return Verdict(passed, outcomes, detail, completed=run.exit_code in (0, 1))  # pytest: 1 = some tests failed
 
 
 def load_repo_tasks(path: Path) -> list[RepoTask]:
