@@ -9,7 +9,9 @@ The RL reward, `mimo eval tasks` and `Task`-level callers come here for a repo t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+from training.errors import UserError
 from training.repo.mining.runner import RunLimits
 from training.repo.mining.tasks import RepoTask, Verdict, verify_completion
 from training.tasks.format import Task
@@ -31,6 +33,9 @@ def as_repo_task(task: Task) -> RepoTask:
     if task.format != "repo":
         raise ValueError(f"{task.id} is a {task.format} task, not a repo task")
     meta = task.meta
+    if not Path(meta["repo"]).is_dir():
+        raise UserError(f"repo task {task.id!r}: its repository {meta['repo']} is not there (moved or deleted?); "
+                        "mine the tasks again with `mimo train repo PATH --tasks OUT.jsonl`")  # fmt: skip
     return RepoTask(
         id=task.id, prompt=task.prompt, tests=tuple(task.tests), solution=task.solution or task.prompt,
         source=task.source, repo=meta["repo"], path=meta["path"], function=meta["function"],

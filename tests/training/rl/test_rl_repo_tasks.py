@@ -53,6 +53,10 @@ def test_a_repo_record_is_a_task_every_reader_accepts(tmp_path):
     assert task.to_json() == _record()  # written back unchanged
     with pytest.raises(ValueError, match="runs its repository's tests"):
         _ = task.suite
+    from training.rl.rewards import code_reward
+
+    with pytest.raises(UserError, match=r"its repository /srv/calc is not there .*mimo train repo"):
+        code_reward(RIGHT, task)
 
 
 @pytest.mark.parametrize(
