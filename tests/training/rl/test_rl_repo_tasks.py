@@ -99,6 +99,10 @@ def test_the_reward_and_the_eval_check_run_the_repository_tests(mined):
     report = check_completions([clamp], {clamp.id: [RIGHT, WRONG]}, pool=None, on_result=seen.append)
     assert report.per_task == {clamp.id: [True, False]} and report.pass_at_k == {1: 0.5} and len(seen) == 2
     assert report.test_pass_rate == 0.5
+    from training.rl.sft import sft_examples  # mimo train sft: the original body is the target
+
+    (example,) = sft_examples([clamp])
+    assert example["completion"].startswith("\n    if value < low:") and example["prompt"] == clamp.model_prompt
 
 
 def test_eval_cuts_a_body_where_the_file_goes_on():
