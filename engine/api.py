@@ -44,8 +44,9 @@ class SamplingParams:
     seed: int | None = None  # -2**63 to 2**64 - 1; each of the n samples gets its own stream from it
     stop: tuple[str, ...] = ()
     n: int = 1
-    # Constrain the output to this JSON schema where the backend supports structured decoding (vLLM, and
-    # OpenAI-compatible servers through `response_format`); other backends ignore it.
+    # Constrain the output to this JSON schema: grammar-constrained decoding on the native backend
+    # (engine.grammar) and vLLM, `response_format` for OpenAI-compatible servers. A schema the backend cannot
+    # enforce is a BadRequest.
     json_schema: dict | None = None
     # OpenAI's logit bias (token id -> a value from -100 to 100 added to its logit) and presence and frequency
     # penalties (-2 to 2) over the tokens generated so far; engine.sampling checks them.

@@ -33,6 +33,7 @@ from engine.api import (
 )
 from engine.causal_model import CausalModel, drive, run_together
 from engine.formats import control_tokens, detect_fim_template, fim_sentinel_ids, render_request
+from engine.grammar import Grammar, JsonGrammars
 from engine.model_card import trained_languages
 from engine.native_decode import DecodeSettings, SequenceDecoder, SharedPrompt
 from engine.prompt_cache import PromptCache
@@ -91,6 +92,7 @@ class NativeEngine:
         self.prompt_cache = PromptCache() if prompt_cache else None
         self.context_length = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
         self.prompt_tokenizer = PromptTokenizer(self.tokenizer, self.context_length)
+        self.grammars = JsonGrammars(self.tokenizer, self.lm.vocab_size, self.stop_ids)
         self.scheduler = RoundRobinScheduler(
             max_jobs=max_requests,
             setup=lambda: _worker_context(threads, device),
@@ -127,7 +129,10 @@ class NativeEngine:
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Chunk]:
         check_sampling(request.sampling, self.lm.vocab_size)
         prompt_ids = await self.prompt_tokenizer.off_loop(self.prompt_ids, request)
-        job = _RequestJob(self, request, prompt_ids, asyncio.get_running_loop())
+        schema = request.sampling.json_schema
+        # Compiled in the tokenizer's thread: it reads the vocabulary (first time) and may take a while.
+        grammar = None if schema is None else await self.prompt_tokenizer.off_loop(self.grammars.compile, schema)
+        job = _RequestJob(self, request, prompt_ids, asyncio.get_running_loop(), grammar)
         self.scheduler.submit(job)
         try:
             remaining = request.sampling.n
@@ -163,7 +168,14 @@ class _Sample:
 class _RequestJob:
     """A request as the scheduler sees it: each ``step`` advances every unfinished sample by one step."""
 
-    def __init__(self, engine: NativeEngine, request: GenerationRequest, prompt_ids: list[int], loop):
+    def __init__(
+        self,
+        engine: NativeEngine,
+        request: GenerationRequest,
+        prompt_ids: list[int],
+        loop,
+        grammar: Grammar | None = None,
+    ):
         sampling = request.sampling
         self.engine = engine
         self.loop = loop
@@ -178,7 +190,7 @@ class _RequestJob:
                 SequenceDecoder(
                     engine.lm,
                     prompt_ids,
-                    _settings(request, index, engine.fim_sentinel_ids, engine.draft_tokens),
+                    _settings(request, index, engine.fim_sentinel_ids, engine.draft_tokens, grammar),
                     capacity,
                     engine.prompt_cache,
                     shared,
@@ -345,7 +357,11 @@ def decode_attention_backends(device: str):
 
 
 def _settings(
-    request: GenerationRequest, index: int, fim_sentinel_ids: tuple[int, ...], draft_tokens: int = DEFAULT_DRAFT_TOKENS
+    request: GenerationRequest,
+    index: int,
+    fim_sentinel_ids: tuple[int, ...],
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS,
+    grammar: Grammar | None = None,
 ) -> DecodeSettings:
     sampling = request.sampling
     # Each sample draws its own stream: seed + index would share streams between requests whose seeds differ
@@ -363,4 +379,5 @@ def _settings(
         logit_bias=tuple(sorted((sampling.logit_bias or {}).items())),
         presence_penalty=sampling.presence_penalty,
         frequency_penalty=sampling.frequency_penalty,
+        grammar=grammar,
     )

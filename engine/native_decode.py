@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.causal_model import CausalModel, MtpCall, Steps, TrunkCall, drive
+from engine.grammar import Grammar, GrammarState
 from engine.kv_cache import KVBuffer
 from engine.prompt_cache import PromptCache, restore
 from engine.sampling import LogitShaper, is_greedy
@@ -46,6 +47,9 @@ class DecodeSettings:
     logit_bias: tuple[tuple[int, float], ...] = ()
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    # The request's response_format as ``grammar.JsonGrammars`` compiled it (a ``grammar.Grammar``): its mask
+    # applies after the shaper's changes, to the target and the drafts alike (``engine.grammar``).
+    grammar: Grammar | None = None
 
 
 class SharedPrompt:
@@ -97,6 +101,7 @@ class SequenceDecoder:
         self.mtp_hidden: torch.Tensor | None = None  # trunk hiddens the MTP layer has not read yet
         self.mtp_next: list[int] = []  # the token after each of them
         self.mtp_steps = 0
+        self.drafts_proposed = 0  # k a step, fewer when the grammar leaves a draft nothing to choose
         # [i]: steps whose first i + 1 drafts were all accepted
         self.accepted_at = [0] * settings.draft_tokens if self.use_mtp else []
         self.shaper = LogitShaper(
@@ -107,16 +112,13 @@ class SequenceDecoder:
             vocab_size=lm.vocab_size,
             device=lm.device,
         )
+        self.grammar = GrammarState(settings.grammar, settings.draft_tokens + 1) if settings.grammar else None
 
     def prefill(self) -> list[int]:
         return drive(self.lm, self.advance())
 
     def step(self) -> list[int]:
         return drive(self.lm, self.advance())
-
-    @property
-    def drafts_proposed(self) -> int:
-        return self.mtp_steps * self.draft_tokens
 
     @property
     def drafts_accepted(self) -> int:
@@ -164,15 +166,23 @@ class SequenceDecoder:
         past = self.cache.get_seq_length()
         target_logits, hidden = yield TrunkCall([self.pending, *drafts], self.cache, logits_for=len(drafts) + 1)
         target_logits = self.shaper.shape(target_logits, drafts)  # row i follows drafts[:i]
-        draft = torch.tensor(drafts, device=target_logits.device)
-        if draft_probs is None:
+        if self.grammar is not None:
+            self.grammar.fill(len(drafts))  # rows before it were filled while drafting
+            target_logits = self.grammar.apply(target_logits)
+        draft = torch.tensor(drafts, dtype=torch.long, device=target_logits.device)
+        if self.generator is None:
             verdict = greedy_verdict(draft, target_logits)
         else:
+            if draft_probs is None:  # no drafts: the grammar left the first nothing among the draft ids
+                draft_probs = target_logits.new_zeros((0, target_logits.shape[-1]))
             missing = target_logits.shape[-1] - draft_probs.shape[-1]  # ids the draft never proposes: q = 0
             draft_probs = torch.nn.functional.pad(draft_probs, (0, missing))
             verdict = sampling_verdict(draft, draft_probs, self._probs(target_logits), self.generator)
         accepted = [*drafts[: verdict.accepted], verdict.next_token]
+        if self.grammar is not None:
+            self.grammar.settle(verdict.accepted, verdict.next_token)
         self.shaper.record(accepted)
+        self.drafts_proposed += len(drafts)
         self.cache.truncate(past + len(accepted))
         self.mtp_hidden = hidden[:, : len(accepted)]
         self.mtp_next = accepted
@@ -188,23 +198,40 @@ class SequenceDecoder:
         confirmed = self.mtp_cache.get_seq_length()
         hidden, next_ids = self.mtp_hidden, self.mtp_next
         drafts, probs = [], []
-        for _ in range(self.draft_tokens):
+        for position in range(self.draft_tokens):
+            if self.grammar is not None:
+                if self.grammar.ended:  # a draft was a stop token: nothing after it counts
+                    break
+                self.grammar.fill(position)
             logits, out = yield MtpCall(hidden, next_ids, self.mtp_cache)
             logits = self.shaper.shape(logits, drafts)[0]  # the draft follows the drafts before it
+            if self.grammar is not None:
+                logits = self.grammar.apply(logits, position)
+                if not bool(torch.isfinite(logits).any()):  # every allowed token lies beyond the draft ids
+                    break
             if self.generator is None:
                 drafts.append(int(logits.argmax()))
             else:
                 probs.append(self._probs(logits))
                 drafts.append(int(sample(probs[-1][None], self.generator)))
+            if self.grammar is not None:
+                self.grammar.speculate(drafts[-1])
             hidden, next_ids = out[:, -1:], drafts[-1:]
         self.mtp_cache.truncate(confirmed + len(self.mtp_next))
         return drafts, torch.stack(probs) if probs else None
 
     def _choose(self, logits: torch.Tensor) -> int:
         logits = self.shaper.shape(logits)
+        if self.grammar is not None:
+            self.grammar.fill()
+            logits = self.grammar.apply(logits)
         if self.generator is None:
-            return int(logits.argmax())
-        return int(sample(self._probs(logits), self.generator))
+            token = int(logits.argmax())
+        else:
+            token = int(sample(self._probs(logits), self.generator))
+        if self.grammar is not None:
+            self.grammar.advance(token)
+        return token
 
     def _probs(self, logits: torch.Tensor) -> torch.Tensor:
         return logits_to_probs(logits, self.settings.temperature, self.settings.top_p)

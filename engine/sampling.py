@@ -2,6 +2,10 @@
 checks of a request's sampling values, and what a request does to the model's logits before temperature and
 top-p (token biases, presence and frequency penalties, banned ids).
 
+A step's logit processors, in order: the model's logits; ``LogitShaper`` (bias, penalties, bans); the request's
+``response_format`` grammar mask (``engine.grammar``); temperature and top-p (``speculative.logits_to_probs``);
+argmax or sampling.
+
 ``LogitShaper`` is written for speculative decoding: the rows of one verification step each see the tokens
 before them (the drafts they follow), so MTP verifies against exactly the distribution plain decoding would
 sample from, and its output stays that of plain decoding.

@@ -133,7 +133,7 @@ class _SamplingFields(BaseModel):
     )
     # Our extension: switch MTP speculative decoding off for one request (benchmarks, A/B checks).
     use_mtp: bool = True
-    # Backends with structured decoding (vLLM) enforce the format; the native backend does not (docs/serving.md).
+    # Enforced by grammar-constrained decoding on both backends (vLLM's structured outputs; engine.grammar).
     response_format: ResponseFormat | None = None
     # Declared so that asking for them is a 400 naming them (see UNSUPPORTED).
     logprobs: Any = None

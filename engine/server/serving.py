@@ -86,7 +86,7 @@ def error_from_exception(exc: Exception) -> ErrorResponse:
         log.error("generation failed", exc_info=exc)
         return error(500, f"internal error ({type(exc).__name__}: {exc}); see the server's log", "server_error")
     if isinstance(exc, BadRequest):
-        return error(400, str(exc), "invalid_request_error", code=_code_of(exc))
+        return error(400, str(exc), "invalid_request_error", code=_code_of(exc), param=getattr(exc, "param", None))
     if isinstance(exc, Overloaded):
         return error(503, str(exc), "server_overloaded", retry_after_s=exc.retry_after_s)
     if isinstance(exc, ModelNotFound):
