@@ -196,7 +196,8 @@ def preset_path(name: str) -> Path:
     return path
 
 
-def _read_toml(path: Path) -> dict:
+def read_toml(path: Path) -> dict:
+    """A TOML config file as a table; a missing or malformed file is a ConfigError naming it."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # Python 3.10
@@ -213,7 +214,7 @@ def _read_toml(path: Path) -> dict:
 
 def load_model_sections(path: Path) -> tuple[ModelDims, OptimConfig]:
     """Only the [model] and [optim] tables of a config (benchmarks build the model without data)."""
-    table = _read_toml(path)
+    table = read_toml(path)
     sections = []
     for name, cls in (("model", ModelDims), ("optim", OptimConfig)):
         try:
@@ -226,7 +227,7 @@ def load_model_sections(path: Path) -> tuple[ModelDims, OptimConfig]:
 def load_pretrain_config(path: Path, data_dir: Path | None = None) -> PretrainConfig:
     """Reads a TOML config; `data_dir` (if given) is the base for its relative paths."""
     path = Path(path)
-    table = _read_toml(path)
+    table = read_toml(path)
     base_dir = Path(data_dir) if data_dir is not None else path.parent
     try:
         return config_from_dict(table, base_dir)

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from training.config import read_toml
 from training.errors import ConfigError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
@@ -123,7 +124,7 @@ def preset_path(kind: str, name: str) -> Path:
 
 def load_config(model: type[Section], path: Path | None, overrides: list[str] = ()) -> Section:
     """The config in ``path`` (or all defaults), with ``KEY=VALUE`` overrides applied, validated."""
-    table = _read_toml(Path(path)) if path is not None else {}
+    table = read_toml(Path(path)) if path is not None else {}
     for override in overrides:
         key, value = _parse_override(override)
         _set(table, key, value)
@@ -151,20 +152,6 @@ def _section_at(model: type[Section], path: tuple) -> type[Section]:
         annotation = model.model_fields[str(part)].annotation
         model = annotation if isinstance(annotation, type) and issubclass(annotation, Section) else model
     return model
-
-
-def _read_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # Python 3.10
-        import tomli as tomllib
-
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
 
 
 def _parse_override(text: str) -> tuple[str, object]:
