@@ -206,6 +206,13 @@ def _schema_text(schema: dict) -> str:
         text = json.dumps(schema, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as bad:
         raise SchemaRejected(f"response_format: the JSON schema is not JSON ({bad})") from None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as bad:  # a lone surrogate ("\ud800"): llguidance reads UTF-8 only
+        where = ascii(text[max(bad.start - 20, 0) : bad.end + 20])
+        raise SchemaRejected(
+            f"response_format: the JSON schema holds a lone surrogate, not Unicode text: {where}"
+        ) from None
     if len(text) > MAX_SCHEMA_CHARS:
         raise SchemaRejected(
             f"response_format: the JSON schema has {len(text)} characters; at most {MAX_SCHEMA_CHARS} are enforced"

@@ -392,6 +392,9 @@ def deeply_nested(levels: int) -> dict:
         (deeply_nested(5000), "nests deeper"),  # deeper than Python's stack
         ({"enum": ["v" * 100] * (MAX_SCHEMA_CHARS // 100)}, "characters"),
         ({"type": "number", "maximum": float("nan")}, "not JSON"),
+        ({"type": "object", "required": ["\ud800"]}, "lone surrogate"),
+        ({"type": "string", "minLength": 10**12}, "cannot be enforced"),
+        ({"type": "integer", "minimum": 10**40}, "integer range"),
     ],
 )
 async def test_a_schema_that_cannot_be_enforced_is_a_bad_request_naming_response_format(tiny, schema, words):

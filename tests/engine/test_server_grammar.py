@@ -89,6 +89,7 @@ def test_json_object_gives_an_object(url):
         ({"type": "string", "format": "no-such-format"}, "no-such-format"),
         ({"type": "array", "contains": {"const": 1}}, "contains"),
         ({"$ref": "#/$defs/missing"}, "missing"),
+        ({"type": "object", "required": ["\ud800"]}, "surrogate"),
     ],
 )
 def test_a_schema_the_engine_cannot_enforce_is_a_400_naming_response_format(url, schema, words, stream):
@@ -97,7 +98,10 @@ def test_a_schema_the_engine_cannot_enforce_is_a_400_naming_response_format(url,
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
         "stream": stream,
     }
-    response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=60)
+    raw = json.dumps(body)  # ASCII, so a lone surrogate travels as the escape "\ud800", as a client may send it
+    response = httpx.post(
+        f"{url}/v1/chat/completions", content=raw, headers={"content-type": "application/json"}, timeout=60
+    )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == "response_format" and error["type"] == "invalid_request_error"
