@@ -39,6 +39,7 @@ from engine.api import (
     Usage,
 )
 from engine.formats import control_tokens, detect_fim_template, render_request
+from engine.grammar import JSON_LAYOUT, JsonGrammars, SchemaRejected
 from engine.model_card import trained_languages
 from engine.privacy import disable_vllm_usage_stats
 from engine.prompt_tokens import PromptTokenizer
@@ -59,9 +60,10 @@ from engine.vllm_setup import (  # noqa: F401  (the argument builders are part o
 def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int], banned: tuple[str, ...] = ()):
     """Our sampling parameters as vLLM's, streaming deltas. ``stop_token_ids`` end a sample (control tokens);
     ``banned`` tokens are never sampled (vLLM's bad words, which it applies to drafts too); a JSON schema becomes
-    vLLM's structured decoding (its grammar masks every token, drafts included). Presence and frequency
-    penalties are vLLM's own, which count the drafts under verification as generated, so MTP output stays
-    exact; its logit bias is dropped with speculative decoding (``VllmEngine.generate`` refuses it there).
+    vLLM's structured decoding with llguidance, in the native backend's layout (``guidance_schema``; its grammar
+    masks every token, drafts included). Presence and frequency penalties are vLLM's own, which count the drafts
+    under verification as generated, so MTP output stays exact; its logit bias is dropped with speculative
+    decoding (``VllmEngine.generate`` refuses it there).
 
     Temperatures below ``GREEDY_BELOW`` decode greedily, as on the native backend. The seed becomes a 63-bit
     one drawn from it (``sample_seed``): vLLM seeds sample i with ``seed + i``, which would share streams
@@ -83,9 +85,17 @@ def vllm_sampling_params(sampling: SamplingParams, stop_token_ids: list[int], ba
         stop_token_ids=stop_token_ids,
         skip_special_tokens=True,
         output_kind=RequestOutputKind.DELTA,
-        structured_outputs=StructuredOutputsParams(json=schema) if schema is not None else None,
+        structured_outputs=StructuredOutputsParams(json=guidance_schema(schema)) if schema is not None else None,
         bad_words=list(banned) or None,
     )
+
+
+def guidance_schema(schema: dict) -> dict:
+    """``schema`` with the native backend's JSON layout (", " and ": " between items, no free whitespace) as its
+    llguidance options, unless it sets its own: llguidance reads them from the schema's ``x-guidance`` key, as
+    the native backend's ``defaults`` become that key, so both backends compile the same grammar. vLLM itself
+    passes only ``whitespace_flexible``, which would leave "," and ":" without spaces."""
+    return schema if "x-guidance" in schema else {**schema, "x-guidance": dict(JSON_LAYOUT)}
 
 
 @dataclass
@@ -188,6 +198,11 @@ class VllmEngine:
         self._loop = start_loop(arguments, gpus, self._model_path.name)
         self._context_length = self._loop.max_model_len
         self._prompt_tokenizer = PromptTokenizer(self._tokenizer, self._context_length)
+        # The native backend's schema check, so a schema llguidance cannot enforce is refused with the same 400
+        # before vLLM sees it: vLLM's own check only compiles the grammar, and a grammar that fails at its first
+        # mask (no value satisfies it) would end the sample at once with finish_reason "stop" and no text.
+        vocab_size = self._loop.vllm_config.model_config.get_vocab_size()
+        self._grammars = JsonGrammars(self._tokenizer, vocab_size, self._stop_token_ids)
         self._ids = itertools.count()
 
     @property
@@ -239,6 +254,9 @@ class VllmEngine:
                 "(num_speculative_tokens=0, docs/vllm.md)"
             )
         prompt_ids = await self._prompt_tokenizer.off_loop(self._prompt_ids, request)
+        schema = request.sampling.json_schema
+        if schema is not None:  # in the tokenizer's thread, as natively: it reads the vocabulary the first time
+            await self._prompt_tokenizer.off_loop(self._grammars.compile, schema)
         # At most the room left in the context, as on the native backend (vLLM refuses more).
         room = max(self._context_length - len(prompt_ids), 1)
         sampling = replace(request.sampling, max_tokens=min(request.sampling.max_tokens, room))
@@ -258,6 +276,8 @@ class VllmEngine:
                     progress.add(len(token_ids), sample.spec_decode_metrics)
                     yield self._chunk(sample, token_ids, progress)
                 finished = output.finished
+        except BadRequest as refused:
+            raise schema_refusal(refused) if schema is not None else refused from None
         finally:
             if not finished:
                 self._loop.abort(request_id)
@@ -313,6 +333,16 @@ def open_replicas(model_path: str | Path, replicas: int, **options: Any):
             engine._loop.stop()  # synchronously: the caller may be inside an event loop
         raise
     return ReplicatedEngine(engines)
+
+
+def schema_refusal(refused: BadRequest) -> BadRequest:
+    """vLLM's refusal of a request with a schema (its llguidance check, its nesting limit) as the 400 naming
+    response_format; our own check comes first, so this is for what the two might judge differently."""
+    if isinstance(refused, SchemaRejected) or not any(
+        word in str(refused) for word in ("grammar", "Grammar", "JSON schema")
+    ):
+        return refused
+    return SchemaRejected(f"response_format: vLLM refused the JSON schema: {refused}")
 
 
 def _without_stop_token(sample) -> list[int]:

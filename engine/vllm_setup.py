@@ -56,9 +56,11 @@ def engine_arguments(
         "max_model_len": max_model_len,
         "enforce_eager": enforce_eager,
         "disable_log_stats": True,
-        # Compact JSON under a schema: small models given free whitespace in a JSON grammar tend to write only
-        # whitespace. (vLLM reads this engine-wide; the per-request flag is ignored by its grammar backends.)
-        "structured_outputs_config": {"backend": "xgrammar", "disable_any_whitespace": True},
+        # llguidance, as on the native backend (engine/grammar.py): it refuses the schema keywords it does not
+        # implement, where xgrammar accepts and ignores them. Compact JSON under a schema: small models given free
+        # whitespace in a JSON grammar tend to write only whitespace (llguidance's whitespace_flexible=false;
+        # vLLM reads this engine-wide, and VllmEngine also puts the native layout in each schema).
+        "structured_outputs_config": {"backend": "guidance", "disable_any_whitespace": True},
     }
     if mtp_layers and num_speculative_tokens:
         arguments["speculative_config"] = {"method": "mtp", "num_speculative_tokens": num_speculative_tokens}

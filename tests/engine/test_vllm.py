@@ -275,7 +275,13 @@ async def test_n_samples_with_a_seed_each_stop_at_max_tokens(cycle_plain_engine)
 
 
 async def test_a_json_schema_constrains_the_output(tiny_engine):
-    schema = {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}}, "required": ["answer"]}
+    # A closed object: JSON Schema allows other properties unless told not to, and llguidance keeps that rule.
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"enum": ["yes", "no"]}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    }
     sampling = SamplingParams(max_tokens=40, json_schema=schema)
     result = await collect(tiny_engine, GenerationRequest(prompt=PROMPTS[1], sampling=sampling))
     # A random model left alone writes code-like noise; the grammar leaves it only this object to write.

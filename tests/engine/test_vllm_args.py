@@ -8,7 +8,8 @@ import json
 import pytest
 
 from engine.api import BadRequest
-from engine.vllm_engine import checkpoint_mtp_layers, engine_arguments
+from engine.grammar import JSON_LAYOUT, SchemaRejected
+from engine.vllm_engine import checkpoint_mtp_layers, engine_arguments, guidance_schema, schema_refusal
 
 
 def write_config(path, **config):
@@ -58,8 +59,29 @@ def test_more_drafts_rerun_the_mtp_layer_up_to_the_limit(tmp_path):
         arguments(tmp_path, k=9)
 
 
-def test_json_under_a_schema_is_compact(tmp_path):
-    assert arguments(tmp_path)["structured_outputs_config"]["disable_any_whitespace"] is True
+def test_schemas_are_enforced_by_llguidance_as_compact_json(tmp_path):
+    # vLLM's "guidance" backend refuses what llguidance cannot enforce; xgrammar accepted and ignored it.
+    assert arguments(tmp_path)["structured_outputs_config"] == {"backend": "guidance", "disable_any_whitespace": True}
+
+
+def test_a_schema_reaches_vllm_in_the_native_layout_unless_it_sets_its_own():
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    assert guidance_schema(schema) == {**schema, "x-guidance": JSON_LAYOUT}
+    assert "x-guidance" not in schema  # the request's own schema is left alone
+    own = {**schema, "x-guidance": {"whitespace_flexible": False}}
+    assert guidance_schema(own) == own
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Grammar error: Unimplemented keys", "The JSON schema is nested too deeply: at most 64 levels"],
+)
+def test_vllms_own_refusal_of_a_schema_names_response_format(message):
+    refusal = schema_refusal(BadRequest(message))
+    assert isinstance(refusal, SchemaRejected) and refusal.param == "response_format"
+    assert str(refusal) == f"response_format: vLLM refused the JSON schema: {message}"
+    other = BadRequest("top_p must be in (0, 1]")
+    assert schema_refusal(other) is other
 
 
 def test_extra_options_reach_vllm_and_win(tmp_path):
