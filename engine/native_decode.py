@@ -124,11 +124,15 @@ class SequenceDecoder:
     def drafts_accepted(self) -> int:
         return sum(self.accepted_at)
 
-    def advance(self) -> Steps:
-        """The next step, the prefill first, as a generator of model calls (``run_together`` batches them)."""
+    def advance(self, draft: bool = True) -> Steps:
+        """The next step, the prefill first, as a generator of model calls (``run_together`` batches them).
+
+        ``draft=False`` takes a plain step even with MTP on: a caller decoding a batch large enough to be
+        compute-bound, where verifying drafts costs more than they save. The MTP layer reads the positions it
+        skipped at the next drafting step, so its drafts are then what they would have been."""
         if self.pending is None:
             return self._prefill()
-        return self._mtp_step() if self.use_mtp else self._plain_step()
+        return self._mtp_step() if self.use_mtp and draft else self._plain_step()
 
     def _prefill(self) -> Steps:
         shared, self.shared_prompt = self.shared_prompt, None  # used once; its copies go when all samples start
@@ -156,9 +160,12 @@ class SequenceDecoder:
         return logits, hidden
 
     def _plain_step(self) -> Steps:
-        logits, _ = yield TrunkCall([self.pending], self.cache)
+        logits, hidden = yield TrunkCall([self.pending], self.cache)
         self.pending = self._choose(logits[-1])
         self.shaper.record([self.pending])
+        if self.use_mtp:  # a step without drafts: the MTP layer's backlog grows by this position
+            self.mtp_hidden = torch.cat([self.mtp_hidden, hidden], dim=1)
+            self.mtp_next = [*self.mtp_next, self.pending]
         return [self.pending]
 
     def _mtp_step(self) -> Steps:

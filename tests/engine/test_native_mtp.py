@@ -400,3 +400,34 @@ async def test_mtp_sampling_never_emits_a_token_biased_away(trained_model_dir):
     finally:
         await engine.aclose()
     assert free.count(common) >= 5
+
+
+def test_steps_without_drafts_keep_the_output_and_the_mtp_layers_state(trained_model_dir):
+    """A decoder told to skip drafting for a while (a large batch) decodes what plain decoding does, and once it
+    drafts again its MTP cache holds what an always-drafting decoder's holds: the skipped positions were read."""
+    from engine.causal_model import drive
+    from engine.native_decode import DecodeSettings, SequenceDecoder
+
+    engine = NativeEngine(trained_model_dir, threads=1)
+    prompt = engine.tokenizer(prompts(engine)[0], add_special_tokens=False)["input_ids"]
+
+    def greedy(use_mtp: bool, draft_from: int) -> tuple[list[int], SequenceDecoder]:
+        decoder = SequenceDecoder(engine.lm, prompt, DecodeSettings(use_mtp=use_mtp), 128)
+        with torch.inference_mode():
+            out = drive(engine.lm, decoder.advance())
+            steps = 0
+            while len(out) < 48:
+                out += drive(engine.lm, decoder.advance(draft=steps >= draft_from))
+                steps += 1
+        return out[:48], decoder
+
+    plain, _ = greedy(use_mtp=False, draft_from=0)
+    always, drafting = greedy(use_mtp=True, draft_from=0)
+    late, resumed = greedy(use_mtp=True, draft_from=12)  # 12 plain steps, then drafts
+    assert late == always == plain
+    assert resumed.drafts_accepted > 0
+    # The MTP layer's keys and values, position by position, over what both caches hold.
+    shared = min(drafting.mtp_cache.get_seq_length(), resumed.mtp_cache.get_seq_length())
+    assert shared > len(prompt) + 12
+    for ours, theirs in zip(resumed.mtp_cache.copy_prefix(shared), drafting.mtp_cache.copy_prefix(shared)):
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-4)

@@ -2,7 +2,9 @@
 
 Rollouts: the same policy, prompts, number of samples, temperature and length limit go through (a) our
 ``NativeGenerator`` (the engine's decoder over the policy's weights: continuous batching, MTP speculative
-sampling), (a') the same without MTP drafts (``native_plain``: how much of the gain is MTP's), and (b) TRL's
+sampling, drafting while the batch is at most ``[rollout] draft_max_batch`` sequences, as RL's rollouts do),
+(a') the same drafting at every step (``native_mtp_every_step``) and without drafts (``native_plain``: how much
+of the gain is MTP's), and (b) TRL's
 own generation path (``GRPOTrainer._generate_single_turn`` without vLLM:
 transformers ``generate`` on the left-padded batch), alternately, ``repeats`` times each; the best time of each
 counts. Throughput is completion tokens (up to and including the end-of-text token) per second, so a backend is
@@ -19,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.rl.config import RLConfig
+from training.rl.config import RLConfig, RolloutSettings
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class BenchSettings:
     repeats: int = 3
     loop_steps: int = 4
     seed: int = 0
+    draft_max_batch: int | None = RolloutSettings().draft_max_batch  # the RL rollouts' default
 
 
 def rollout_bench(settings: BenchSettings) -> dict:
@@ -50,7 +53,8 @@ def rollout_bench(settings: BenchSettings) -> dict:
     common = {"max_tokens": settings.max_tokens, "temperature": settings.temperature, "stop_ids": eos,
               "max_batch": len(prompts) * settings.generations}  # fmt: skip
     generators = {
-        "native": NativeGenerator(SamplingSettings(**common)),
+        "native": NativeGenerator(SamplingSettings(**common, draft_max_batch=settings.draft_max_batch)),
+        "native_mtp_every_step": NativeGenerator(SamplingSettings(**common)),
         "native_plain": NativeGenerator(SamplingSettings(**common, use_mtp=False)),  # MTP's share of the gain
         "trl": TrlGenerator(eos),
     }
@@ -71,7 +75,9 @@ def rollout_bench(settings: BenchSettings) -> dict:
         "generations": settings.generations,
         "max_tokens": settings.max_tokens,
         "temperature": settings.temperature,
+        "draft_max_batch": settings.draft_max_batch,
         "native": _rounded(best["native"]),
+        "native_mtp_every_step": _rounded(best["native_mtp_every_step"]),
         "native_plain": _rounded(best["native_plain"]),
         "trl_default": _rounded(best["trl"]),
         "rollout_speedup": round(best["native"]["tokens_per_s"] / best["trl"]["tokens_per_s"], 3),
@@ -106,7 +112,8 @@ def loop_bench(settings: BenchSettings) -> dict:
                       save_every=10**6, grpo={"num_generations": settings.generations,
                                               "problems_per_step": max(1, settings.prompts // 2),
                                               "max_completion_length": settings.max_tokens,
-                                              "learning_rate": 1e-6})  # fmt: skip
+                                              "learning_rate": 1e-6},
+                      rollout={"draft_max_batch": settings.draft_max_batch})  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="mimo-bench-rl-") as out:
         started = time.perf_counter()
         result = run_rl(config, RunOptions(Path(out), show_progress=False))

@@ -105,6 +105,13 @@ def bench_rl_command(
     repeats: Annotated[int, typer.Option(help="Alternate the two rollout timings this often; keep the best.")] = 3,
     loop_steps: Annotated[int, typer.Option(help="RL steps for the loop's rate (0: skip).")] = 4,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 1,
+    draft_max_batch: Annotated[
+        int | None,
+        typer.Option(
+            help="MTP drafts only while at most this many sequences decode together [default: the RL "
+            "rollouts' setting]; 0: never."
+        ),  # fmt: skip
+    ] = None,
     json_output: AsJson = False,
 ) -> None:
     """Rollouts on our engine vs TRL's default generation (rollout_speedup), and the RL loop's steps/s."""
@@ -116,8 +123,11 @@ def bench_rl_command(
         if min(prompts, generations, max_tokens, repeats) < 1 or generations < 2:
             raise UserError("--prompts, --max-tokens and --repeats must be at least 1, --generations at least 2")
         torch.set_num_threads(threads)
+        if draft_max_batch is not None and draft_max_batch < 0:
+            raise UserError("--draft-max-batch must be 0 (never draft) or more")
+        chosen = {} if draft_max_batch is None else {"draft_max_batch": draft_max_batch}
         settings = BenchSettings(model=model, tasks=tasks, prompts=prompts, generations=generations,
-                                 max_tokens=max_tokens, repeats=repeats, loop_steps=loop_steps)  # fmt: skip
+                                 max_tokens=max_tokens, repeats=repeats, loop_steps=loop_steps, **chosen)  # fmt: skip
         report = {"threads": threads, **rollout_bench(settings)}
         if loop_steps:
             report["loop"] = loop_bench(settings)

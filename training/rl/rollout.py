@@ -31,6 +31,9 @@ class SamplingSettings:
     top_p: float = 1.0
     use_mtp: bool = True
     draft_tokens: int = 3  # k, MTP drafts per step
+    # Drafts only while at most this many sequences decode together (None: always). A larger batch is
+    # compute-bound on a CPU, where verifying drafts costs more than they save (docs/benchmarks.md).
+    draft_max_batch: int | None = None
     stop_ids: tuple[int, ...] = ()  # a completion ends after the first of these (kept as its last token)
     banned_ids: tuple[int, ...] = ()  # never sampled (the engine bans FIM sentinels; RL leaves this empty)
     max_batch: int = 64  # sequences decoded together
@@ -120,7 +123,8 @@ def _inference_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 def _step(lm: CausalModel, running: list[_Sequence], settings: SamplingSettings) -> None:
     """One decode step of every running sequence (a first step reads the prompt), batched."""
-    outcomes = run_together(lm, [sequence.decoder.advance() for sequence in running])
+    draft = settings.draft_max_batch is None or len(running) <= settings.draft_max_batch
+    outcomes = run_together(lm, [sequence.decoder.advance(draft) for sequence in running])
     for sequence, outcome in zip(running, outcomes):
         if isinstance(outcome, Exception):
             raise outcome

@@ -230,6 +230,7 @@ def _generator(config: RLConfig, eos: tuple[int, ...]):
             top_p=config.grpo.top_p,
             use_mtp=config.rollout.use_mtp,
             draft_tokens=config.rollout.draft_tokens,
+            draft_max_batch=config.rollout.draft_max_batch,
             stop_ids=eos,
             max_batch=config.rollout.max_batch,
             kernel="device" if torch.cuda.is_available() else "transposed",

@@ -55,6 +55,27 @@ def test_greedy_mtp_rollouts_equal_plain_ones(policy):
     assert drafted == plain and stats.drafts_proposed > 0
 
 
+def test_drafting_only_in_small_batches_keeps_the_rollouts_and_drafts_once_the_batch_shrinks(policy):
+    """With draft_max_batch, steps over more sequences are plain; drafts start as samples finish. Greedy
+    rollouts are those of plain decoding whatever the threshold; sampled ones draft less than at every step."""
+    model, tokenizer = policy
+    stop = tuple(range(0, 512, 25))  # samples finish at different lengths, so the batch shrinks
+    prompts = _prompts(tokenizer)
+
+    def rollouts(n: int, temperature: float, **options):
+        settings = SamplingSettings(max_tokens=24, temperature=temperature, stop_ids=stop, **options)
+        return sample_groups(model, prompts, n, settings, seed=3)
+
+    plain, _ = rollouts(1, 0.0, use_mtp=False)
+    assert rollouts(1, 0.0, draft_max_batch=1)[0] == rollouts(1, 0.0, draft_max_batch=0)[0] == plain
+    assert rollouts(1, 0.0)[0] == plain
+    _, never = rollouts(4, 1.0, draft_max_batch=0)
+    small, some = rollouts(4, 1.0, draft_max_batch=3)
+    _, every = rollouts(4, 1.0)
+    assert never.drafts_proposed == 0 < some.drafts_proposed < every.drafts_proposed
+    assert len({len(c.token_ids) for group in small for c in group}) > 1  # the batch did shrink
+
+
 def test_rollouts_leave_the_training_model_as_it_was(policy, tmp_path):
     model, tokenizer = policy
     before = {name: (p.data_ptr(), p.is_contiguous(), p.clone()) for name, p in model.named_parameters()}
