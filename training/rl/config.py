@@ -68,8 +68,9 @@ class RolloutSettings(Section):
     use_mtp: bool = True  # native: MTP speculative sampling (lossless)
     draft_tokens: int = Field(3, ge=1, le=8)
     # native: MTP drafts only while at most this many sequences decode together; a bigger batch takes plain
-    # steps (on a CPU it is compute-bound and drafts cost more than they save). 0: never draft.
-    draft_max_batch: int | None = Field(None, ge=0)
+    # steps (on a CPU it is compute-bound and drafts cost more than they save: docs/benchmarks.md, 8 measured
+    # best for nano). A GPU stays memory-bound to far larger batches: raise it there. 0: never draft.
+    draft_max_batch: int | None = Field(8, ge=0)
     max_batch: int = Field(64, ge=1)  # native: sequences decoded together
     vllm_server_base_url: str | None = None  # vllm-server: where `trl vllm-serve` listens
     vllm_tensor_parallel_size: int = Field(1, ge=1)

@@ -113,7 +113,8 @@ def test_the_mtp_layers_stay_bit_identical_while_the_trunk_learns(tiny_model_dir
 
 def test_the_reward_function_reuses_the_rollouts_scores(tiny_model_dir, tmp_path):
     scorer = FakeScorer()
-    config = _config(tiny_model_dir, tmp_path, steps=1, dynamic_sampling__enabled=False)
+    # 12 sequences a step: drafts at any batch size, so the rollouts' MTP acceptance is logged
+    config = _config(tiny_model_dir, tmp_path, steps=1, dynamic_sampling__enabled=False, rollout__draft_max_batch=64)
     run = prepare_run(config, RunOptions(tmp_path / "out", show_progress=False), scorer)
     run.trainer.train()
     assert scorer.calls == 3 * 4  # scored once, in the rollout; TRL's reward call read the ledger
