@@ -28,6 +28,7 @@ from engine.api import (
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
+    pytest.mark.usefixtures("vllm_in_process"),
 ]
 
 CONTEXT = 256
@@ -35,14 +36,6 @@ NANO_DIR = Path(__file__).resolve().parents[2] / "engine" / "assets" / "nano"
 PROMPTS = ("def add(a, b):\n    return", "import os\n", "class Stack:\n    def push(self, item):\n", "for i in range(")
 # Single-character tokens our test tokenizer never merges, so the text round-trips to these exact tokens.
 CYCLE_TEXT = "QZXJVK"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def vllm_in_process():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        patch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        yield
 
 
 def open_vllm(model_dir: Path, **options):

@@ -23,13 +23,9 @@ GREEDY = SamplingParams(max_tokens=8, temperature=0.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def vllm_in_process():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        patch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        for name in ("VLLM_NO_USAGE_STATS", "VLLM_DO_NOT_TRACK", "DO_NOT_TRACK"):
-            patch.delenv(name, raising=False)  # whatever the machine says, the engine must turn them off itself
-        yield
+def without_usage_opt_outs(vllm_in_process):
+    for name in ("VLLM_NO_USAGE_STATS", "VLLM_DO_NOT_TRACK", "DO_NOT_TRACK"):
+        vllm_in_process.delenv(name, raising=False)  # whatever the machine says, the engine must turn them off itself
 
 
 def test_parallel_sizes_and_pass_through_arguments_reach_vllms_configuration(tiny_model_dir):

