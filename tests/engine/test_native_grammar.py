@@ -201,24 +201,8 @@ def test_whatever_the_schema_a_sample_that_stops_validates(tiny, schema, seed, u
             assert_valid(text, schema)
 
 
-async def test_a_plain_hugging_face_checkpoint_is_constrained_too(tiny_model_dir, tmp_path):
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    engine = NativeEngine(tmp_path, threads=1)
+async def test_a_plain_hugging_face_checkpoint_is_constrained_too(plain_qwen2_dir):
+    engine = NativeEngine(plain_qwen2_dir, threads=1)
     try:
         result = await collect(engine, request(temperature=1.0, seed=8, n=3))
     finally:

@@ -128,23 +128,8 @@ async def test_mtp_sampling_is_seeded_and_follows_the_learned_sequence(trained_m
     assert (logits.argmax(-1) == torch.tensor(first)).float().mean() > 0.75
 
 
-def test_a_plain_qwen2_checkpoint_decodes_without_mtp(tiny_model_dir, tmp_path):
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    Qwen2ForCausalLM(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    engine = NativeEngine(tmp_path, threads=1)
+def test_a_plain_qwen2_checkpoint_decodes_without_mtp(plain_qwen2_dir):
+    engine = NativeEngine(plain_qwen2_dir, threads=1)
     try:
         assert engine.info().mtp_layers == 0
         ids, timings = asyncio.run(decode(engine, "def f():\n", use_mtp=True))
