@@ -18,6 +18,7 @@ from lsp_server.documents import Document
 from lsp_server.safe_files import read_import
 from lsp_server.settings import Settings
 from lsp_server.syntax import language_for_path
+from lsp_server.terminal_safe import BIDI, CONTROLS, escaped
 
 
 class ShellError(ValueError):
@@ -130,14 +131,14 @@ def run_complete(engine: Engine, path: Path, line: int, column: int, settings: S
 
 # Control characters, C1 controls, bidirectional overrides (text that reads differently than it runs) and the
 # Unicode line separators; tab and line feed stay, so a multi-line completion still prints as lines.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = re.compile(rf"[{CONTROLS}{BIDI}\u2028\u2029\ud800-\udfff]")
 
 
 def terminal_text(text: str) -> str:
     """Model output made safe to print on a terminal: an escape sequence in it would otherwise clear the screen,
     retitle the window or, with a carriage return, print over what came before. Each such character is shown
     as its Python escape (`\\x1b`, `\\u202e`)."""
-    return _UNSAFE.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), text)
+    return _UNSAFE.sub(escaped, text)
 
 
 def pipe_text(text: str) -> str:

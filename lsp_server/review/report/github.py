@@ -11,8 +11,8 @@ import re
 from lsp_server.review.diff import Skipped
 from lsp_server.review.findings import Finding
 from lsp_server.review.report.positions import char_span
-from lsp_server.review.report.text import BIDI, escaped
 from lsp_server.review.runner import ReviewReport
+from lsp_server.terminal_safe import BIDI, escaped
 
 COMMANDS = {"error": "error", "warning": "warning", "note": "notice"}
 SKIPPED_TITLE = "mimo/skipped"

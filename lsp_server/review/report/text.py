@@ -13,6 +13,7 @@ from rich.markup import escape
 from lsp_server.review.findings import Finding
 from lsp_server.review.report.positions import char_span
 from lsp_server.review.runner import ReviewReport
+from lsp_server.terminal_safe import BIDI, CONTROLS, escaped
 
 STYLES = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 
@@ -75,16 +76,7 @@ def _caret(finding: Finding) -> str:
     return " " * cell_len(printable(line[:start])) + "^" * max(1, cell_len(printable(line[start:end])))
 
 
-# Bidirectional formatting characters: embeddings and overrides (U+202A-U+202E), isolates (U+2066-U+2069) and
-# the invisible marks. A changed line holding them shows its text in another order than a compiler reads it
-# ("Trojan Source", CVE-2021-42574), so a reviewer would read code that is not there.
-BIDI = r"\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-_CONTROL = re.compile(rf"[\x00-\x08\x0b-\x1f\x7f-\x9f{BIDI}]")  # all but tab and line feed, and bidi controls
-
-
-def escaped(character: re.Match[str]) -> str:
-    """A matched character as its Python escape: `\\x1b`, `\\u202e`."""
-    return character[0].encode("unicode_escape").decode("ascii")
+_CONTROL = re.compile(rf"[{CONTROLS}{BIDI}]")  # all but tab and line feed, and bidi controls
 
 
 def printable(text: str) -> str:
